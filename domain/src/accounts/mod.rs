@@ -1,0 +1,217 @@
+//! Local accounts: creating users, checking passwords, signing in, first-run setup.
+
+mod password;
+mod sessions;
+mod setup;
+mod throttle;
+
+pub use sessions::{ClientInfo, ResolvedSession, SessionToken, Sessions};
+pub(crate) use setup::SetupToken;
+pub(crate) use throttle::SignInThrottle;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, SqlErr,
+    TransactionTrait,
+};
+
+use crate::{
+    Actor, Domain, Error, Result, Role,
+    db::entities::{user_roles, users},
+};
+use throttle::Key;
+
+/// 256 bits from the OS generator, URL-safe.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The accounts service; see [`Domain::accounts`].
+pub struct Accounts<'a> {
+    domain: &'a Domain,
+}
+
+impl<'a> Accounts<'a> {
+    pub(crate) fn new(domain: &'a Domain) -> Self {
+        Self { domain }
+    }
+
+    /// The smallest password length accepted.
+    pub const MIN_PASSWORD_CHARS: usize = password::MIN_PASSWORD_CHARS;
+
+    /// Creates a local user with the given roles. Fails with `Conflict` when the name (compared
+    /// case-insensitively) is taken.
+    pub async fn create_user(&self, username: &str, password: &str, roles: &[Role]) -> Result<i64> {
+        password::check_username(username)?;
+        password::check_new_password(password)?;
+        if roles.is_empty() {
+            return Err(Error::invalid("roles", "a user needs at least one role"));
+        }
+        let hash = hash_blocking(password.to_owned()).await?;
+        let key = password::username_key(username);
+        let txn = self.domain.db().begin().await?;
+        let taken = users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(&key))
+            .one(&txn)
+            .await?
+            .is_some();
+        if taken {
+            return Err(username_taken(username));
+        }
+        let user = users::ActiveModel {
+            username: Set(username.to_owned()),
+            username_key: Set(key),
+            password_hash: Set(hash),
+            disabled: Set(false),
+            created_at_ms: Set(self.domain.now_ms()),
+            last_sign_in_at_ms: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            // Lost a race with another insert of the same name.
+            Some(SqlErr::UniqueConstraintViolation(_)) => username_taken(username),
+            _ => e.into(),
+        })?;
+        let mut roles = roles.to_vec();
+        roles.sort();
+        roles.dedup();
+        user_roles::Entity::insert_many(roles.iter().map(|r| user_roles::ActiveModel {
+            user_id: Set(user.id),
+            role: Set(r.slug().to_owned()),
+        }))
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
+        tracing::info!(user = username, roles = ?roles, "user created");
+        Ok(user.id)
+    }
+
+    /// How many users exist.
+    pub async fn count_users(&self) -> Result<u64> {
+        Ok(users::Entity::find().count(self.domain.db()).await?)
+    }
+
+    /// Checks a user name and password and opens a session. Failed attempts are throttled per
+    /// user name and per source address; a disabled or unknown user fails like a wrong password.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(SessionToken, Actor)> {
+        let key = password::username_key(username);
+        let addr = client.source_addr.as_deref().unwrap_or("unknown");
+        let keys = [Key::User(&key), Key::Address(addr)];
+        let throttle = &self.domain.inner.throttle;
+        throttle
+            .check(&keys, self.domain.now_ms())
+            .map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
+
+        let user = users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(&key))
+            .one(self.domain.db())
+            .await?;
+        let verified = match &user {
+            Some(u) => verify_blocking(password.to_owned(), u.password_hash.clone()).await?,
+            None => {
+                let password = password.to_owned();
+                tokio::task::spawn_blocking(move || password::verify_against_nothing(&password))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                false
+            }
+        };
+        let user = match user {
+            Some(u) if verified && !u.disabled => u,
+            _ => {
+                let now = self.domain.now_ms();
+                for k in keys {
+                    throttle.record_failure(k, now);
+                }
+                tracing::warn!(user = username, source = addr, "failed sign-in");
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        for k in keys {
+            throttle.clear(k);
+        }
+        let token = self.domain.sessions().create(user.id, client).await?;
+        let actor = load_actor(self.domain, user).await?;
+        tracing::info!(user = %actor.username, source = addr, "signed in");
+        Ok((token, actor))
+    }
+
+    /// When no user exists, issues a one-time setup token (replacing any earlier one) for the
+    /// link that creates the first Full Administrator. `None` once a user exists.
+    pub async fn issue_setup_token(&self) -> Result<Option<String>> {
+        if self.count_users().await? > 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.domain.inner.setup.issue().await))
+    }
+
+    /// Redeems the setup token: creates the first Full Administrator and signs them in.
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(SessionToken, Actor)> {
+        password::check_username(username)?;
+        password::check_new_password(password)?;
+        let created = self
+            .domain
+            .inner
+            .setup
+            .redeem(token, async {
+                if self.count_users().await? > 0 {
+                    return Err(Error::Conflict("setup is already complete; sign in instead".into()));
+                }
+                self.create_user(username, password, &[Role::FullAdministrator]).await
+            })
+            .await
+            .ok_or_else(|| {
+                Error::invalid("token", "the setup link is not valid (it works once, and only until the server restarts)")
+            })?;
+        created?;
+        self.sign_in(username, password, client).await
+    }
+}
+
+fn username_taken(username: &str) -> Error {
+    Error::Conflict(format!("a user named '{username}' already exists"))
+}
+
+pub(crate) async fn load_actor(domain: &Domain, user: users::Model) -> Result<Actor> {
+    let rows = user_roles::Entity::find()
+        .filter(user_roles::Column::UserId.eq(user.id))
+        .all(domain.db())
+        .await?;
+    let mut roles = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.role.parse::<Role>() {
+            Ok(role) => roles.push(role),
+            Err(e) => tracing::warn!(user = %user.username, "ignoring stored role: {e}"),
+        }
+    }
+    roles.sort();
+    Ok(Actor { user_id: user.id, username: user.username, roles })
+}
+
+async fn hash_blocking(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+async fn verify_blocking(password: String, stored: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+}

@@ -1,0 +1,272 @@
+//! The typed configuration: defaults, then a TOML file, then `WIMDECK_*` environment variables,
+//! then command-line flags, each overriding the one before. Unknown keys are errors.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Every setting of a Wimdeck installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where Wimdeck keeps its SQLite database and the content it owns.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; unset means SQLite at `<data_dir>/wimdeck.db`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// The address the console listens on.
+    pub listen: SocketAddr,
+    /// The built browser bundle (`pkg/wimdeck.js`, `pkg/wimdeck_bg.wasm`, `pkg/wimdeck.css`).
+    pub site_root: PathBuf,
+    /// Log filter in `tracing` syntax (`info`, `wimdeck=debug,info` …); `RUST_LOG` wins if set.
+    pub log: String,
+    pub session: SessionConfig,
+    pub http: HttpConfig,
+}
+
+/// Browser sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    pub idle_timeout_minutes: u32,
+    /// A session ends this long after sign-in, however busy.
+    pub absolute_timeout_hours: u32,
+    /// When the cookie carries `Secure`.
+    pub secure_cookie: SecureCookie,
+}
+
+/// Whether session cookies are marked `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecureCookie {
+    /// When the request arrived over TLS (directly, or per `X-Forwarded-Proto` from a trusted
+    /// proxy).
+    Auto,
+    Always,
+    Never,
+}
+
+/// The HTTP front.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Believe `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a reverse proxy you run).
+    pub trust_proxy_headers: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("wimdeck-data"),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            site_root: PathBuf::from("target/site"),
+            log: "info".into(),
+            session: SessionConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+            secure_cookie: SecureCookie::Auto,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { trust_proxy_headers: false }
+    }
+}
+
+/// Settings given on the command line; each one set overrides every other source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConfigOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// The environment variable that names the config file; not itself a setting.
+pub const CONFIG_FILE_ENV: &str = "WIMDECK_CONFIG";
+
+impl Config {
+    /// Loads the configuration from all sources. A named file must exist.
+    pub fn load(file: Option<&Path>, overrides: &ConfigOverrides) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(
+                Env::prefixed("WIMDECK_")
+                    .ignore(&["CONFIG"])
+                    .split("__")
+                    .lowercase(true),
+            )
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| Error::Config(describe_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let s = &self.session;
+        if s.idle_timeout_minutes == 0 {
+            return Err(Error::Config("session.idle_timeout_minutes must be at least 1".into()));
+        }
+        if s.absolute_timeout_hours == 0 {
+            return Err(Error::Config("session.absolute_timeout_hours must be at least 1".into()));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(Error::Config(format!(
+                "database_url must start with sqlite:, postgres:// or postgresql:// (got {})",
+                redact_url(url)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite inside the data directory.
+    pub fn effective_database_url(&self) -> Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let path = self.data_dir.join("wimdeck.db");
+        let path = path
+            .to_str()
+            .ok_or_else(|| Error::Config("data_dir must be valid UTF-8".into()))?;
+        Ok(format!("sqlite://{path}?mode=rwc"))
+    }
+
+    /// The configuration as TOML, with any database password masked.
+    pub fn to_toml_redacted(&self) -> Result<String> {
+        let mut shown = self.clone();
+        shown.database_url = shown.database_url.as_deref().map(redact_url);
+        toml::to_string_pretty(&shown).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    pub(crate) fn idle_timeout_ms(&self) -> i64 {
+        i64::from(self.session.idle_timeout_minutes) * 60_000
+    }
+
+    pub(crate) fn absolute_timeout_ms(&self) -> i64 {
+        i64::from(self.session.absolute_timeout_hours) * 3_600_000
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/…` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let mut text = e.to_string();
+            if let Some(source) = e.metadata.as_ref().map(|m| m.name.to_string()) {
+                text.push_str(&format!(" (from {source})"));
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(contents: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("wimdeck.toml");
+        std::fs::write(&path, contents).expect("write config");
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_given() {
+        let config = Config::load(None, &ConfigOverrides::default()).expect("load");
+        assert_eq!(config.session.idle_timeout_minutes, 30);
+        assert!(config.effective_database_url().expect("url").ends_with("wimdeck-data/wimdeck.db?mode=rwc"));
+    }
+
+    #[test]
+    fn file_then_flags_override() {
+        let (_dir, path) = with_file("data_dir = \"/srv/wimdeck\"\nlisten = \"0.0.0.0:9000\"\n[session]\nidle_timeout_minutes = 5\n");
+        let overrides = ConfigOverrides { listen: Some("127.0.0.1:7000".parse().expect("addr")), ..Default::default() };
+        let config = Config::load(Some(&path), &overrides).expect("load");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/wimdeck"));
+        assert_eq!(config.listen.port(), 7000);
+        assert_eq!(config.session.idle_timeout_minutes, 5);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name_and_source() {
+        let (_dir, path) = with_file("[session]\nidle_timeout = 5\n");
+        let err = Config::load(Some(&path), &ConfigOverrides::default()).expect_err("must fail");
+        let text = err.to_string();
+        assert!(text.contains("idle_timeout"), "{text}");
+        assert!(text.contains("wimdeck.toml"), "{text}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/w.toml")), &ConfigOverrides::default())
+            .expect_err("must fail");
+        assert!(err.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let (_dir, path) = with_file("database_url = \"mysql://x\"\n");
+        assert!(Config::load(Some(&path), &ConfigOverrides::default()).is_err());
+        let (_dir, path) = with_file("[session]\nidle_timeout_minutes = 0\n");
+        assert!(Config::load(Some(&path), &ConfigOverrides::default()).is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        let config = Config { database_url: Some("postgres://u:pw@h/db".into()), ..Config::default() };
+        assert!(!config.to_toml_redacted().expect("toml").contains("pw"));
+    }
+}

@@ -1,0 +1,5 @@
+//! sea-orm entities, one module per table. Crate-private: callers see domain types.
+
+pub(crate) mod sessions;
+pub(crate) mod user_roles;
+pub(crate) mod users;

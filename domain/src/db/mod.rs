@@ -1,0 +1,112 @@
+//! Connection, migrations and the sea-orm entities (crate-private).
+
+pub(crate) mod entities;
+
+use std::{path::Path, time::Duration};
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::{Error, Result};
+
+/// The database engine behind the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub(crate) fn of(db: &DatabaseConnection) -> Self {
+        match db.get_database_backend() {
+            DatabaseBackend::Postgres => Self::Postgres,
+            _ => Self::Sqlite,
+        }
+    }
+
+    /// The name an admin knows it by.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Opens a pool. SQLite gets WAL, `synchronous=FULL` (a committed change survives power loss)
+/// and foreign keys; its directory is created if missing.
+pub(crate) async fn connect(url: &str) -> Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf))
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)?;
+        }
+        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    } else {
+        options.max_connections(16);
+    }
+    Database::connect(options).await.map_err(|e| {
+        Error::Config(format!(
+            "cannot open the database at {}: {e}",
+            crate::config::redact_url(url)
+        ))
+    })
+}
+
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+/// Applies pending migrations; returns how many ran.
+pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<usize> {
+    let pending = Migrator::get_pending_migrations(db).await?.len();
+    Migrator::up(db, None).await?;
+    Ok(pending)
+}
+
+/// The engine's own version string, for the dashboard.
+pub(crate) async fn server_version(db: &DatabaseConnection) -> Result<String> {
+    let (sql, kind) = match DatabaseKind::of(db) {
+        DatabaseKind::Sqlite => ("SELECT sqlite_version() AS v", DatabaseKind::Sqlite),
+        DatabaseKind::Postgres => ("SHOW server_version", DatabaseKind::Postgres),
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?
+        .ok_or_else(|| Error::Internal("no version row".into()))?;
+    let column = match kind {
+        DatabaseKind::Sqlite => "v",
+        DatabaseKind::Postgres => "server_version",
+    };
+    let version: String = row.try_get("", column)?;
+    // PostgreSQL appends the distribution ("15.19 (Debian 15.19-0+deb12u1)").
+    Ok(version.split_whitespace().next().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_found_in_urls() {
+        assert_eq!(sqlite_path("sqlite:///a/b.db?mode=rwc"), Some(Path::new("/a/b.db")));
+        assert_eq!(sqlite_path("sqlite://rel/b.db"), Some(Path::new("rel/b.db")));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

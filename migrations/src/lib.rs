@@ -1,0 +1,19 @@
+//! Database schema migrations for Wimdeck, applied in order at start-up and by `wimdeck migrate`.
+//!
+//! Files are named `mYYYYMMDD_HHMMSS_what.rs`; each migration must work on SQLite and PostgreSQL.
+//! Timestamps are stored as `BIGINT` Unix milliseconds (UTC): they compare and index the same way
+//! on both databases.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_accounts;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_accounts::Migration)]
+    }
+}
