@@ -1,1 +1,10 @@
+//! The browser entry point: hydrates the server-rendered page with [`app::App`].
 
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Called by the bootstrap script the server puts in every page.
+#[wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

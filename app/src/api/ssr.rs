@@ -1,0 +1,96 @@
+//! Server-side helpers for server functions: the request's identity and the domain.
+
+use domain::{Actor, Domain, SessionToken, accounts::ClientInfo};
+use leptos::prelude::use_context;
+
+use crate::AppError;
+
+/// What the HTTP layer learned about a request before any server function or page ran. The
+/// server inserts it into the request's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The signed-in user, if the session cookie named a live session.
+    pub actor: Option<Actor>,
+    /// The session cookie's token, if one was sent (live or not).
+    pub session_token: Option<SessionToken>,
+    pub client: ClientInfo,
+    /// Whether the browser reached us over TLS (decides the cookie's `Secure`).
+    pub tls: bool,
+}
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "wimdeck_session";
+
+/// The domain facade, provided to every request through context.
+pub fn domain() -> Result<Domain, AppError> {
+    use_context::<Domain>().ok_or_else(|| {
+        tracing::error!("the domain was not provided to this request");
+        AppError::Internal
+    })
+}
+
+/// The request context the HTTP layer attached.
+pub fn request_context() -> Result<RequestContext, AppError> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestContext>().cloned())
+        .ok_or_else(|| {
+            tracing::error!("no request context: the authentication layer did not run");
+            AppError::Internal
+        })
+}
+
+/// The signed-in caller, or `Unauthenticated`.
+pub fn actor() -> Result<Actor, AppError> {
+    request_context()?.actor.ok_or_else(|| {
+        let error = AppError::Unauthenticated;
+        error.set_response_status();
+        error
+    })
+}
+
+/// Sets (or, with `None`, clears) the session cookie on the response.
+pub fn set_session_cookie(token: Option<&SessionToken>, max_age_secs: i64, tls: bool, secure: domain::config::SecureCookie) {
+    use domain::config::SecureCookie;
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    let secure = match secure {
+        SecureCookie::Always => true,
+        SecureCookie::Never => false,
+        SecureCookie::Auto => tls,
+    };
+    let (value, max_age) = match token {
+        Some(t) => (t.as_str(), max_age_secs),
+        None => ("", 0),
+    };
+    let mut cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    match http::HeaderValue::from_str(&cookie) {
+        Ok(v) => response.append_header(http::header::SET_COOKIE, v),
+        Err(e) => tracing::error!("unrepresentable session cookie: {e}"),
+    }
+}
+
+/// A local path to go to after sign-in; anything else (another origin, `//host`) becomes `/`.
+pub fn safe_local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(safe_local_path(Some("/jobs?x=1")), "/jobs?x=1");
+        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "jobs"] {
+            assert_eq!(safe_local_path(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_local_path(None), "/");
+    }
+}

@@ -1,0 +1,56 @@
+//! The console's frame: a header with the signed-in user, a sidebar on wide screens and a
+//! compact menu on phones, and the page in between.
+
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+
+use crate::{
+    AppError,
+    api::session::{SignOut, whoami},
+};
+
+/// The console's areas; only those that work are listed.
+const AREAS: &[(&str, &str)] = &[("/", "Dashboard")];
+
+#[component]
+pub fn ConsoleLayout() -> impl IntoView {
+    let user = Resource::new(|| (), |_| whoami());
+    let sign_out = ServerAction::<SignOut>::new();
+
+    let nav_links = || {
+        AREAS
+            .iter()
+            .map(|(href, label)| view! { <li><A href=*href exact=true>{*label}</A></li> })
+            .collect_view()
+    };
+
+    view! {
+        <header class="topbar">
+            <details class="menu">
+                <summary aria-label="Menu">"☰"</summary>
+                <nav aria-label="Console areas (compact)"><ul>{nav_links()}</ul></nav>
+            </details>
+            <a class="brand" href="/">"Wimdeck"</a>
+            <div class="who">
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(u) => view! { <span class="username" title=u.roles.join(", ")>{u.username}</span> }.into_any(),
+                            Err(AppError::Unauthenticated) => view! { <a href="/sign-in">"Sign in again"</a> }.into_any(),
+                            Err(_) => ().into_any(),
+                        }
+                    })}
+                </Suspense>
+                <ActionForm action=sign_out attr:class="inline">
+                    <button type="submit" class="secondary">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+        <div class="frame">
+            <nav class="sidebar" aria-label="Console areas"><ul>{nav_links()}</ul></nav>
+            <main>
+                <Outlet />
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per console area.
+
+pub mod dashboard;
+pub mod not_found;
+pub mod setup;
+pub mod sign_in;

@@ -1,0 +1,80 @@
+# Shared by scripts/run.sh and scripts/test.sh: install what is missing, build what is stale.
+# Every step is idempotent and quick when already done. Nothing is downloaded from outside the
+# package registries (Debian, crates.io, npm).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_apt PACKAGE… — installs the Debian packages that are not installed yet.
+ensure_apt() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "Installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# wasm-bindgen-cli must be exactly the version in Cargo.lock.
+ensure_wasm_bindgen() {
+  local want have
+  want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+  if [ "$have" != "$want" ]; then
+    step "Installing wasm-bindgen-cli $want"
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+ensure_build_tools() {
+  ensure_apt ca-certificates gcc libc6-dev pkg-config
+  ensure_rust
+  ensure_wasm_bindgen
+}
+
+# build_server debug|release
+build_server() {
+  step "Building the server ($1)"
+  if [ "$1" = release ]; then
+    cargo build --locked --release -p server
+  else
+    cargo build --locked -p server
+  fi
+}
+
+# build_site debug|release — the wasm bundle and stylesheet into target/site/pkg.
+build_site() {
+  local profile_dir
+  step "Building the browser bundle ($1)"
+  if [ "$1" = release ]; then
+    cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+    profile_dir=wasm-release
+  else
+    cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
+    profile_dir=debug
+  fi
+  mkdir -p target/site/pkg
+  wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name wimdeck \
+    "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  cp style/wimdeck.css style/favicon.svg target/site/pkg/
+  printf 'wasm: %s bytes\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm)"
+}

@@ -1,0 +1,232 @@
+//! Middleware in front of every route: security headers, the cross-site check for state-changing
+//! requests, and authentication (session cookie → [`RequestContext`]).
+
+use std::net::SocketAddr;
+
+use app::api::{
+    PUBLIC_ENDPOINTS,
+    ssr::{RequestContext, SESSION_COOKIE},
+};
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use domain::{Domain, SessionToken, accounts::ClientInfo};
+
+/// Headers every response carries. HTML pages set their own CSP (with the script nonce); every
+/// other response gets one that allows nothing.
+pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "same-origin");
+    set(headers, "cross-origin-opener-policy", "same-origin");
+    set(headers, "cross-origin-resource-policy", "same-origin");
+    set(headers, "permissions-policy", "camera=(), microphone=(), geolocation=(), usb=()");
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(headers, "content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+    }
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_api || is_html {
+        set(headers, "cache-control", "no-store");
+    }
+    response
+}
+
+/// Refuses state-changing requests a browser sent on behalf of another site. Browsers mark
+/// every request with `Sec-Fetch-Site` (or at least `Origin` on a POST); clients that send
+/// neither are not browsers and carry no ambient cookies to abuse.
+pub(crate) async fn reject_cross_site(request: Request, next: Next) -> Response {
+    let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe_method && is_cross_site(request.headers()) {
+        tracing::warn!(path = %request.uri().path(), "refused a cross-site request");
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    next.run(request).await
+}
+
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.trim_end_matches('/'));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        _ => true,
+    }
+}
+
+/// Resolves the session cookie and attaches a [`RequestContext`]. Without a live session, server
+/// functions (other than the public ones) get 401 and pages redirect to the sign-in page.
+pub(crate) async fn authenticate(
+    State(domain): State<Domain>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let trust_proxy = domain.config().http.trust_proxy_headers;
+    let headers = request.headers();
+    let session_token = session_cookie(headers).map(|v| SessionToken::from_cookie(&v));
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let client = ClientInfo {
+        source_addr: source_addr(headers, peer, trust_proxy),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let tls = trust_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let actor = match &session_token {
+        Some(token) => match domain.sessions().resolve(token).await {
+            Ok(session) => session.map(|s| s.actor),
+            Err(e) => {
+                tracing::error!("resolving a session failed: {e}");
+                return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable").into_response();
+            }
+        },
+        None => None,
+    };
+
+    let path = request.uri().path();
+    let signed_in = actor.is_some();
+    if !signed_in {
+        match classify(path) {
+            Access::Public => {}
+            Access::ServerFunction => return unauthenticated(),
+            Access::Page => {
+                if request.method() != Method::GET {
+                    return unauthenticated();
+                }
+                let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                return Redirect::to(&format!("/sign-in?next={}", encode_component(target))).into_response();
+            }
+        }
+    }
+    request.extensions_mut().insert(RequestContext { actor, session_token, client, tls });
+    next.run(request).await
+}
+
+enum Access {
+    Public,
+    ServerFunction,
+    Page,
+}
+
+fn classify(path: &str) -> Access {
+    if path.starts_with("/api/") {
+        if PUBLIC_ENDPOINTS.contains(&path) {
+            Access::Public
+        } else {
+            Access::ServerFunction
+        }
+    } else if path.starts_with("/pkg/")
+        || matches!(path, "/sign-in" | "/setup" | "/healthz" | "/readyz" | "/favicon.ico")
+    {
+        Access::Public
+    } else {
+        Access::Page
+    }
+}
+
+/// 401 with the wire error, so the browser's server-function client decodes it.
+fn unauthenticated() -> Response {
+    let body = serde_json::to_string(&app::AppError::Unauthenticated).unwrap_or_default();
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+fn source_addr(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Option<String> {
+    if trust_proxy
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return Some(forwarded.trim().to_owned());
+    }
+    peer.map(|p| p.ip().to_string())
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(!is_cross_site(&headers(&[])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!is_cross_site(&headers(&[("origin", "http://h:8080"), ("host", "h:8080")])));
+        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "h:8080")])));
+        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "h")])));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let h = headers(&[("cookie", "a=1; wimdeck_session=tok; b=2")]);
+        assert_eq!(session_cookie(&h).as_deref(), Some("tok"));
+        assert_eq!(session_cookie(&headers(&[("cookie", "wimdeck_session=")])), None);
+    }
+
+    #[test]
+    fn next_is_encoded() {
+        assert_eq!(encode_component("/a?b=c&d"), "/a%3Fb%3Dc%26d");
+    }
+}

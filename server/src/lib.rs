@@ -1,0 +1,174 @@
+//! The `wimdeck` server: configuration, the HTTP front (sessions, cross-site checks, security
+//! headers), the console's routes and the command line.
+//!
+//! [`router`] builds the whole HTTP application around a [`domain::Domain`]; tests drive it with
+//! `oneshot`. [`cli`] is the `wimdeck` command; [`serve`] runs the console until a signal.
+
+pub mod cli;
+mod http_layer;
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    middleware,
+    response::IntoResponse,
+    routing::get,
+};
+use domain::Domain;
+use leptos::prelude::{LeptosOptions, provide_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use serde_json::json;
+
+/// Errors of the server layer: the domain's, or the process's own.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Domain(#[from] domain::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The browser bundle's file stem: `pkg/wimdeck.js`, `pkg/wimdeck_bg.wasm`.
+pub const OUTPUT_NAME: &str = "wimdeck";
+
+/// The whole HTTP application.
+pub fn router(domain: Domain) -> Router {
+    let config = domain.config();
+    let options = LeptosOptions::builder()
+        .output_name(OUTPUT_NAME)
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build();
+    let routes = generate_route_list(app::App);
+    let provide_domain = {
+        let domain = domain.clone();
+        move || provide_context(domain.clone())
+    };
+    let shell = {
+        let options = options.clone();
+        move || app::shell(options.clone())
+    };
+    let probes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(domain.clone());
+
+    Router::new()
+        .leptos_routes_with_context(&options, routes, provide_domain.clone(), shell)
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            provide_domain,
+            app::shell,
+        ))
+        .with_state(options)
+        .merge(probes)
+        .layer(middleware::from_fn_with_state(
+            domain,
+            http_layer::authenticate,
+        ))
+        .layer(middleware::from_fn(http_layer::reject_cross_site))
+        .layer(middleware::from_fn(http_layer::security_headers))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok", "version": domain::VERSION }))
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(domain): State<Domain>) -> impl IntoResponse {
+    let database = domain.database_kind().label();
+    match domain.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": database }))),
+        Err(e) => {
+            tracing::warn!("readiness check failed: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": database })),
+            )
+        }
+    }
+}
+
+/// Runs the console until SIGINT or SIGTERM. When no user exists yet, prints a one-time setup
+/// link first.
+pub async fn serve(domain: Domain) -> Result<(), Error> {
+    let listen = domain.config().listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener.local_addr()?;
+    tracing::info!(version = domain::VERSION, database = domain.database_kind().label(), "listening on http://{local}");
+    if let Some(token) = domain.accounts().issue_setup_token().await? {
+        println!(
+            "No user exists yet. Create the first Full Administrator at:\n  http://{}/setup?token={token}\n\
+             (the link works once; or run `wimdeck user add NAME --role full-administrator`)",
+            display_addr(local)
+        );
+    }
+    let pruner = tokio::spawn(prune_sessions(domain.clone()));
+    axum::serve(
+        listener,
+        router(domain.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    pruner.abort();
+    domain.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// An address a browser can use: a wildcard listen address becomes loopback.
+fn display_addr(addr: SocketAddr) -> SocketAddr {
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    shown
+}
+
+async fn prune_sessions(domain: Domain) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match domain.sessions().prune_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("pruned {n} expired sessions"),
+            Err(e) => tracing::warn!("pruning sessions failed: {e}"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
