@@ -75,7 +75,10 @@ impl From<domain::Error> for AppError {
     fn from(error: domain::Error) -> Self {
         use domain::Error as E;
         let mapped = match error {
-            E::InvalidInput { field, message } => Self::Invalid { field: field.to_owned(), message },
+            E::InvalidInput { field, message } => Self::Invalid {
+                field: field.to_owned(),
+                message,
+            },
             E::NotFound(what) => Self::NotFound(what),
             E::Conflict(message) => Self::Conflict(message),
             E::InvalidCredentials => Self::InvalidCredentials,

@@ -23,7 +23,9 @@ use leptos_router::{
 };
 
 use components::layout::ConsoleLayout;
-use pages::{dashboard::DashboardPage, not_found::NotFoundPage, setup::SetupPage, sign_in::SignInPage};
+use pages::{
+    dashboard::DashboardPage, not_found::NotFoundPage, setup::SetupPage, sign_in::SignInPage,
+};
 
 /// The HTML document around the application; server only. It provides the per-request nonce
 /// that lets the hydration script run under the Content-Security-Policy, and sets that policy.

@@ -57,7 +57,7 @@ pub enum SecureCookie {
 }
 
 /// The HTTP front.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Believe `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a reverse proxy you run).
@@ -85,12 +85,6 @@ impl Default for SessionConfig {
             absolute_timeout_hours: 12,
             secure_cookie: SecureCookie::Auto,
         }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self { trust_proxy_headers: false }
     }
 }
 
@@ -138,13 +132,19 @@ impl Config {
     fn validate(&self) -> Result<()> {
         let s = &self.session;
         if s.idle_timeout_minutes == 0 {
-            return Err(Error::Config("session.idle_timeout_minutes must be at least 1".into()));
+            return Err(Error::Config(
+                "session.idle_timeout_minutes must be at least 1".into(),
+            ));
         }
         if s.absolute_timeout_hours == 0 {
-            return Err(Error::Config("session.absolute_timeout_hours must be at least 1".into()));
+            return Err(Error::Config(
+                "session.absolute_timeout_hours must be at least 1".into(),
+            ));
         }
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
         {
             return Err(Error::Config(format!(
                 "database_url must start with sqlite:, postgres:// or postgresql:// (got {})",
@@ -225,13 +225,23 @@ mod tests {
     fn defaults_when_nothing_is_given() {
         let config = Config::load(None, &ConfigOverrides::default()).expect("load");
         assert_eq!(config.session.idle_timeout_minutes, 30);
-        assert!(config.effective_database_url().expect("url").ends_with("wimdeck-data/wimdeck.db?mode=rwc"));
+        assert!(
+            config
+                .effective_database_url()
+                .expect("url")
+                .ends_with("wimdeck-data/wimdeck.db?mode=rwc")
+        );
     }
 
     #[test]
     fn file_then_flags_override() {
-        let (_dir, path) = with_file("data_dir = \"/srv/wimdeck\"\nlisten = \"0.0.0.0:9000\"\n[session]\nidle_timeout_minutes = 5\n");
-        let overrides = ConfigOverrides { listen: Some("127.0.0.1:7000".parse().expect("addr")), ..Default::default() };
+        let (_dir, path) = with_file(
+            "data_dir = \"/srv/wimdeck\"\nlisten = \"0.0.0.0:9000\"\n[session]\nidle_timeout_minutes = 5\n",
+        );
+        let overrides = ConfigOverrides {
+            listen: Some("127.0.0.1:7000".parse().expect("addr")),
+            ..Default::default()
+        };
         let config = Config::load(Some(&path), &overrides).expect("load");
         assert_eq!(config.data_dir, PathBuf::from("/srv/wimdeck"));
         assert_eq!(config.listen.port(), 7000);
@@ -249,8 +259,11 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/w.toml")), &ConfigOverrides::default())
-            .expect_err("must fail");
+        let err = Config::load(
+            Some(Path::new("/nonexistent/w.toml")),
+            &ConfigOverrides::default(),
+        )
+        .expect_err("must fail");
         assert!(err.to_string().contains("does not exist"));
     }
 
@@ -264,9 +277,15 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        let config = Config { database_url: Some("postgres://u:pw@h/db".into()), ..Config::default() };
+        let config = Config {
+            database_url: Some("postgres://u:pw@h/db".into()),
+            ..Config::default()
+        };
         assert!(!config.to_toml_redacted().expect("toml").contains("pw"));
     }
 }

@@ -7,7 +7,10 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {message}")]
-    InvalidInput { field: &'static str, message: String },
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -32,7 +35,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidInput { field, message: message.into() }
+        Self::InvalidInput {
+            field,
+            message: message.into(),
+        }
     }
 }
 

@@ -93,7 +93,10 @@ impl Domain {
 
     /// Operations performed on behalf of a signed-in user.
     pub fn for_actor<'a>(&'a self, actor: &'a Actor) -> ActorDomain<'a> {
-        ActorDomain { domain: self, actor }
+        ActorDomain {
+            domain: self,
+            actor,
+        }
     }
 
     /// Which database engine the console runs on.

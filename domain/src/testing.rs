@@ -45,14 +45,23 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}/wimdeck.db?mode=rwc", data_dir.display());
-                Self { backend, url, data_dir, _dir: dir, pg_name: None }
+                Self {
+                    backend,
+                    url,
+                    data_dir,
+                    _dir: dir,
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
                 let admin = admin_url();
                 let name = format!(
                     "wimdeck_test_{}_{}",
                     std::process::id(),
-                    crate::accounts::random_token().to_ascii_lowercase().replace(['-', '_'], "")[..12].to_owned()
+                    crate::accounts::random_token()
+                        .to_ascii_lowercase()
+                        .replace(['-', '_'], "")[..12]
+                        .to_owned()
                 );
                 let conn = Database::connect(&admin).await.unwrap_or_else(|e| {
                     panic!("PostgreSQL at {admin} is unreachable ({e}); the suite needs it")
@@ -62,7 +71,13 @@ impl TestDb {
                     .expect("create test database");
                 conn.close().await.expect("close admin connection");
                 let url = with_database(&admin, &name);
-                Self { backend, url, data_dir, _dir: dir, pg_name: Some(name) }
+                Self {
+                    backend,
+                    url,
+                    data_dir,
+                    _dir: dir,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -79,16 +94,24 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop may run inside a runtime; use a thread with its own.
         let admin = admin_url();
         let joined = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
-                let conn = Database::connect(&admin).await.map_err(std::io::Error::other)?;
-                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                let conn = Database::connect(&admin)
                     .await
                     .map_err(std::io::Error::other)?;
+                conn.execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                ))
+                .await
+                .map_err(std::io::Error::other)?;
                 conn.close().await.map_err(std::io::Error::other)
             })
         })
@@ -104,7 +127,9 @@ fn admin_url() -> String {
 }
 
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
     match query {
         Some(q) => format!("{base}/{name}?{q}"),

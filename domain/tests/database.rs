@@ -1,11 +1,17 @@
-use domain::{DatabaseKind, Domain, testing::{BACKENDS, Backend, TestDb}};
+use domain::{
+    DatabaseKind, Domain,
+    testing::{BACKENDS, Backend, TestDb},
+};
 
 #[tokio::test]
 async fn migrations_apply_once_and_report_the_engine() {
     for backend in BACKENDS {
         let db = TestDb::create(backend).await;
         assert!(Domain::migrate(&db.config()).await.expect("first migrate") > 0);
-        assert_eq!(Domain::migrate(&db.config()).await.expect("second migrate"), 0);
+        assert_eq!(
+            Domain::migrate(&db.config()).await.expect("second migrate"),
+            0
+        );
         let (domain, _clock, _db2) = crate::open(backend).await;
         let expected = match backend {
             Backend::Sqlite => DatabaseKind::Sqlite,
@@ -13,7 +19,11 @@ async fn migrations_apply_once_and_report_the_engine() {
         };
         assert_eq!(domain.database_kind(), expected);
         domain.ping().await.expect("ping");
-        let actor = domain::Actor { user_id: 0, username: "x".into(), roles: vec![] };
+        let actor = domain::Actor {
+            user_id: 0,
+            username: "x".into(),
+            roles: vec![],
+        };
         let status = domain.for_actor(&actor).status().await.expect("status");
         assert!(!status.database_version.is_empty());
         assert_eq!(status.users, 0);

@@ -16,7 +16,11 @@ use domain::{
 use crate::Error;
 
 #[derive(Debug, Parser)]
-#[command(name = "wimdeck", version, about = "Web console for Windows deployment images")]
+#[command(
+    name = "wimdeck",
+    version,
+    about = "Web console for Windows deployment images"
+)]
 pub struct Cli {
     /// Data directory (database, content). Default: ./wimdeck-data
     #[arg(long, global = true, value_name = "DIR")]
@@ -102,16 +106,28 @@ impl Cli {
                 println!("{applied} migration(s) applied");
                 Ok(())
             }
-            Command::User { command: UserCommand::Add { name, roles, password_stdin } } => {
+            Command::User {
+                command:
+                    UserCommand::Add {
+                        name,
+                        roles,
+                        password_stdin,
+                    },
+            } => {
                 let password = read_password(password_stdin)?;
                 let domain = Domain::open(&config).await?;
-                domain.accounts().create_user(&name, &password, &roles).await?;
+                domain
+                    .accounts()
+                    .create_user(&name, &password, &roles)
+                    .await?;
                 let roles: Vec<_> = roles.iter().copied().map(Role::slug).collect();
                 println!("user '{name}' created with role(s) {}", roles.join(", "));
                 domain.close().await?;
                 Ok(())
             }
-            Command::Config { command: ConfigCommand::Print } => {
+            Command::Config {
+                command: ConfigCommand::Print,
+            } => {
                 print!("{}", config.to_toml_redacted()?);
                 Ok(())
             }

@@ -30,9 +30,17 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     set(headers, "referrer-policy", "same-origin");
     set(headers, "cross-origin-opener-policy", "same-origin");
     set(headers, "cross-origin-resource-policy", "same-origin");
-    set(headers, "permissions-policy", "camera=(), microphone=(), geolocation=(), usb=()");
+    set(
+        headers,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), usb=()",
+    );
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        set(headers, "content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+        set(
+            headers,
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        );
     }
     let is_html = headers
         .get(header::CONTENT_TYPE)
@@ -48,7 +56,10 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
 /// every request with `Sec-Fetch-Site` (or at least `Origin` on a POST); clients that send
 /// neither are not browsers and carry no ambient cookies to abuse.
 pub(crate) async fn reject_cross_site(request: Request, next: Next) -> Response {
-    let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe_method = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if !safe_method && is_cross_site(request.headers()) {
         tracing::warn!(path = %request.uri().path(), "refused a cross-site request");
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
@@ -85,7 +96,10 @@ pub(crate) async fn authenticate(
     let trust_proxy = domain.config().http.trust_proxy_headers;
     let headers = request.headers();
     let session_token = session_cookie(headers).map(|v| SessionToken::from_cookie(&v));
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let client = ClientInfo {
         source_addr: source_addr(headers, peer, trust_proxy),
         user_agent: headers
@@ -102,7 +116,11 @@ pub(crate) async fn authenticate(
             Ok(session) => session.map(|s| s.actor),
             Err(e) => {
                 tracing::error!("resolving a session failed: {e}");
-                return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable").into_response();
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable",
+                )
+                    .into_response();
             }
         },
         None => None,
@@ -119,11 +137,17 @@ pub(crate) async fn authenticate(
                     return unauthenticated();
                 }
                 let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                return Redirect::to(&format!("/sign-in?next={}", encode_component(target))).into_response();
+                return Redirect::to(&format!("/sign-in?next={}", encode_component(target)))
+                    .into_response();
             }
         }
     }
-    request.extensions_mut().insert(RequestContext { actor, session_token, client, tls });
+    request.extensions_mut().insert(RequestContext {
+        actor,
+        session_token,
+        client,
+        tls,
+    });
     next.run(request).await
 }
 
@@ -141,7 +165,10 @@ fn classify(path: &str) -> Access {
             Access::ServerFunction
         }
     } else if path.starts_with("/pkg/")
-        || matches!(path, "/sign-in" | "/setup" | "/healthz" | "/readyz" | "/favicon.ico")
+        || matches!(
+            path,
+            "/sign-in" | "/setup" | "/healthz" | "/readyz" | "/favicon.ico"
+        )
     {
         Access::Public
     } else {
@@ -210,19 +237,34 @@ mod tests {
     #[test]
     fn cross_site_detection() {
         assert!(!is_cross_site(&headers(&[])));
-        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
-        assert!(!is_cross_site(&headers(&[("origin", "http://h:8080"), ("host", "h:8080")])));
-        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "h:8080")])));
-        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "h")])));
+        assert!(!is_cross_site(&headers(&[
+            ("origin", "http://h:8080"),
+            ("host", "h:8080")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "h:8080")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "h")
+        ])));
     }
 
     #[test]
     fn cookies_are_found_among_others() {
         let h = headers(&[("cookie", "a=1; wimdeck_session=tok; b=2")]);
         assert_eq!(session_cookie(&h).as_deref(), Some("tok"));
-        assert_eq!(session_cookie(&headers(&[("cookie", "wimdeck_session=")])), None);
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "wimdeck_session=")])),
+            None
+        );
     }
 
     #[test]

@@ -10,11 +10,7 @@ mod http_layer;
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    middleware,
-    response::IntoResponse,
+    Json, Router, extract::State, http::StatusCode, middleware, response::IntoResponse,
     routing::get,
 };
 use domain::Domain;
@@ -84,7 +80,10 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(domain): State<Domain>) -> impl IntoResponse {
     let database = domain.database_kind().label();
     match domain.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": database }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": database })),
+        ),
         Err(e) => {
             tracing::warn!("readiness check failed: {e}");
             (
@@ -103,7 +102,11 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr()?;
-    tracing::info!(version = domain::VERSION, database = domain.database_kind().label(), "listening on http://{local}");
+    tracing::info!(
+        version = domain::VERSION,
+        database = domain.database_kind().label(),
+        "listening on http://{local}"
+    );
     if let Some(token) = domain.accounts().issue_setup_token().await? {
         println!(
             "No user exists yet. Create the first Full Administrator at:\n  http://{}/setup?token={token}\n\

@@ -1,1 +1,88 @@
-//! Server integration tests.
+//! Server integration tests: the HTTP application through `oneshot`, and the `wimdeck` binary.
+//! Everything that touches a database runs on SQLite and on PostgreSQL.
+
+mod cli;
+mod http;
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    http::{Request, Response, header},
+};
+use domain::{
+    Domain, Role,
+    testing::{Backend, TestDb},
+};
+use tower::ServiceExt;
+
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// The HTTP application on a fresh database, with an `admin` (Full Administrator).
+pub(crate) async fn app(backend: Backend) -> (Router, Domain, TestDb) {
+    let db = TestDb::create(backend).await;
+    let domain = Domain::open(&db.config()).await.expect("open domain");
+    domain
+        .accounts()
+        .create_user("admin", PASSWORD, &[Role::FullAdministrator])
+        .await
+        .expect("create admin");
+    (server::router(domain.clone()), domain, db)
+}
+
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response<Body> {
+    app.clone()
+        .oneshot(request)
+        .await
+        .expect("infallible service")
+}
+
+pub(crate) async fn body_text(response: Response<Body>) -> String {
+    let bytes = to_bytes(response.into_body(), 4 << 20).await.expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A same-origin form POST, as the console's own pages send it.
+pub(crate) fn post_form(path: &str, form: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut builder = Request::post(path)
+        .header(header::HOST, "console.test")
+        .header(header::ORIGIN, "http://console.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        builder = builder.header(header::COOKIE, c);
+    }
+    builder.body(Body::from(form.to_owned())).expect("request")
+}
+
+pub(crate) fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path).header(header::HOST, "console.test");
+    if let Some(c) = cookie {
+        builder = builder.header(header::COOKIE, c);
+    }
+    builder.body(Body::empty()).expect("request")
+}
+
+/// Signs in and returns the `name=value` of the session cookie.
+pub(crate) async fn sign_in(app: &Router, user: &str, password: &str) -> String {
+    let response = send(
+        app,
+        post_form(
+            "/api/sign_in",
+            &format!("username={user}&password={password}"),
+            None,
+        ),
+    )
+    .await;
+    session_cookie(&response)
+        .unwrap_or_else(|| panic!("no session cookie; status {}", response.status()))
+}
+
+pub(crate) fn session_cookie(response: &Response<Body>) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("wimdeck_session=") && !v.starts_with("wimdeck_session=;"))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}

@@ -18,7 +18,11 @@ impl From<&domain::Actor> for UserView {
     fn from(actor: &domain::Actor) -> Self {
         Self {
             username: actor.username.clone(),
-            roles: actor.roles.iter().map(|r| r.display_name().to_owned()).collect(),
+            roles: actor
+                .roles
+                .iter()
+                .map(|r| r.display_name().to_owned())
+                .collect(),
         }
     }
 }
@@ -26,16 +30,28 @@ impl From<&domain::Actor> for UserView {
 /// Checks the credentials, opens a new session (ending the one the browser had, so a session id
 /// never survives sign-in) and redirects to `next` (a local path).
 #[server(endpoint = "sign_in")]
-pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn sign_in(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
     use crate::api::ssr;
     let ctx = ssr::request_context()?;
     let domain = ssr::domain()?;
-    let (token, _actor) = domain.accounts().sign_in(username.trim(), &password, &ctx.client).await?;
+    let (token, _actor) = domain
+        .accounts()
+        .sign_in(username.trim(), &password, &ctx.client)
+        .await?;
     if let Some(old) = &ctx.session_token {
         domain.sessions().revoke(old).await?;
     }
     let secure = domain.config().session.secure_cookie;
-    ssr::set_session_cookie(Some(&token), domain.sessions().cookie_max_age_secs(), ctx.tls, secure);
+    ssr::set_session_cookie(
+        Some(&token),
+        domain.sessions().cookie_max_age_secs(),
+        ctx.tls,
+        secure,
+    );
     leptos_axum::redirect(&ssr::safe_local_path(next.as_deref()));
     Ok(())
 }
@@ -79,7 +95,12 @@ pub async fn complete_setup(
         .complete_setup(&token, username.trim(), &password, &ctx.client)
         .await?;
     let secure = domain.config().session.secure_cookie;
-    ssr::set_session_cookie(Some(&session), domain.sessions().cookie_max_age_secs(), ctx.tls, secure);
+    ssr::set_session_cookie(
+        Some(&session),
+        domain.sessions().cookie_max_age_secs(),
+        ctx.tls,
+        secure,
+    );
     leptos_axum::redirect("/");
     Ok(())
 }

@@ -49,7 +49,12 @@ pub fn actor() -> Result<Actor, AppError> {
 }
 
 /// Sets (or, with `None`, clears) the session cookie on the response.
-pub fn set_session_cookie(token: Option<&SessionToken>, max_age_secs: i64, tls: bool, secure: domain::config::SecureCookie) {
+pub fn set_session_cookie(
+    token: Option<&SessionToken>,
+    max_age_secs: i64,
+    tls: bool,
+    secure: domain::config::SecureCookie,
+) {
     use domain::config::SecureCookie;
     let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
@@ -63,7 +68,8 @@ pub fn set_session_cookie(token: Option<&SessionToken>, max_age_secs: i64, tls: 
         Some(t) => (t.as_str(), max_age_secs),
         None => ("", 0),
     };
-    let mut cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    let mut cookie =
+        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
     if secure {
         cookie.push_str("; Secure");
     }
@@ -88,7 +94,12 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(safe_local_path(Some("/jobs?x=1")), "/jobs?x=1");
-        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "jobs"] {
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "jobs",
+        ] {
             assert_eq!(safe_local_path(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_local_path(None), "/");

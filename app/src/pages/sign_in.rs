@@ -7,7 +7,12 @@ use crate::{api::session::SignIn, components::error::action_error};
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
-    let next = move || use_query_map().read().get("next").unwrap_or_else(|| "/".to_owned());
+    let next = move || {
+        use_query_map()
+            .read()
+            .get("next")
+            .unwrap_or_else(|| "/".to_owned())
+    };
 
     view! {
         <Title text="Sign in" />

@@ -201,7 +201,11 @@ pub(crate) async fn load_actor(domain: &Domain, user: users::Model) -> Result<Ac
         }
     }
     roles.sort();
-    Ok(Actor { user_id: user.id, username: user.username, roles })
+    Ok(Actor {
+        user_id: user.id,
+        username: user.username,
+        roles,
+    })
 }
 
 async fn hash_blocking(password: String) -> Result<String> {

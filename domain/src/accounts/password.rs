@@ -26,7 +26,11 @@ pub(crate) fn hash(password: &str) -> Result<String> {
 /// Checks a password against a stored PHC string. CPU-heavy: call on a blocking thread.
 pub(crate) fn verify(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -64,7 +68,9 @@ pub(crate) fn check_username(username: &str) -> Result<()> {
             format!("must have 1 to {MAX_USERNAME_CHARS} characters"),
         ));
     }
-    if !username.chars().all(valid_char) || !username.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+    if !username.chars().all(valid_char)
+        || !username.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
         return Err(Error::invalid(
             "username",
             "may contain letters, digits, '.', '_', '-' and '@', and must start with a letter or digit",

@@ -4,7 +4,9 @@
 //! table does not let anyone sign in. A session ends after `idle_timeout_minutes` without use or
 //! `absolute_timeout_hours` after sign-in, whichever comes first.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -161,7 +163,10 @@ impl<'a> Sessions<'a> {
             .filter(
                 Condition::any()
                     .add(sessions::Column::ExpiresAtMs.lte(now))
-                    .add(sessions::Column::LastSeenAtMs.lte(now - self.domain.config().idle_timeout_ms())),
+                    .add(
+                        sessions::Column::LastSeenAtMs
+                            .lte(now - self.domain.config().idle_timeout_ms()),
+                    ),
             )
             .exec(self.domain.db())
             .await?;

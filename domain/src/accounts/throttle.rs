@@ -68,7 +68,9 @@ impl SignInThrottle {
     pub(crate) fn record_failure(&self, key: Key<'_>, now_ms: i64) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= MAX_KEYS {
-            entries.retain(|_, e| now_ms - e.last_failure_ms < WINDOW_MS || e.locked_until_ms > now_ms);
+            entries.retain(|_, e| {
+                now_ms - e.last_failure_ms < WINDOW_MS || e.locked_until_ms > now_ms
+            });
         }
         let entry = entries.entry(key.text()).or_insert(Entry {
             failures: 0,
@@ -135,7 +137,10 @@ mod tests {
         for _ in 0..5 {
             t.record_failure(Key::User("a"), 0);
         }
-        assert!(t.check(&[Key::User("b"), Key::Address("10.0.0.1")], 0).is_ok());
+        assert!(
+            t.check(&[Key::User("b"), Key::Address("10.0.0.1")], 0)
+                .is_ok()
+        );
         assert!(t.check(&[Key::User("b"), Key::User("a")], 0).is_err());
         t.clear(Key::User("a"));
         assert!(t.check(&[Key::User("a")], 0).is_ok());

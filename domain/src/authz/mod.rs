@@ -80,7 +80,9 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.slug() == s)
-            .ok_or_else(|| UnknownRole { given: s.to_owned() })
+            .ok_or_else(|| UnknownRole {
+                given: s.to_owned(),
+            })
     }
 }
 
@@ -106,7 +108,10 @@ mod tests {
     fn role_names_round_trip_in_kebab_case() {
         for role in Role::ALL {
             assert_eq!(role.slug().parse::<Role>(), Ok(role));
-            assert_eq!(serde_json::to_string(&role).expect("json"), format!("\"{}\"", role.slug()));
+            assert_eq!(
+                serde_json::to_string(&role).expect("json"),
+                format!("\"{}\"", role.slug())
+            );
         }
     }
 

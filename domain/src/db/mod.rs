@@ -68,7 +68,9 @@ pub(crate) async fn connect(url: &str) -> Result<DatabaseConnection> {
 }
 
 fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
@@ -96,7 +98,11 @@ pub(crate) async fn server_version(db: &DatabaseConnection) -> Result<String> {
     };
     let version: String = row.try_get("", column)?;
     // PostgreSQL appends the distribution ("15.19 (Debian 15.19-0+deb12u1)").
-    Ok(version.split_whitespace().next().unwrap_or_default().to_owned())
+    Ok(version
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 #[cfg(test)]
@@ -105,8 +111,14 @@ mod tests {
 
     #[test]
     fn sqlite_paths_are_found_in_urls() {
-        assert_eq!(sqlite_path("sqlite:///a/b.db?mode=rwc"), Some(Path::new("/a/b.db")));
-        assert_eq!(sqlite_path("sqlite://rel/b.db"), Some(Path::new("rel/b.db")));
+        assert_eq!(
+            sqlite_path("sqlite:///a/b.db?mode=rwc"),
+            Some(Path::new("/a/b.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://rel/b.db"),
+            Some(Path::new("rel/b.db"))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

@@ -1,0 +1,240 @@
+//! The `wimdeck` binary, run as a user would.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Output, Stdio},
+};
+
+use domain::testing::{BACKENDS, Backend, TestDb};
+
+fn wimdeck(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args(args)
+        .env_remove("WIMDECK_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wimdeck");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn user_add_accepts_global_flags_on_either_side_of_the_verb() {
+    for backend in BACKENDS {
+        let db = TestDb::create(backend).await;
+        let data_dir = db.data_dir.to_str().expect("utf-8").to_owned();
+        let pw = format!("{}\n", crate::PASSWORD);
+
+        let out = wimdeck(
+            &[
+                "--database-url",
+                &db.url,
+                "user",
+                "add",
+                "Ops",
+                "--role",
+                "content-operator",
+                "--role",
+                "auditor",
+                "--password-stdin",
+                "--data-dir",
+                &data_dir,
+            ],
+            Some(&pw),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("content-operator"));
+
+        let out = wimdeck(
+            &[
+                "user",
+                "add",
+                "ops",
+                "--role",
+                "auditor",
+                "--password-stdin",
+                "--database-url",
+                &db.url,
+            ],
+            Some(&pw),
+        );
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("already exists"),
+            "{}",
+            text(&out.stderr)
+        );
+
+        let out = wimdeck(
+            &[
+                "user",
+                "add",
+                "x",
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--database-url",
+                &db.url,
+            ],
+            Some(&pw),
+        );
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("full-administrator"),
+            "lists the valid roles: {}",
+            text(&out.stderr)
+        );
+
+        let out = wimdeck(
+            &[
+                "user",
+                "add",
+                "y",
+                "--role",
+                "auditor",
+                "--password-stdin",
+                "--database-url",
+                &db.url,
+            ],
+            Some("short\n"),
+        );
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("at least 12"),
+            "{}",
+            text(&out.stderr)
+        );
+
+        // Without a terminal and without --password-stdin there is no way to ask.
+        let out = wimdeck(
+            &[
+                "user",
+                "add",
+                "z",
+                "--role",
+                "auditor",
+                "--database-url",
+                &db.url,
+            ],
+            None,
+        );
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("--password-stdin"));
+
+        let domain = domain::Domain::open(&db.config()).await.expect("open");
+        assert_eq!(domain.accounts().count_users().await.expect("count"), 1);
+    }
+}
+
+#[tokio::test]
+async fn migrate_applies_then_finds_nothing_to_do() {
+    for backend in BACKENDS {
+        let db = TestDb::create(backend).await;
+        let out = wimdeck(&["migrate", "--database-url", &db.url], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(!text(&out.stdout).starts_with("0 "));
+        let out = wimdeck(&["migrate", "--database-url", &db.url], None);
+        assert_eq!(text(&out.stdout).trim(), "0 migration(s) applied");
+    }
+}
+
+#[test]
+fn config_print_merges_file_environment_and_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("wimdeck.toml");
+    std::fs::write(
+        &file,
+        "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\n[session]\nidle_timeout_minutes = 10\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args(["config", "print", "--config"])
+        .arg(&file)
+        .args(["--database-url", "postgres://u:secret@db/wimdeck"])
+        .env("WIMDECK_LOG", "warn")
+        .env("WIMDECK_SESSION__ABSOLUTE_TIMEOUT_HOURS", "4")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    for expected in [
+        "listen = \"0.0.0.0:9000\"",
+        "log = \"warn\"",
+        "idle_timeout_minutes = 10",
+        "absolute_timeout_hours = 4",
+        "postgres://u:***@db/wimdeck",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "missing {expected} in:\n{printed}"
+        );
+    }
+    assert!(!printed.contains("secret"));
+}
+
+#[test]
+fn unknown_configuration_keys_are_rejected_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("wimdeck.toml");
+    std::fs::write(&file, "[sesion]\nidle_timeout_minutes = 10\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args(["config", "print", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("sesion") && err.contains("wimdeck.toml"),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args(["config", "print"])
+        .env("WIMDECK_LISTN", "x")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("listn"), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn serve_prints_a_setup_link_when_no_user_exists() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
+        .env("WIMDECK_SITE_ROOT", db.data_dir.as_os_str())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let link = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("/setup?token="));
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let link = link.expect("a setup link");
+    assert!(link.trim().starts_with("http://127.0.0.1:"), "{link}");
+}

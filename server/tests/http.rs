@@ -1,0 +1,339 @@
+use axum::http::{StatusCode, header};
+use domain::testing::{BACKENDS, Backend};
+
+use crate::{PASSWORD, app, body_text, get, post_form, send, sign_in};
+
+#[tokio::test]
+async fn probes_report_liveness_and_readiness() {
+    for backend in BACKENDS {
+        let (app, domain, _db) = app(backend).await;
+        let response = send(&app, get("/healthz", None)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(body_text(response).await.contains("\"status\":\"ok\""));
+        let response = send(&app, get("/readyz", None)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let label = if backend == Backend::Sqlite {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        assert!(body_text(response).await.contains(label));
+        domain.close().await.expect("close");
+        let response = send(&app, get("/readyz", None)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
+
+/// Every registered server function but the public ones refuses a caller without a session.
+#[tokio::test]
+async fn every_server_function_requires_a_session() {
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    let paths: Vec<_> = server_fn::axum::server_fn_paths().map(|(p, _)| p).collect();
+    assert!(
+        paths.len() >= 5,
+        "server functions not registered: {paths:?}"
+    );
+    let mut checked = 0;
+    for path in paths {
+        if app::api::PUBLIC_ENDPOINTS.contains(&path) {
+            continue;
+        }
+        let response = send(&app, post_form(path, "", None)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body_text(response).await, "\"Unauthenticated\"", "{path}");
+        // A made-up cookie is no better.
+        let response = send(&app, post_form(path, "", Some("wimdeck_session=forged"))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_rotates_the_session() {
+    for backend in BACKENDS {
+        let (app, _domain, _db) = app(backend).await;
+        let response = send(
+            &app,
+            post_form(
+                "/api/sign_in",
+                &format!("username=admin&password={PASSWORD}&next=/x"),
+                None,
+            ),
+        )
+        .await;
+        let set_cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("set-cookie")
+            .to_owned();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+            assert!(set_cookie.contains(attribute), "{set_cookie}");
+        }
+        assert!(
+            !set_cookie.contains("Secure"),
+            "plain HTTP without a trusted proxy: {set_cookie}"
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok()),
+            Some("/x")
+        );
+        let first = crate::session_cookie(&response).expect("cookie");
+
+        let response = send(&app, post_form("/api/whoami", "", Some(&first))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(body_text(response).await.contains("Full Administrator"));
+
+        // Signing in again from the same browser ends the old session.
+        let response = send(
+            &app,
+            post_form(
+                "/api/sign_in",
+                &format!("username=admin&password={PASSWORD}"),
+                Some(&first),
+            ),
+        )
+        .await;
+        let second = crate::session_cookie(&response).expect("cookie");
+        assert_ne!(first, second);
+        assert_eq!(
+            send(&app, post_form("/api/whoami", "", Some(&first)))
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send(&app, post_form("/api/whoami", "", Some(&second)))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_then_throttled() {
+    for backend in BACKENDS {
+        let (app, _domain, _db) = app(backend).await;
+        for _ in 0..5 {
+            let response = send(
+                &app,
+                post_form(
+                    "/api/sign_in",
+                    "username=admin&password=wrong-password",
+                    None,
+                ),
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert!(crate::session_cookie(&response).is_none());
+            assert_eq!(body_text(response).await, "\"InvalidCredentials\"");
+        }
+        let response = send(
+            &app,
+            post_form(
+                "/api/sign_in",
+                &format!("username=admin&password={PASSWORD}"),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(body_text(response).await.contains("retry_after_secs"));
+    }
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_clears_the_cookie() {
+    for backend in BACKENDS {
+        let (app, _domain, _db) = app(backend).await;
+        let cookie = sign_in(&app, "admin", PASSWORD).await;
+        let response = send(&app, post_form("/api/sign_out", "", Some(&cookie))).await;
+        let cleared = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("set-cookie");
+        assert!(
+            cleared.starts_with("wimdeck_session=;") && cleared.contains("Max-Age=0"),
+            "{cleared}"
+        );
+        assert_eq!(
+            send(&app, post_form("/api/dashboard_status", "", Some(&cookie)))
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test]
+async fn cross_site_state_changes_are_refused_even_with_a_session() {
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    let cookie = sign_in(&app, "admin", PASSWORD).await;
+    let mut foreign_origin = post_form("/api/sign_out", "", Some(&cookie));
+    foreign_origin.headers_mut().insert(
+        header::ORIGIN,
+        "https://evil.example".parse().expect("header"),
+    );
+    assert_eq!(
+        send(&app, foreign_origin).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let mut cross_site = post_form("/api/sign_out", "", Some(&cookie));
+    cross_site
+        .headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().expect("header"));
+    assert_eq!(send(&app, cross_site).await.status(), StatusCode::FORBIDDEN);
+    // Refused before it ran: the session is still live.
+    assert_eq!(
+        send(&app, post_form("/api/whoami", "", Some(&cookie)))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn pages_redirect_to_sign_in_and_carry_a_nonce_csp() {
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    let response = send(&app, get("/?tab=1", None)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some("/sign-in?next=/%3Ftab%3D1")
+    );
+
+    let cookie = sign_in(&app, "admin", PASSWORD).await;
+    let response = send(&app, get("/", Some(&cookie))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    for name in [
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "permissions-policy",
+    ] {
+        assert!(headers.contains_key(name), "{name}");
+    }
+    assert_eq!(
+        headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let csp = headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce");
+    let html = body_text(response).await;
+    assert!(
+        html.contains(&format!("<script type=\"module\" nonce=\"{nonce}\">")),
+        "bootstrap script lacks the nonce"
+    );
+
+    let response = send(&app, get("/no/such/page", Some(&cookie))).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_setup_link_creates_the_first_administrator() {
+    for backend in BACKENDS {
+        let db = domain::testing::TestDb::create(backend).await;
+        let domain = domain::Domain::open(&db.config()).await.expect("open");
+        let app = server::router(domain.clone());
+        let token = domain
+            .accounts()
+            .issue_setup_token()
+            .await
+            .expect("issue")
+            .expect("token");
+        let pw = format!("password={PASSWORD}&password_again={PASSWORD}");
+
+        let response = send(
+            &app,
+            post_form(
+                "/api/complete_setup",
+                &format!(
+                    "token={token}&username=root&password={PASSWORD}&password_again=other-password"
+                ),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let response = send(
+            &app,
+            post_form(
+                "/api/complete_setup",
+                &format!("token=forged&username=root&{pw}"),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        let response = send(
+            &app,
+            post_form(
+                "/api/complete_setup",
+                &format!("token={token}&username=root&{pw}"),
+                None,
+            ),
+        )
+        .await;
+        let cookie = crate::session_cookie(&response).expect("signed in after setup");
+        let response = send(&app, post_form("/api/whoami", "", Some(&cookie))).await;
+        assert!(body_text(response).await.contains("Full Administrator"));
+
+        let again = send(
+            &app,
+            post_form(
+                "/api/complete_setup",
+                &format!("token={token}&username=root2&{pw}"),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(domain.accounts().count_users().await.expect("count"), 1);
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_reports_real_figures() {
+    for backend in BACKENDS {
+        let (app, _domain, _db) = app(backend).await;
+        let cookie = sign_in(&app, "admin", PASSWORD).await;
+        let response = send(&app, post_form("/api/dashboard_status", "", Some(&cookie))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let json: serde_json::Value =
+            serde_json::from_str(&body_text(response).await).expect("json");
+        assert_eq!(json["user"]["username"], "admin");
+        assert_eq!(json["users"], 1);
+        assert_eq!(json["active_sessions"], 1);
+        let kind = if backend == Backend::Sqlite {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        assert_eq!(json["database_kind"], kind);
+        assert_eq!(json["version"], domain::VERSION);
+    }
+}
