@@ -11,6 +11,7 @@
 pub mod api;
 pub mod components;
 mod error;
+pub mod format;
 pub mod pages;
 
 pub use error::AppError;
@@ -24,7 +25,11 @@ use leptos_router::{
 
 use components::layout::ConsoleLayout;
 use pages::{
-    dashboard::DashboardPage, not_found::NotFoundPage, setup::SetupPage, sign_in::SignInPage,
+    dashboard::DashboardPage,
+    jobs::{JobDetailPage, JobsPage, SchedulesPage},
+    not_found::NotFoundPage,
+    setup::SetupPage,
+    sign_in::SignInPage,
 };
 
 /// The HTML document around the application; server only. It provides the per-request nonce
@@ -90,6 +95,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=SetupPage />
                     <ParentRoute path=path!("") view=ConsoleLayout>
                         <Route path=path!("") view=DashboardPage />
+                        <Route path=path!("/jobs") view=JobsPage />
+                        <Route path=path!("/jobs/schedules") view=SchedulesPage />
+                        <Route path=path!("/jobs/:id") view=JobDetailPage />
                     </ParentRoute>
                 </Routes>
             </div>

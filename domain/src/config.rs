@@ -31,6 +31,7 @@ pub struct Config {
     pub log: String,
     pub session: SessionConfig,
     pub http: HttpConfig,
+    pub jobs: JobsConfig,
 }
 
 /// Browser sessions.
@@ -74,6 +75,7 @@ impl Default for Config {
             log: "info".into(),
             session: SessionConfig::default(),
             http: HttpConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -84,6 +86,37 @@ impl Default for SessionConfig {
             idle_timeout_minutes: 30,
             absolute_timeout_hours: 12,
             secure_cookie: SecureCookie::Auto,
+        }
+    }
+}
+
+/// Background jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// A running job's lease: if its worker stops renewing it this long, the job is recovered.
+    pub lease_secs: u32,
+    /// How often a running job renews its lease and saves its progress and log.
+    pub heartbeat_ms: u32,
+    /// At shutdown, how long running jobs may take to finish before they are handed back.
+    pub shutdown_grace_secs: u32,
+    /// Finished jobs are deleted this many days after they ended.
+    pub retention_days: u32,
+    /// Concurrent jobs per kind, e.g. `{ "storage-check" = 2 }`; other kinds use their default.
+    pub concurrency: std::collections::HashMap<String, usize>,
+    /// The largest storage check a user may start.
+    pub storage_check_max_mib: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: 30,
+            heartbeat_ms: 1000,
+            shutdown_grace_secs: 10,
+            retention_days: 30,
+            concurrency: std::collections::HashMap::new(),
+            storage_check_max_mib: 16_384,
         }
     }
 }
@@ -141,6 +174,17 @@ impl Config {
                 "session.absolute_timeout_hours must be at least 1".into(),
             ));
         }
+        let j = &self.jobs;
+        if j.lease_secs < 2 || u64::from(j.heartbeat_ms) * 2 > u64::from(j.lease_secs) * 1000 {
+            return Err(Error::Config(
+                "jobs.lease_secs must be at least 2 and twice jobs.heartbeat_ms or more".into(),
+            ));
+        }
+        if j.retention_days == 0 {
+            return Err(Error::Config(
+                "jobs.retention_days must be at least 1".into(),
+            ));
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -156,6 +200,17 @@ impl Config {
 
     /// The database URL in force: the configured one, or SQLite inside the data directory.
     pub fn effective_database_url(&self) -> Result<String> {
+        let j = &self.jobs;
+        if j.lease_secs < 2 || u64::from(j.heartbeat_ms) * 2 > u64::from(j.lease_secs) * 1000 {
+            return Err(Error::Config(
+                "jobs.lease_secs must be at least 2 and twice jobs.heartbeat_ms or more".into(),
+            ));
+        }
+        if j.retention_days == 0 {
+            return Err(Error::Config(
+                "jobs.retention_days must be at least 1".into(),
+            ));
+        }
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }
@@ -164,6 +219,11 @@ impl Config {
             .to_str()
             .ok_or_else(|| Error::Config("data_dir must be valid UTF-8".into()))?;
         Ok(format!("sqlite://{path}?mode=rwc"))
+    }
+
+    /// Scratch space for jobs (under the data directory).
+    pub fn work_dir(&self) -> PathBuf {
+        self.data_dir.join("work")
     }
 
     /// The configuration as TOML, with any database password masked.

@@ -6,6 +6,9 @@
 //! [`Domain::for_actor`], which takes the [`Actor`] resolved from the request, so an operation
 //! cannot be reached without an identity to check.
 //!
+//! Long work runs as jobs ([`jobs`]): [`Domain::jobs`] queues and inspects them, a
+//! [`jobs::Runner`] runs them.
+//!
 //! Errors are one enum, [`Error`]; time comes from a [`Clock`] so expiry can be tested.
 
 pub mod accounts;
@@ -14,10 +17,18 @@ pub mod clock;
 pub mod config;
 mod db;
 mod error;
+pub mod fsx;
+pub mod jobs;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, RwLock},
+};
+
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
 
 pub use accounts::{Accounts, SessionToken, Sessions};
 pub use authz::{Actor, Role};
@@ -45,6 +56,12 @@ struct Inner {
     clock: Arc<dyn Clock>,
     throttle: accounts::SignInThrottle,
     setup: accounts::SetupToken,
+    job_kinds: RwLock<BTreeMap<&'static str, Arc<dyn jobs::JobKind>>>,
+    job_events: broadcast::Sender<jobs::JobEvent>,
+    /// Wakes local runners when a job is queued.
+    job_wake: Arc<Notify>,
+    /// Cancellation tokens of jobs running in this process.
+    running_jobs: Mutex<HashMap<i64, CancellationToken>>,
 }
 
 impl Domain {
@@ -60,6 +77,10 @@ impl Domain {
         db::migrate(&db).await?;
         let kind = DatabaseKind::of(&db);
         let server_version = db::server_version(&db).await?;
+        let job_kinds = jobs::kinds::builtin()
+            .into_iter()
+            .map(|k| (k.name(), k))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -69,6 +90,10 @@ impl Domain {
                 clock,
                 throttle: accounts::SignInThrottle::default(),
                 setup: accounts::SetupToken::default(),
+                job_kinds: RwLock::new(job_kinds),
+                job_events: broadcast::channel(1024).0,
+                job_wake: Arc::new(Notify::new()),
+                running_jobs: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -89,6 +114,76 @@ impl Domain {
     /// Browser sessions: resolve, revoke, prune.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(self)
+    }
+
+    /// The job queue, as the system itself uses it (no permission checks).
+    pub fn jobs(&self) -> jobs::Jobs<'_> {
+        jobs::Jobs::new(self)
+    }
+
+    /// Adds a job kind (later capabilities and tests add theirs).
+    pub fn register_job_kind(&self, kind: Arc<dyn jobs::JobKind>) {
+        self.inner
+            .job_kinds
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind.name(), kind);
+    }
+
+    /// Every registered job kind, by name.
+    pub fn job_kinds(&self) -> Vec<Arc<dyn jobs::JobKind>> {
+        self.inner
+            .job_kinds
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn job_kind(&self, name: &str) -> Result<Arc<dyn jobs::JobKind>> {
+        self.inner
+            .job_kinds
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::invalid("kind", format!("'{name}' is not a kind of job")))
+    }
+
+    /// Live job events (progress, state changes) from this process.
+    pub fn subscribe_jobs(&self) -> broadcast::Receiver<jobs::JobEvent> {
+        self.inner.job_events.subscribe()
+    }
+
+    pub(crate) fn publish(&self, event: jobs::JobEvent) {
+        // No subscribers is fine.
+        let _ = self.inner.job_events.send(event);
+    }
+
+    pub(crate) fn register_running(&self, id: i64, token: CancellationToken) {
+        self.inner
+            .running_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, token);
+    }
+
+    pub(crate) fn unregister_running(&self, id: i64) {
+        self.inner
+            .running_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    pub(crate) fn running_token(&self, id: i64) -> Option<CancellationToken> {
+        self.inner
+            .running_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// Operations performed on behalf of a signed-in user.
@@ -144,12 +239,19 @@ pub struct Status {
     pub database_version: String,
     pub users: u64,
     pub active_sessions: u64,
+    pub running_jobs: u64,
+    pub queued_jobs: u64,
 }
 
-impl ActorDomain<'_> {
+impl<'a> ActorDomain<'a> {
     /// The signed-in user this handle acts for.
     pub fn actor(&self) -> &Actor {
         self.actor
+    }
+
+    /// Jobs, with this user's rights.
+    pub fn jobs(&self) -> jobs::ActorJobs<'a> {
+        jobs::ActorJobs::new(self.domain, self.actor)
     }
 
     /// The installation's status, for the dashboard.
@@ -161,6 +263,8 @@ impl ActorDomain<'_> {
             database_version: d.inner.server_version.clone(),
             users: d.accounts().count_users().await?,
             active_sessions: d.sessions().count_active().await?,
+            running_jobs: d.jobs().count_in(jobs::JobState::Running).await?,
+            queued_jobs: d.jobs().count_in(jobs::JobState::Queued).await?,
         })
     }
 }

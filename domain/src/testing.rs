@@ -15,6 +15,8 @@ use std::{
 
 use sea_orm::{ConnectionTrait, Database};
 
+pub use crate::jobs::{Job, JobState};
+
 use crate::{Clock, Config};
 
 /// The database engines every integration test runs against.
@@ -137,13 +139,14 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// A clock tests move by hand.
+/// A clock for tests: it runs like the wall clock, from a chosen start, and jumps forward on
+/// demand (so leases still expire while a test skips days ahead).
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
     pub fn starting_at(ms: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(ms)))
+        Self(Arc::new(AtomicI64::new(ms - crate::SystemClock.now_ms())))
     }
 
     pub fn advance_ms(&self, ms: i64) {
@@ -153,6 +156,187 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        crate::SystemClock.now_ms() + self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A job kind for tests: waits `sleep_ms` (in steps, reporting progress, honouring
+/// cancellation), then records its job id in the table `job_markers` in the same transaction
+/// that marks it succeeded. Counting markers proves each job had exactly one effect.
+pub struct MarkerJob {
+    pub name: &'static str,
+    pub retry_safe: bool,
+}
+
+impl MarkerJob {
+    pub const RETRY_SAFE: MarkerJob = MarkerJob {
+        name: "test-marker",
+        retry_safe: true,
+    };
+    pub const NOT_RETRY_SAFE: MarkerJob = MarkerJob {
+        name: "test-marker-once",
+        retry_safe: false,
+    };
+}
+
+impl crate::jobs::JobKind for MarkerJob {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn label(&self) -> &'static str {
+        "Test marker"
+    }
+
+    fn retry_safe(&self) -> bool {
+        self.retry_safe
+    }
+
+    fn max_attempts(&self) -> u32 {
+        1000
+    }
+
+    fn default_concurrency(&self) -> usize {
+        8
+    }
+
+    fn validate(
+        &self,
+        params: serde_json::Value,
+        _config: &Config,
+    ) -> crate::Result<serde_json::Value> {
+        Ok(params)
+    }
+
+    fn describe(&self, _params: &serde_json::Value) -> String {
+        String::new()
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a crate::jobs::JobContext,
+    ) -> crate::jobs::BoxFuture<'a, Result<crate::jobs::Completion, crate::jobs::JobError>> {
+        Box::pin(async move {
+            let sleep_ms = ctx
+                .params
+                .get("sleep_ms")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            if ctx.params.get("fail").and_then(serde_json::Value::as_bool) == Some(true) {
+                return Err(crate::jobs::JobError::Failed("asked to fail".into()));
+            }
+            ctx.progress()
+                .start(Some(sleep_ms.max(1)), crate::jobs::ProgressUnit::Items);
+            ctx.progress().set_phase("Sleeping");
+            let mut slept = 0;
+            while slept < sleep_ms {
+                ctx.check_cancelled()?;
+                let step = (sleep_ms - slept).min(10);
+                tokio::time::sleep(std::time::Duration::from_millis(step)).await;
+                slept += step;
+                ctx.progress().advance(step);
+            }
+            ctx.check_cancelled()?;
+            let job_id = ctx.job_id();
+            let effect: crate::jobs::Effect = Box::new(move |txn| {
+                Box::pin(async move {
+                    use sea_orm::ConnectionTrait;
+                    let backend = txn.get_database_backend();
+                    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                        backend,
+                        if backend == sea_orm::DbBackend::Postgres {
+                            "INSERT INTO job_markers (job_id) VALUES ($1)"
+                        } else {
+                            "INSERT INTO job_markers (job_id) VALUES (?)"
+                        },
+                        [job_id.into()],
+                    ))
+                    .await?;
+                    Ok(())
+                })
+            });
+            Ok(
+                crate::jobs::Completion::new(serde_json::json!({ "slept_ms": slept }))
+                    .with_effect(effect),
+            )
+        })
+    }
+}
+
+/// Creates the table [`MarkerJob`] writes to.
+pub async fn create_marker_table(domain: &crate::Domain) {
+    domain
+        .db()
+        .execute_unprepared("CREATE TABLE job_markers (job_id BIGINT NOT NULL)")
+        .await
+        .expect("create job_markers");
+}
+
+/// (markers written, distinct job ids among them).
+pub async fn count_markers(domain: &crate::Domain) -> (i64, i64) {
+    let row = domain
+        .db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            domain.db().get_database_backend(),
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT job_id) AS d FROM job_markers",
+        ))
+        .await
+        .expect("count markers")
+        .expect("a row");
+    (
+        row.try_get("", "n").expect("n"),
+        row.try_get("", "d").expect("d"),
+    )
+}
+
+/// Runner timing for tests: short leases so recovery takes a fraction of a second.
+pub fn fast_runner_options() -> crate::jobs::RunnerOptions {
+    use std::time::Duration;
+    crate::jobs::RunnerOptions {
+        worker: format!(
+            "test-{}",
+            crate::accounts::random_token()
+                .chars()
+                .take(6)
+                .collect::<String>()
+        ),
+        lease: Duration::from_millis(600),
+        heartbeat: Duration::from_millis(100),
+        sample: Duration::from_millis(50),
+        poll: Duration::from_millis(20),
+        shutdown_grace: Duration::from_millis(200),
+        concurrency: std::collections::HashMap::new(),
+        scheduler: true,
+    }
+}
+
+/// Polls until the job is in a final state; panics after `timeout`.
+pub async fn wait_until_final(
+    domain: &crate::Domain,
+    id: i64,
+    timeout: std::time::Duration,
+) -> crate::jobs::Job {
+    wait_for(domain, id, timeout, |j| j.state.is_final()).await
+}
+
+/// Polls until `check` holds for the job; panics after `timeout`.
+pub async fn wait_for(
+    domain: &crate::Domain,
+    id: i64,
+    timeout: std::time::Duration,
+    check: impl Fn(&crate::jobs::Job) -> bool,
+) -> crate::jobs::Job {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let job = domain.jobs().get(id).await.expect("job");
+        if check(&job) {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} still {:?} after {timeout:?}",
+            job.state
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod database;
+mod jobs;
 mod sessions;
 
 use std::sync::Arc;
@@ -14,11 +15,12 @@ use domain::{
 /// A domain on a fresh database, with a clock the test controls.
 pub(crate) async fn open(backend: Backend) -> (Domain, ManualClock, TestDb) {
     let db = TestDb::create(backend).await;
-    let clock = ManualClock::starting_at(1_800_000_000_000);
+    let clock = ManualClock::starting_at(T0);
     let domain = Domain::open_with_clock(&db.config(), Arc::new(clock.clone()))
         .await
         .expect("open domain");
     (domain, clock, db)
 }
 
+pub(crate) const T0: i64 = 1_800_000_000_000;
 pub(crate) const PASSWORD: &str = "correct horse battery";

@@ -52,15 +52,17 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Refuses state-changing requests a browser sent on behalf of another site. Browsers mark
-/// every request with `Sec-Fetch-Site` (or at least `Origin` on a POST); clients that send
-/// neither are not browsers and carry no ambient cookies to abuse.
+/// Refuses state-changing requests, and websocket upgrades, that a browser sent on behalf of
+/// another site. Browsers mark every request with `Sec-Fetch-Site` (or at least `Origin` on a
+/// POST or an upgrade); clients that send neither are not browsers and carry no ambient cookies
+/// to abuse.
 pub(crate) async fn reject_cross_site(request: Request, next: Next) -> Response {
     let safe_method = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe_method && is_cross_site(request.headers()) {
+    let upgrade = request.headers().contains_key(header::UPGRADE);
+    if (!safe_method || upgrade) && is_cross_site(request.headers()) {
         tracing::warn!(path = %request.uri().path(), "refused a cross-site request");
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }

@@ -94,8 +94,8 @@ async fn readyz(State(domain): State<Domain>) -> impl IntoResponse {
     }
 }
 
-/// Runs the console until SIGINT or SIGTERM. When no user exists yet, prints a one-time setup
-/// link first.
+/// Runs the console and the job runner until SIGINT or SIGTERM. When no user exists yet, prints
+/// a one-time setup link first.
 pub async fn serve(domain: Domain) -> Result<(), Error> {
     let listen = domain.config().listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -115,6 +115,10 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
         );
     }
     let pruner = tokio::spawn(prune_sessions(domain.clone()));
+    let runner = domain::jobs::Runner::start(
+        &domain,
+        domain::jobs::RunnerOptions::from_config(&domain.config().jobs),
+    );
     axum::serve(
         listener,
         router(domain.clone()).into_make_service_with_connect_info::<SocketAddr>(),
@@ -122,6 +126,8 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     pruner.abort();
+    // Running jobs get the grace period to finish; the rest go back to the queue.
+    runner.shutdown().await;
     domain.close().await?;
     tracing::info!("stopped");
     Ok(())

@@ -3,6 +3,7 @@
 
 mod cli;
 mod http;
+mod jobs;
 
 use axum::{
     Router,

@@ -15,6 +15,8 @@ pub struct DashboardView {
     pub database_version: String,
     pub users: u64,
     pub active_sessions: u64,
+    pub running_jobs: u64,
+    pub queued_jobs: u64,
 }
 
 /// Installation status for the signed-in user.
@@ -31,5 +33,7 @@ pub async fn dashboard_status() -> Result<DashboardView, AppError> {
         database_version: status.database_version,
         users: status.users,
         active_sessions: status.active_sessions,
+        running_jobs: status.running_jobs,
+        queued_jobs: status.queued_jobs,
     })
 }

@@ -6,6 +6,7 @@
 //! with 401 before it runs.
 
 pub mod dashboard;
+pub mod jobs;
 pub mod session;
 
 #[cfg(feature = "ssr")]

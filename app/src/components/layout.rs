@@ -7,10 +7,11 @@ use leptos_router::components::{A, Outlet};
 use crate::{
     AppError,
     api::session::{SignOut, whoami},
+    pages::jobs::RunningIndicator,
 };
 
 /// The console's areas; only those that work are listed.
-const AREAS: &[(&str, &str)] = &[("/", "Dashboard")];
+const AREAS: &[(&str, &str)] = &[("/", "Dashboard"), ("/jobs", "Jobs")];
 
 #[component]
 pub fn ConsoleLayout() -> impl IntoView {
@@ -20,7 +21,7 @@ pub fn ConsoleLayout() -> impl IntoView {
     let nav_links = || {
         AREAS
             .iter()
-            .map(|(href, label)| view! { <li><A href=*href exact=true>{*label}</A></li> })
+            .map(|(href, label)| view! { <li><A href=*href exact=*href == "/">{*label}</A></li> })
             .collect_view()
     };
 
@@ -32,6 +33,7 @@ pub fn ConsoleLayout() -> impl IntoView {
             </details>
             <a class="brand" href="/">"Wimdeck"</a>
             <div class="who">
+                <RunningIndicator />
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         match user.await {

@@ -37,6 +37,11 @@ pub fn DashboardPage() -> impl IntoView {
                                 <h2>"Active sessions"</h2>
                                 <p class="figure">{s.active_sessions}</p>
                             </div>
+                            <a class="tile" href="/jobs?state=running" data-testid="running-jobs">
+                                <h2>"Jobs running"</h2>
+                                <p class="figure">{s.running_jobs}</p>
+                                <p class="muted">{format!("{} queued", s.queued_jobs)}</p>
+                            </a>
                         </section>
                     }.into_any(),
                     Err(error) => view! { <ErrorBanner error /> }.into_any(),

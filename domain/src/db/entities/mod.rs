@@ -1,5 +1,8 @@
 //! sea-orm entities, one module per table. Crate-private: callers see domain types.
 
+pub(crate) mod job_logs;
+pub(crate) mod jobs;
+pub(crate) mod schedules;
 pub(crate) mod sessions;
 pub(crate) mod user_roles;
 pub(crate) mod users;

@@ -1,0 +1,11 @@
+//! The Jobs area: the list, one job's live page, and schedules.
+
+mod detail;
+mod list;
+mod schedules;
+mod widgets;
+
+pub use detail::JobDetailPage;
+pub use list::JobsPage;
+pub use schedules::SchedulesPage;
+pub use widgets::RunningIndicator;

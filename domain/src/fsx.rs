@@ -1,0 +1,112 @@
+//! File output that is never seen half-written: written under a temporary name in the target's
+//! directory, then flushed and renamed into place. Dropped without [`TempOutput::persist`], the
+//! temporary file is removed.
+
+use std::{
+    fs::{self, File},
+    io,
+    path::{Path, PathBuf},
+};
+
+/// A file being written for a final path.
+#[derive(Debug)]
+pub struct TempOutput {
+    temp: PathBuf,
+    target: PathBuf,
+    file: File,
+    persisted: bool,
+}
+
+impl TempOutput {
+    /// Creates `.<name>.wimdeck-tmp-<random>` beside `target`.
+    pub fn create(target: &Path) -> io::Result<Self> {
+        let dir = target
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = target.file_name().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "target has no file name")
+        })?;
+        let suffix: String = crate::accounts::random_token()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(10)
+            .collect();
+        let temp = dir.join(format!(".{}.wimdeck-tmp-{suffix}", name.to_string_lossy()));
+        let file = File::options()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&temp)?;
+        Ok(Self {
+            temp,
+            target: target.to_path_buf(),
+            file,
+            persisted: false,
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Flushes the data to disk and renames it into place, then flushes the directory, so the
+    /// final name appears only with complete content, even across a power failure.
+    pub fn persist(mut self) -> io::Result<PathBuf> {
+        self.file.sync_all()?;
+        fs::rename(&self.temp, &self.target)?;
+        self.persisted = true;
+        if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn persisted_output_appears_whole_under_its_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.wim");
+        let mut out = TempOutput::create(&target).expect("create");
+        out.file().write_all(b"data").expect("write");
+        assert!(
+            !target.exists(),
+            "nothing under the final name while writing"
+        );
+        out.persist().expect("persist");
+        assert_eq!(fs::read(&target).expect("read"), b"data");
+        assert_eq!(
+            fs::read_dir(dir.path()).expect("dir").count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn dropped_output_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.wim");
+        let mut out = TempOutput::create(&target).expect("create");
+        out.file().write_all(b"partial").expect("write");
+        drop(out);
+        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+}

@@ -1,0 +1,212 @@
+//! What a kind of job is, and what a running job can do: report progress, write its log,
+//! notice cancellation, and commit its effect together with its completion.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
+
+use sea_orm::DatabaseTransaction;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::Progress;
+use crate::{Config, Domain};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A kind of job: registered once, run by the runner for every job of that kind.
+pub trait JobKind: Send + Sync + 'static {
+    /// The stored name, kebab-case (`storage-check`).
+    fn name(&self) -> &'static str;
+    /// The name shown in the console.
+    fn label(&self) -> &'static str;
+    /// Whether an attempt that ended without a result (worker died, server stopped) may simply
+    /// run again. Kinds whose work is not idempotent say no: such a job ends `interrupted`.
+    fn retry_safe(&self) -> bool;
+    fn max_attempts(&self) -> u32 {
+        3
+    }
+    /// Concurrent jobs of this kind per runner, unless configured otherwise.
+    fn default_concurrency(&self) -> usize {
+        1
+    }
+    /// Checks parameters before a job is queued; returns them normalised.
+    fn validate(&self, params: Value, config: &Config) -> crate::Result<Value>;
+    /// A one-line description of a job's parameters, for lists.
+    fn describe(&self, params: &Value) -> String;
+    /// Does the work.
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>>;
+}
+
+/// Writes done in the same transaction that marks the job succeeded: either both happen or
+/// neither, and never for an attempt that lost its lease.
+pub(crate) type Effect =
+    Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, crate::Result<()>> + Send>;
+
+/// The result of a successful job.
+pub struct Completion {
+    pub(crate) result: Value,
+    pub(crate) effect: Option<Effect>,
+}
+
+impl Completion {
+    /// A result to store and show (any serializable value).
+    pub fn new(result: impl Serialize) -> Self {
+        Self {
+            result: serde_json::to_value(result).unwrap_or(Value::Null),
+            effect: None,
+        }
+    }
+
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn with_effect(mut self, effect: Effect) -> Self {
+        self.effect = Some(effect);
+        self
+    }
+}
+
+/// How a job's attempt can end without success.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// It noticed a cancellation (by a user, or the runner stopping) and stopped cleanly.
+    #[error("cancelled")]
+    Cancelled,
+    /// It failed for good; the message is for the user.
+    #[error("{0}")]
+    Failed(String),
+    /// It failed in a way another attempt may fix (retried if the kind is retry-safe).
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<crate::Error> for JobError {
+    fn from(error: crate::Error) -> Self {
+        match error {
+            crate::Error::Database(e) => JobError::Transient(format!("database: {e}")),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for JobError {
+    fn from(error: std::io::Error) -> Self {
+        JobError::Failed(error.to_string())
+    }
+}
+
+/// Severity of a job log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "warning" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            _ => LogLevel::Info,
+        }
+    }
+}
+
+/// Lines written by a running job, flushed to the database with each heartbeat.
+#[derive(Debug, Default)]
+pub(crate) struct LogBuffer {
+    lines: Mutex<Vec<(i64, LogLevel, String)>>,
+}
+
+impl LogBuffer {
+    pub(crate) fn push(&self, at_ms: i64, level: LogLevel, message: String) {
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((at_ms, level, message));
+    }
+
+    pub(crate) fn take(&self) -> Vec<(i64, LogLevel, String)> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// What a running job sees.
+pub struct JobContext {
+    pub(crate) job_id: i64,
+    pub(crate) attempt: u32,
+    pub(crate) params: Value,
+    pub(crate) domain: Domain,
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) log: Arc<LogBuffer>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl JobContext {
+    pub fn job_id(&self) -> i64 {
+        self.job_id
+    }
+
+    /// 1 for the first attempt.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The job's parameters, as the kind's own type.
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_value(self.params.clone())
+            .map_err(|e| JobError::Failed(format!("invalid parameters: {e}")))
+    }
+
+    /// Shared with worker threads (`Arc`): report from wherever the work happens.
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.progress
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    pub fn info(&self, message: impl Into<String>) {
+        self.write(LogLevel::Info, message.into());
+    }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        self.write(LogLevel::Warning, message.into());
+    }
+
+    pub fn error(&self, message: impl Into<String>) {
+        self.write(LogLevel::Error, message.into());
+    }
+
+    fn write(&self, level: LogLevel, message: String) {
+        tracing::debug!(job = self.job_id, level = level.as_str(), "{message}");
+        self.log.push(self.domain.now_ms(), level, message);
+    }
+
+    /// A token to poll from blocking threads; cancelled when the job should stop.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// `Err(Cancelled)` once the job should stop.
+    pub fn check_cancelled(&self) -> Result<(), JobError> {
+        if self.cancel.is_cancelled() {
+            Err(JobError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
