@@ -46,7 +46,8 @@ ensure_wasm_bindgen() {
 }
 
 ensure_build_tools() {
-  ensure_apt ca-certificates gcc libc6-dev pkg-config
+  ensure_apt ca-certificates gcc libc6-dev pkg-config gzip brotli
+  command -v npm >/dev/null || ensure_apt nodejs npm
   ensure_rust
   ensure_wasm_bindgen
 }
@@ -73,8 +74,36 @@ build_site() {
     profile_dir=debug
   fi
   mkdir -p target/site/pkg
+  # Compressed copies of an earlier build would be served in place of this one.
+  rm -f target/site/pkg/*.gz target/site/pkg/*.br
   wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name wimdeck \
     "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
   cp style/wimdeck.css style/favicon.svg target/site/pkg/
+  if [ "$1" = release ]; then
+    shrink_site
+  fi
   printf 'wasm: %s bytes\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm)"
+}
+
+# wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), then
+# gzip and brotli copies that the server sends to browsers that accept them.
+BINARYEN_VERSION=132.0.0
+shrink_site() {
+  local tools="$ROOT/target/tools"
+  if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || ! grep -q "\"version\": \"$BINARYEN_VERSION\"" "$tools/node_modules/binaryen/package.json" 2>/dev/null; then
+    step "Installing binaryen $BINARYEN_VERSION (npm) for wasm-opt"
+    npm install --no-audit --no-fund --no-save --prefix "$tools" "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+  step "Optimising the wasm for size"
+  "$tools/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types \
+    target/site/pkg/wimdeck_bg.wasm -o target/site/pkg/wimdeck_bg.wasm.opt
+  mv target/site/pkg/wimdeck_bg.wasm.opt target/site/pkg/wimdeck_bg.wasm
+  local f
+  for f in target/site/pkg/wimdeck_bg.wasm target/site/pkg/wimdeck.js target/site/pkg/wimdeck.css; do
+    gzip -9 -k -f "$f"
+    brotli -q 11 -k -f "$f"
+  done
+  printf 'wasm: %s bytes gzip, %s bytes brotli\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm.gz)" \
+    "$(stat -c %s target/site/pkg/wimdeck_bg.wasm.br)"
 }

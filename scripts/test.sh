@@ -6,7 +6,6 @@ source "$(dirname "$0")/common.sh"
 
 ensure_build_tools
 ensure_apt chromium
-command -v npm >/dev/null || ensure_apt nodejs npm
 
 pg_url="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 pg_hostport=$(printf '%s' "$pg_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')

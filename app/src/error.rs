@@ -12,7 +12,7 @@ pub enum AppError {
     Unauthenticated,
     #[error("You do not have permission to {0}.")]
     Forbidden(String),
-    #[error("{message}")]
+    #[error("{}", sentence(field, message))]
     Invalid { field: String, message: String },
     #[error("{0} was not found.")]
     NotFound(String),
@@ -26,6 +26,29 @@ pub enum AppError {
     Internal,
     #[error("The server could not be reached or did not understand the request ({0}).")]
     Transport(String),
+}
+
+/// A validation message as a sentence: "must have at least 12 characters" about `password`
+/// reads "Password must have at least 12 characters."
+fn sentence(field: &str, message: &str) -> String {
+    let subject_missing = ["must ", "may ", "is ", "has "]
+        .iter()
+        .any(|p| message.starts_with(p));
+    let text = if subject_missing {
+        format!("{} {message}", field.replace('_', " "))
+    } else {
+        message.to_owned()
+    };
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 impl FromServerFnError for AppError {
@@ -102,5 +125,37 @@ impl AppError {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(self.status());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_messages_read_as_sentences() {
+        let e = |field: &str, message: &str| {
+            AppError::Invalid {
+                field: field.into(),
+                message: message.into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            e("password", "must have at least 12 characters"),
+            "Password must have at least 12 characters."
+        );
+        assert_eq!(
+            e("size_mib", "must be between 1 and 16384 MiB"),
+            "Size mib must be between 1 and 16384 MiB."
+        );
+        assert_eq!(
+            e("token", "the setup link is not valid"),
+            "The setup link is not valid."
+        );
+        assert_eq!(
+            e("spec", "a cron pattern has five fields."),
+            "A cron pattern has five fields."
+        );
     }
 }

@@ -200,17 +200,6 @@ impl Config {
 
     /// The database URL in force: the configured one, or SQLite inside the data directory.
     pub fn effective_database_url(&self) -> Result<String> {
-        let j = &self.jobs;
-        if j.lease_secs < 2 || u64::from(j.heartbeat_ms) * 2 > u64::from(j.lease_secs) * 1000 {
-            return Err(Error::Config(
-                "jobs.lease_secs must be at least 2 and twice jobs.heartbeat_ms or more".into(),
-            ));
-        }
-        if j.retention_days == 0 {
-            return Err(Error::Config(
-                "jobs.retention_days must be at least 1".into(),
-            ));
-        }
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }
@@ -333,6 +322,16 @@ mod tests {
         assert!(Config::load(Some(&path), &ConfigOverrides::default()).is_err());
         let (_dir, path) = with_file("[session]\nidle_timeout_minutes = 0\n");
         assert!(Config::load(Some(&path), &ConfigOverrides::default()).is_err());
+    }
+
+    #[test]
+    fn job_timing_must_leave_room_for_heartbeats() {
+        let (_dir, path) = with_file("[jobs]\nlease_secs = 2\nheartbeat_ms = 1500\n");
+        let err = Config::load(Some(&path), &ConfigOverrides::default()).expect_err("must fail");
+        assert!(err.to_string().contains("jobs.lease_secs"), "{err}");
+        let (_dir, path) = with_file("[jobs.concurrency]\nstorage-check = 2\n");
+        let config = Config::load(Some(&path), &ConfigOverrides::default()).expect("load");
+        assert_eq!(config.jobs.concurrency.get("storage-check"), Some(&2));
     }
 
     #[test]

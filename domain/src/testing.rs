@@ -340,3 +340,38 @@ pub async fn wait_for(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Inserts `count` finished jobs in one statement (for scale tests and benchmarks): a third
+/// storage checks, one in ten failed.
+pub async fn seed_finished_jobs(domain: &crate::Domain, count: u32) {
+    let backend = domain.db().get_database_backend();
+    let select = "SELECT CASE WHEN n % 3 = 0 THEN 'storage-check' ELSE 'prune-jobs' END, '{}', \
+                  CASE WHEN n % 10 = 0 THEN 'failed' ELSE 'succeeded' END, 1, 3, TRUE, n, n, n, n, FALSE";
+    let columns = "INSERT INTO jobs (kind, params, state, attempts, max_attempts, retry_safe, run_after_ms, \
+                   created_at_ms, updated_at_ms, finished_at_ms, cancel_requested)";
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        format!("{columns} {select} FROM generate_series(1, {count}) AS n")
+    } else {
+        format!(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {count}) {columns} {select} FROM seq"
+        )
+    };
+    domain
+        .db()
+        .execute_unprepared(&sql)
+        .await
+        .expect("seed jobs");
+    if backend == sea_orm::DbBackend::Postgres {
+        domain
+            .db()
+            .execute_unprepared("ANALYZE jobs")
+            .await
+            .expect("analyze");
+    } else {
+        domain
+            .db()
+            .execute_unprepared("ANALYZE")
+            .await
+            .expect("analyze");
+    }
+}

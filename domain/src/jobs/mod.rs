@@ -244,47 +244,11 @@ impl<'a> Jobs<'a> {
         page_size: u64,
     ) -> Result<JobPage> {
         let page_size = page_size.clamp(1, 200);
-        let mut condition = Condition::all();
-        if let Some(state) = filter.state {
-            condition = condition.add(jobs::Column::State.eq(state.as_str()));
-        }
-        if let Some(kind) = &filter.kind {
-            condition = condition.add(jobs::Column::Kind.eq(kind.as_str()));
-        }
-        if let Some((kind, id)) = &filter.target {
-            condition = condition
-                .add(jobs::Column::TargetType.eq(kind.as_str()))
-                .add(jobs::Column::TargetId.eq(id.as_str()));
-        }
         let db = self.domain.db();
-        let query = jobs::Entity::find().filter(condition.clone());
-        let mut rows = match cursor {
-            PageCursor::Newest => {
-                query
-                    .order_by_desc(jobs::Column::Id)
-                    .limit(page_size + 1)
-                    .all(db)
-                    .await?
-            }
-            PageCursor::Before(id) => {
-                query
-                    .filter(jobs::Column::Id.lt(id))
-                    .order_by_desc(jobs::Column::Id)
-                    .limit(page_size + 1)
-                    .all(db)
-                    .await?
-            }
-            PageCursor::After(id) => {
-                let mut rows = query
-                    .filter(jobs::Column::Id.gt(id))
-                    .order_by_asc(jobs::Column::Id)
-                    .limit(page_size + 1)
-                    .all(db)
-                    .await?;
-                rows.reverse();
-                rows
-            }
-        };
+        let mut rows = list_query(filter, cursor, page_size + 1).all(db).await?;
+        if matches!(cursor, PageCursor::After(_)) {
+            rows.reverse();
+        }
         let more = rows.len() as u64 > page_size;
         if more {
             match cursor {
@@ -299,36 +263,59 @@ impl<'a> Jobs<'a> {
         let (has_older, has_newer) = match cursor {
             PageCursor::Newest => (more, false),
             PageCursor::Before(_) => (more, true),
-            PageCursor::After(_) => (true, more),
+            // Coming back from an older page: older ones exist if anything is below this page.
+            PageCursor::After(_) => (!rows.is_empty(), more),
         };
-        let older = if has_older {
+        let mut older = if has_older {
             rows.last().map(|j| j.id)
         } else {
             None
         };
+        if let (PageCursor::After(_), Some(id)) = (cursor, older) {
+            let below = list_query(filter, PageCursor::Before(id), 1)
+                .one(db)
+                .await?;
+            older = below.map(|_| id);
+        }
         let newer = if has_newer {
             rows.first().map(|j| j.id)
         } else {
             None
-        };
-        // "Older" may be offered when exactly a page remained; check it is not empty.
-        let older = match older {
-            Some(id) if matches!(cursor, PageCursor::After(_)) => {
-                let exists = jobs::Entity::find()
-                    .filter(condition)
-                    .filter(jobs::Column::Id.lt(id))
-                    .count(db)
-                    .await?
-                    > 0;
-                exists.then_some(id)
-            }
-            other => other,
         };
         Ok(JobPage {
             jobs: rows.into_iter().map(|m| self.to_job(m)).collect(),
             older,
             newer,
         })
+    }
+
+    /// The database's plan for the list query (tests check that it stays an index walk).
+    #[cfg(feature = "testing")]
+    pub async fn explain_list(&self, filter: &JobFilter, cursor: PageCursor) -> Result<String> {
+        use sea_orm::{DbBackend, QueryTrait, Statement};
+        let db = self.domain.db();
+        let backend = db.get_database_backend();
+        let query = list_query(filter, cursor, 51).build(backend);
+        let prefix = if backend == DbBackend::Postgres {
+            "EXPLAIN "
+        } else {
+            "EXPLAIN QUERY PLAN "
+        };
+        let statement = Statement::from_sql_and_values(
+            backend,
+            format!("{prefix}{}", query.sql),
+            query.values.unwrap_or(sea_orm::Values(Vec::new())),
+        );
+        let rows = db.query_all_raw(statement).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                row.try_get::<String>("", "QUERY PLAN")
+                    .or_else(|_| row.try_get::<String>("", "detail"))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     /// Log lines after `after_id` (all when `None`), oldest first, at most `limit`.
@@ -623,6 +610,33 @@ impl<'a> Jobs<'a> {
             error: m.error,
         }
     }
+}
+
+/// The list query: newest first (oldest first after an `After` cursor), filtered.
+fn list_query(filter: &JobFilter, cursor: PageCursor, limit: u64) -> sea_orm::Select<jobs::Entity> {
+    let mut condition = Condition::all();
+    if let Some(state) = filter.state {
+        condition = condition.add(jobs::Column::State.eq(state.as_str()));
+    }
+    if let Some(kind) = &filter.kind {
+        condition = condition.add(jobs::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some((kind, id)) = &filter.target {
+        condition = condition
+            .add(jobs::Column::TargetType.eq(kind.as_str()))
+            .add(jobs::Column::TargetId.eq(id.as_str()));
+    }
+    let query = jobs::Entity::find().filter(condition);
+    match cursor {
+        PageCursor::Newest => query.order_by_desc(jobs::Column::Id),
+        PageCursor::Before(id) => query
+            .filter(jobs::Column::Id.lt(id))
+            .order_by_desc(jobs::Column::Id),
+        PageCursor::After(id) => query
+            .filter(jobs::Column::Id.gt(id))
+            .order_by_asc(jobs::Column::Id),
+    }
+    .limit(limit)
 }
 
 pub(crate) async fn append_log<C: ConnectionTrait>(

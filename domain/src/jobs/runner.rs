@@ -416,8 +416,7 @@ async fn finalize(
     let result = match outcome {
         Ok(completion) => {
             ctx.info("Succeeded");
-            flush_log(domain, job.id, &ctx.log).await;
-            return commit_success(domain, job, token, completion, progress).await;
+            return commit_success(domain, job, token, completion, progress, &ctx.log).await;
         }
         Err(JobError::Cancelled) => {
             let by_user = user_cancelled || cancel_requested(domain, job.id).await;
@@ -475,7 +474,10 @@ async fn commit_success(
     token: &str,
     completion: Completion,
     progress: Option<String>,
+    log: &LogBuffer,
 ) -> Option<JobState> {
+    // The last log lines, the result and the job's effect are saved in one transaction.
+    let lines = log.take();
     let attempt = async {
         let txn = domain.db().begin().await?;
         let finish = Finish {
@@ -488,6 +490,7 @@ async fn commit_success(
             txn.rollback().await?;
             return Ok::<_, crate::Error>(None);
         }
+        super::append_log(&txn, job.id, lines.clone()).await?;
         if let Some(effect) = completion.effect {
             effect(&txn).await?;
         }
@@ -498,6 +501,9 @@ async fn commit_success(
         Ok(state) => state,
         Err(e) => {
             tracing::error!(job = job.id, "committing the job's result failed: {e}");
+            for (at, level, message) in lines {
+                log.push(at, level, message);
+            }
             let finish = Finish {
                 state: JobState::Failed,
                 result: None,
