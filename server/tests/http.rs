@@ -337,3 +337,44 @@ async fn the_dashboard_reports_real_figures() {
         assert_eq!(json["version"], domain::VERSION);
     }
 }
+
+#[tokio::test]
+async fn cookies_are_secure_under_tls_from_a_trusted_proxy_only() {
+    let db = domain::testing::TestDb::create(Backend::Sqlite).await;
+    let mut config = db.config();
+    config.http.trust_proxy_headers = true;
+    let domain = domain::Domain::open(&config).await.expect("open");
+    domain
+        .accounts()
+        .create_user("admin", PASSWORD, &[domain::Role::FullAdministrator])
+        .await
+        .expect("admin");
+    let trusting = server::router(domain);
+    let form = format!("username=admin&password={PASSWORD}");
+    let mut over_tls = post_form("/api/sign_in", &form, None);
+    over_tls
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().expect("header"));
+    let response = send(&trusting, over_tls).await;
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Without trusting the proxy (the default), the same header changes nothing.
+    let (untrusting, _domain, _db) = app(Backend::Sqlite).await;
+    let mut spoofed = post_form("/api/sign_in", &form, None);
+    spoofed
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().expect("header"));
+    let response = send(&untrusting, spoofed).await;
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
