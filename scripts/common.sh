@@ -46,7 +46,8 @@ ensure_wasm_bindgen() {
 }
 
 ensure_build_tools() {
-  ensure_apt ca-certificates gcc libc6-dev pkg-config gzip brotli
+  # libclang-dev and make: wimlib's bundled C source and its bindings.
+  ensure_apt ca-certificates gcc libc6-dev pkg-config make libclang-dev gzip brotli
   command -v npm >/dev/null || ensure_apt nodejs npm
   ensure_rust
   ensure_wasm_bindgen

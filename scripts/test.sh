@@ -5,7 +5,8 @@
 source "$(dirname "$0")/common.sh"
 
 ensure_build_tools
-ensure_apt chromium
+# Chromium for Playwright; wimtools and libhivex-bin are independent readers of what we write.
+ensure_apt chromium wimtools libhivex-bin
 
 pg_url="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 pg_hostport=$(printf '%s' "$pg_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 mod db;
 mod error;
+pub mod fixtures;
 pub mod fsx;
 pub mod jobs;
 #[cfg(feature = "testing")]

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod database;
+mod fixtures;
 mod jobs;
 mod sessions;
 
