@@ -108,6 +108,14 @@ impl From<domain::Error> for AppError {
             E::Throttled { retry_after_secs } => Self::Throttled { retry_after_secs },
             E::Unauthenticated => Self::Unauthenticated,
             E::Forbidden(what) => Self::Forbidden(what),
+            E::Wim(domain::wim::WimError::Internal(detail)) => {
+                tracing::error!("WIM operation failed: {detail}");
+                Self::Internal
+            }
+            E::Wim(wim) => Self::Invalid {
+                field: "wim".to_owned(),
+                message: wim.to_string(),
+            },
             internal @ (E::Config(_) | E::Database(_) | E::Io(_) | E::Internal(_)) => {
                 tracing::error!("request failed: {internal}");
                 Self::Internal

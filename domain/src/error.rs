@@ -23,6 +23,8 @@ pub enum Error {
     Unauthenticated,
     #[error("you do not have permission to {0}")]
     Forbidden(String),
+    #[error(transparent)]
+    Wim(#[from] crate::wim::WimError),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]

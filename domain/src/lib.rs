@@ -22,6 +22,7 @@ pub mod fsx;
 pub mod jobs;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod wim;
 
 use std::{
     collections::{BTreeMap, HashMap},

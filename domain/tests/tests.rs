@@ -5,6 +5,7 @@ mod database;
 mod fixtures;
 mod jobs;
 mod sessions;
+mod wim;
 
 use std::sync::Arc;
 

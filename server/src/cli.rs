@@ -55,6 +55,23 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Work with WIM files directly (no server, no database).
+    Wim {
+        #[command(subcommand)]
+        command: WimCommand,
+    },
+}
+
+/// Work with WIM files directly (no server, no database).
+#[derive(Debug, Subcommand)]
+pub enum WimCommand {
+    /// Print a WIM file's header and every image's metadata (and the file's SHA-256).
+    Inspect {
+        file: PathBuf,
+        /// Print the stable JSON shape documented in the README.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +148,22 @@ impl Cli {
                 print!("{}", config.to_toml_redacted()?);
                 Ok(())
             }
+            Command::Wim {
+                command: WimCommand::Inspect { file, json },
+            } => {
+                let backend = std::sync::Arc::new(domain::wim::Wimlib);
+                let inspection = domain::wim::inspect(backend, &file)
+                    .await
+                    .map_err(domain::Error::from)?;
+                if json {
+                    let text = serde_json::to_string_pretty(&inspection)
+                        .map_err(|e| Error::Usage(format!("cannot print JSON: {e}")))?;
+                    println!("{text}");
+                } else {
+                    print!("{}", describe(&inspection));
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -152,4 +185,79 @@ fn read_password(from_stdin: bool) -> Result<String, Error> {
         return Err(Error::Usage("the two passwords differ".into()));
     }
     Ok(first)
+}
+
+/// The human-readable form of `wim inspect`.
+fn describe(inspection: &domain::wim::WimInspection) -> String {
+    use std::fmt::Write;
+    let f = &inspection.file;
+    let mut out = String::new();
+    let _ = writeln!(out, "File:            {}", f.path);
+    let _ = writeln!(out, "Size:            {} bytes", f.size_bytes);
+    let _ = writeln!(out, "SHA-256:         {}", f.sha256);
+    let _ = writeln!(out, "GUID:            {}", f.guid);
+    let _ = writeln!(out, "WIM version:     {:#x}", f.wim_version);
+    let _ = writeln!(
+        out,
+        "Compression:     {} ({} byte chunks)",
+        f.compression.to_uppercase(),
+        f.chunk_size
+    );
+    let _ = writeln!(
+        out,
+        "Part:            {} of {}",
+        f.part_number, f.total_parts
+    );
+    let _ = writeln!(out, "Boot index:      {}", f.boot_index);
+    let _ = writeln!(
+        out,
+        "Integrity table: {}",
+        if f.has_integrity_table { "yes" } else { "no" }
+    );
+    let _ = writeln!(out, "Images:          {}", f.image_count);
+    for image in &inspection.images {
+        let _ = writeln!(out, "\nIndex {}: {}", image.index, image.name);
+        let windows_pe = image.windows_pe.as_ref().map(|pe| {
+            let support = match pe.support {
+                domain::wim::WinPeSupport::Customizable => "supported, customizable",
+                domain::wim::WinPeSupport::SupportedNotCustomizable => {
+                    "supported, not customizable"
+                }
+                domain::wim::WinPeSupport::Unsupported => "not supported",
+            };
+            format!("{} ({support})", pe.release)
+        });
+        let rows = [
+            ("Description:", image.description.clone()),
+            ("Display name:", image.display_name.clone()),
+            (
+                "Architecture:",
+                image.architecture.map(|a| a.as_str().to_owned()),
+            ),
+            ("Version:", image.version.map(|v| v.to_string())),
+            ("Edition ID:", image.edition_id.clone()),
+            ("Flags:", image.flags.clone()),
+            ("Installation type:", image.installation_type.clone()),
+            ("Product name:", image.product_name.clone()),
+            ("Languages:", Some(image.languages.join(", "))),
+            ("Default language:", image.default_language.clone()),
+            ("Windows PE:", windows_pe),
+            ("Directories:", Some(image.directory_count.to_string())),
+            ("Files:", Some(image.file_count.to_string())),
+            (
+                "Size:",
+                Some(format!(
+                    "{} bytes ({} KB)",
+                    image.total_bytes,
+                    image.total_bytes.div_ceil(1024)
+                )),
+            ),
+        ];
+        for (label, value) in rows {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                let _ = writeln!(out, "  {label:<19}{value}");
+            }
+        }
+    }
+    out
 }

@@ -17,12 +17,16 @@ fn wimdeck(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("spawn wimdeck");
     if let Some(text) = stdin {
-        child
+        // A child that refuses its arguments exits without reading: a broken pipe is fine.
+        match child
             .stdin
             .take()
             .expect("stdin")
             .write_all(text.as_bytes())
-            .expect("write stdin");
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write stdin: {e}"),
+            _ => {}
+        }
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("wait")
@@ -237,4 +241,51 @@ async fn serve_prints_a_setup_link_when_no_user_exists() {
     let _ = child.wait();
     let link = link.expect("a setup link");
     assert!(link.trim().starts_with("http://127.0.0.1:"), "{link}");
+}
+
+#[test]
+fn wim_inspect_prints_json_and_text_and_refuses_other_files() {
+    use domain::fixtures::{Arch, WinPeRelease, WindowsTree, capture};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("tree");
+    WindowsTree::winpe(Arch::X86, WinPeRelease::V10)
+        .write(&tree)
+        .expect("tree");
+    let wim = dir.path().join("boot.wim");
+    capture(&tree, "Microsoft Windows PE (x86)", &wim, true).expect("capture");
+    let wim_path = wim.to_str().expect("utf-8");
+
+    let out = wimdeck(&["wim", "inspect", wim_path, "--json"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["file"]["boot_index"], 1);
+    assert_eq!(json["file"]["compression"], "lzx");
+    assert_eq!(json["images"][0]["architecture"], "x86");
+    assert_eq!(json["images"][0]["version"]["build"], 26100);
+    assert_eq!(json["images"][0]["windows_pe"]["release"], "10");
+    assert_eq!(json["images"][0]["windows_pe"]["support"], "customizable");
+
+    let out = wimdeck(&["wim", "inspect", wim_path], None);
+    let printed = text(&out.stdout);
+    for expected in [
+        "Index 1: Microsoft Windows PE (x86)",
+        "Architecture:      x86",
+        "Windows PE:        10 (supported, customizable)",
+        "Boot index:      1",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "missing {expected:?} in\n{printed}"
+        );
+    }
+
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, "hello").expect("write");
+    let out = wimdeck(&["wim", "inspect", other.to_str().expect("utf-8")], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a WIM file"),
+        "{}",
+        text(&out.stderr)
+    );
 }
