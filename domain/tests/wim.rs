@@ -176,3 +176,227 @@ async fn bad_inputs_get_specific_errors() {
     );
     println!("truncated: {err}");
 }
+
+mod operations {
+    use std::path::{Path, PathBuf};
+
+    use domain::{
+        fixtures::{self, Arch, WinPeRelease, WindowsTree},
+        wim::{Compression, Monitor, WimBackend, WimError, Wimlib},
+    };
+
+    use super::tool;
+
+    /// A two-edition install image (Home, Pro) in `dir/install.wim`.
+    fn install_wim(dir: &Path) -> PathBuf {
+        let home = dir.join("home");
+        let pro = dir.join("pro");
+        WindowsTree::windows11(Arch::Amd64, "Core", "Windows 11 Home")
+            .write(&home)
+            .expect("tree");
+        let mut pro_tree = WindowsTree::windows11(Arch::Amd64, "Professional", "Windows 11 Pro");
+        pro_tree
+            .files
+            .push(("Windows/System32/gpedit.dll".into(), 90_000));
+        pro_tree.write(&pro).expect("tree");
+        let wim = dir.join("install.wim");
+        fixtures::capture_images(
+            &[(&home, "Windows 11 Home"), (&pro, "Windows 11 Pro")],
+            &wim,
+            None,
+        )
+        .expect("capture");
+        wim
+    }
+
+    fn sha256(path: &Path) -> String {
+        tool("sha256sum", &[path.to_str().expect("utf-8")])
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Names in `dir` that are not in `expected`: temporary files must never stay behind.
+    fn strays(dir: &Path, expected: &[&str]) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                !expected.contains(&n.as_str())
+                    && (n.starts_with('.') || n.ends_with(".wim") || n.ends_with(".swm"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn extract_index_writes_a_verified_one_image_wim_and_leaves_the_source_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = install_wim(dir.path());
+        let before = sha256(&source);
+        let output = dir.path().join("pro.wim");
+        Wimlib
+            .extract_index(&source, 2, &output, &Monitor::unwatched())
+            .expect("extract");
+        assert_eq!(sha256(&source), before, "the source is never modified");
+        tool("wimverify", &[output.to_str().expect("utf-8")]);
+        let extracted = Wimlib.inspect(&output).expect("inspect");
+        let original = Wimlib.inspect(&source).expect("inspect");
+        assert_eq!(extracted.file.image_count, 1);
+        assert_eq!(extracted.images[0].name, "Windows 11 Pro");
+        assert_eq!(
+            extracted.images[0].file_count,
+            original.images[1].file_count
+        );
+        assert_eq!(
+            extracted.images[0].total_bytes,
+            original.images[1].total_bytes
+        );
+        assert_eq!(
+            extracted.images[0].edition_id.as_deref(),
+            Some("Professional")
+        );
+        assert!(extracted.file.has_integrity_table);
+        assert!(strays(dir.path(), &["install.wim", "pro.wim"]).is_empty());
+
+        let err = Wimlib
+            .extract_index(&source, 3, &dir.path().join("x.wim"), &Monitor::unwatched())
+            .expect_err("index");
+        assert!(
+            matches!(
+                err,
+                WimError::NoSuchImage {
+                    index: 3,
+                    count: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = Wimlib
+            .extract_index(&source, 1, &output, &Monitor::unwatched())
+            .expect_err("exists");
+        assert!(matches!(err, WimError::OutputExists(_)), "{err:?}");
+        assert_eq!(
+            Wimlib.inspect(&output).expect("inspect").images[0].name,
+            "Windows 11 Pro",
+            "the existing file is untouched"
+        );
+    }
+
+    #[test]
+    fn export_recompresses_every_image_and_keeps_the_boot_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = dir.path().join("pe");
+        WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
+            .write(&tree)
+            .expect("tree");
+        let source = dir.path().join("boot.wim");
+        fixtures::capture(&tree, "Microsoft Windows PE (amd64)", &source, true).expect("capture");
+        let monitor = Monitor::unwatched();
+        let output = dir.path().join("boot-fast.wim");
+        Wimlib
+            .export(&source, &output, Compression::Xpress, &monitor)
+            .expect("export");
+        tool("wimverify", &[output.to_str().expect("utf-8")]);
+        let exported = Wimlib.inspect(&output).expect("inspect");
+        assert_eq!(exported.file.compression, "xpress");
+        assert_eq!(exported.file.boot_index, 1);
+        assert_eq!(
+            exported.images[0].file_count,
+            Wimlib.inspect(&source).expect("inspect").images[0].file_count
+        );
+        let snapshot = monitor.progress.done();
+        assert!(snapshot > 0, "progress was reported");
+    }
+
+    #[test]
+    fn verify_passes_a_good_wim_and_catches_a_flipped_bit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = install_wim(dir.path());
+        Wimlib
+            .verify(&source, &Monitor::unwatched())
+            .expect("a good WIM verifies");
+        let mut bytes = std::fs::read(&source).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        let damaged = dir.path().join("damaged.wim");
+        std::fs::write(&damaged, &bytes).expect("write");
+        let err = Wimlib
+            .verify(&damaged, &Monitor::unwatched())
+            .expect_err("damaged");
+        assert!(matches!(err, WimError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn split_writes_parts_that_wimlib_reads_back_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = install_wim(dir.path());
+        let parts = Wimlib
+            .split(
+                &source,
+                &dir.path().join("install.swm"),
+                256 * 1024,
+                &Monitor::unwatched(),
+            )
+            .expect("split");
+        assert!(parts.len() >= 2, "{parts:?}");
+        assert_eq!(
+            parts[1].file_name().and_then(|n| n.to_str()),
+            Some("install2.swm")
+        );
+        let first = Wimlib.inspect(&parts[0]).expect("inspect part 1");
+        assert_eq!(
+            (first.file.part_number, usize::from(first.file.total_parts)),
+            (1, parts.len())
+        );
+        let second = Wimlib.inspect(&parts[1]).expect("inspect part 2");
+        assert_eq!(second.file.part_number, 2);
+        let pattern = format!("{}/install*.swm", dir.path().display());
+        tool(
+            "wimverify",
+            &[parts[0].to_str().expect("utf-8"), "--ref", &pattern],
+        );
+        let mut expected: Vec<String> = parts
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        expected.push("install.wim".into());
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        assert!(
+            strays(dir.path(), &expected).is_empty(),
+            "{:?}",
+            strays(dir.path(), &expected)
+        );
+    }
+
+    #[test]
+    fn a_cancelled_operation_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = install_wim(dir.path());
+        let monitor = Monitor::unwatched();
+        monitor.cancel.cancel();
+        let output = dir.path().join("export.wim");
+        let err = Wimlib
+            .export(&source, &output, Compression::Lzx, &monitor)
+            .expect_err("cancelled");
+        assert!(matches!(err, WimError::Cancelled), "{err:?}");
+        assert!(!output.exists());
+        let err = Wimlib
+            .split(
+                &source,
+                &dir.path().join("install.swm"),
+                256 * 1024,
+                &monitor,
+            )
+            .expect_err("cancelled");
+        assert!(matches!(err, WimError::Cancelled), "{err:?}");
+        assert!(
+            strays(dir.path(), &["install.wim"]).is_empty(),
+            "{:?}",
+            strays(dir.path(), &["install.wim"])
+        );
+    }
+}

@@ -21,6 +21,16 @@ pub enum WimError {
     },
     #[error("cannot read {}: {detail}", .path.display())]
     Io { path: PathBuf, detail: String },
+    #[error("{} already exists; Wimdeck never overwrites a file", .0.display())]
+    OutputExists(PathBuf),
+    #[error("image index {index} does not exist in {} (it has {count})", .path.display())]
+    NoSuchImage {
+        path: PathBuf,
+        index: u32,
+        count: u32,
+    },
+    #[error("the operation was cancelled")]
+    Cancelled,
     #[error("WIM operation failed: {0}")]
     Internal(String),
 }
@@ -46,10 +56,11 @@ impl WimError {
                 path,
                 detail: error.to_string(),
             },
-            E::Open | E::Read | E::Stat => WimError::Io {
+            E::Open | E::Read | E::Stat | E::Write => WimError::Io {
                 path,
                 detail: error.to_string(),
             },
+            E::AbortedByProgress => WimError::Cancelled,
             other => WimError::Internal(format!("{}: {other}", path.display())),
         }
     }

@@ -14,12 +14,88 @@ pub use error::WimError;
 pub use inspect::{Architecture, FileInfo, ImageInfo, Version, WimInspection, WinPe, WinPeSupport};
 pub use wimlib_backend::Wimlib;
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
-/// Operations on WIM files. Blocking: call from a blocking thread.
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::Progress;
+
+/// Compression of a written WIM, as DISM names them: none, fast (XPRESS), maximum (LZX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Xpress,
+    Lzx,
+}
+
+/// Reports progress and notices cancellation while wimlib works.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub progress: Arc<Progress>,
+    pub cancel: CancellationToken,
+}
+
+impl Monitor {
+    /// A monitor nobody watches (for the command line and tests).
+    pub fn unwatched() -> Self {
+        Self {
+            progress: Arc::new(Progress::default()),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// Operations on WIM files. Blocking: call from a blocking thread. The source is only read;
+/// outputs appear under their final names only once written and verified, never partially.
 pub trait WimBackend: Send + Sync + 'static {
     /// Reads the header and every image's metadata, and hashes the file.
     fn inspect(&self, path: &Path) -> Result<WimInspection, WimError>;
+
+    /// Writes image `index` of `source` as a new one-image WIM at `output`.
+    fn extract_index(
+        &self,
+        source: &Path,
+        index: u32,
+        output: &Path,
+        monitor: &Monitor,
+    ) -> Result<(), WimError>;
+
+    /// Rewrites every image into a new WIM at `output` with `compression`, leaving out data no
+    /// image uses (what DISM's /Export-Image does).
+    fn export(
+        &self,
+        source: &Path,
+        output: &Path,
+        compression: Compression,
+        monitor: &Monitor,
+    ) -> Result<(), WimError>;
+
+    /// Checks the integrity table (if any), every image's metadata and all file data.
+    fn verify(&self, path: &Path, monitor: &Monitor) -> Result<(), WimError>;
+
+    /// Splits `source` into parts of at most `part_bytes` (for FAT32 media): `first_part`
+    /// (`install.swm`), then `install2.swm`, …; returns the parts in order.
+    fn split(
+        &self,
+        source: &Path,
+        first_part: &Path,
+        part_bytes: u64,
+        monitor: &Monitor,
+    ) -> Result<Vec<PathBuf>, WimError>;
+}
+
+/// Runs a blocking engine call on a blocking thread.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WimError> + Send + 'static,
+) -> Result<T, WimError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| WimError::Internal(format!("the WIM operation stopped unexpectedly: {e}")))?
 }
 
 /// Inspects a WIM on a blocking thread.

@@ -1,17 +1,26 @@
 //! [`WimBackend`] over wimlib.
 
-use std::{ffi::CString, fs::File, io::Read, num::NonZero, path::Path};
+use std::{
+    ffi::CString,
+    fs::File,
+    io::Read,
+    num::NonZero,
+    path::{Path, PathBuf},
+};
 
 use sha2::{Digest, Sha256};
 use wimlib::{
     WimLib,
+    progress::{ProgressMsg, ProgressStatus},
     string::TStr,
-    wim::{CompressionType, OpenFlags, Wim},
+    wim::{CompressionType, ExportFlags, OpenFlags, VerifyFlags, Wim, WriteFlags},
 };
 
 use super::{
-    Architecture, FileInfo, ImageInfo, Version, WimBackend, WimError, WimInspection, WinPe,
+    Architecture, Compression, FileInfo, ImageInfo, Monitor, Version, WimBackend, WimError,
+    WimInspection, WinPe,
 };
+use crate::{fsx::TempOutput, jobs::ProgressUnit};
 
 /// The real engine.
 #[derive(Debug, Default, Clone, Copy)]
@@ -52,14 +61,264 @@ impl WimBackend for Wimlib {
         };
         Ok(WimInspection { file, images })
     }
+
+    fn extract_index(
+        &self,
+        source: &Path,
+        index: u32,
+        output: &Path,
+        monitor: &Monitor,
+    ) -> Result<(), WimError> {
+        refuse_existing(output)?;
+        let lib = WimLib::default();
+        let wim = open(&lib, source)?;
+        let info = wim.info();
+        let Some(selected) = NonZero::new(index).filter(|_| index <= info.image_count) else {
+            return Err(WimError::NoSuchImage {
+                path: source.to_path_buf(),
+                index,
+                count: info.image_count,
+            });
+        };
+        let mut dest = lib
+            .create_new_wim(info.compression_type)
+            .map_err(|e| WimError::from_wimlib(output, e))?;
+        let flags = if info.boot_index == index {
+            ExportFlags::BOOT
+        } else {
+            ExportFlags::empty()
+        };
+        wim.select_image(selected)
+            .export(&dest, None, None, flags)
+            .map_err(|e| WimError::from_wimlib(source, e))?;
+        monitor.progress.set_phase(format!("Writing image {index}"));
+        watch_writes(&mut dest, monitor);
+        write_verified(&dest, output, monitor)
+    }
+
+    fn export(
+        &self,
+        source: &Path,
+        output: &Path,
+        compression: Compression,
+        monitor: &Monitor,
+    ) -> Result<(), WimError> {
+        refuse_existing(output)?;
+        let lib = WimLib::default();
+        let wim = open(&lib, source)?;
+        let mut dest = lib
+            .create_new_wim(compression_type(compression))
+            .map_err(|e| WimError::from_wimlib(output, e))?;
+        // BOOT on an all-images export keeps the source's bootable image bootable.
+        wim.select_all_images()
+            .export(&dest, None, None, ExportFlags::BOOT)
+            .map_err(|e| WimError::from_wimlib(source, e))?;
+        monitor.progress.set_phase("Writing");
+        watch_writes(&mut dest, monitor);
+        write_verified(&dest, output, monitor)
+    }
+
+    fn verify(&self, path: &Path, monitor: &Monitor) -> Result<(), WimError> {
+        let lib = WimLib::default();
+        let mut wim = open_checked(&lib, path, true)?;
+        let progress = monitor.progress.clone();
+        let cancel = monitor.cancel.clone();
+        progress.set_phase("Verifying file data");
+        wim.register_progress_callback(move |message| {
+            if let ProgressMsg::VerifyStreams {
+                total_bytes,
+                completed_bytes,
+                ..
+            } = message
+            {
+                report(&progress, *completed_bytes, *total_bytes);
+            }
+            continue_unless(&cancel)
+        });
+        wim.verify(VerifyFlags::empty())
+            .map_err(|e| WimError::from_wimlib(path, e))
+    }
+
+    fn split(
+        &self,
+        source: &Path,
+        first_part: &Path,
+        part_bytes: u64,
+        monitor: &Monitor,
+    ) -> Result<Vec<PathBuf>, WimError> {
+        let dir = first_part
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = first_part
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| WimError::Internal("the split target has no file name".into()))?;
+        let (stem, extension) = match name.rsplit_once('.') {
+            Some((stem, ext)) => (stem.to_owned(), format!(".{ext}")),
+            None => (name.clone(), String::new()),
+        };
+        refuse_existing(first_part)?;
+        let lib = WimLib::default();
+        let mut wim = open(&lib, source)?;
+        // Parts are written into a private directory beside the target, then moved into place.
+        let staging = dir.join(format!(
+            ".{name}.wimdeck-split-{}",
+            crate::accounts::random_token()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(8)
+                .collect::<String>()
+        ));
+        std::fs::create_dir(&staging).map_err(|e| io_error(&staging, &e))?;
+        let _cleanup = RemoveDir(staging.clone());
+        let progress = monitor.progress.clone();
+        let cancel = monitor.cancel.clone();
+        progress.set_phase("Splitting");
+        wim.register_progress_callback(move |message| {
+            if let ProgressMsg::SplitBeginPart(m) | ProgressMsg::SplitEndPart(m) = message {
+                report(&progress, m.completed_bytes, m.total_bytes);
+            }
+            continue_unless(&cancel)
+        });
+        wim.split(
+            TStr::from_impl(&c_path(&staging.join(&name))?),
+            part_bytes,
+            WriteFlags::empty(),
+        )
+        .map_err(|e| WimError::from_wimlib(source, e))?;
+        let count = std::fs::read_dir(&staging)
+            .map_err(|e| io_error(&staging, &e))?
+            .count();
+        let parts: Vec<(PathBuf, PathBuf)> = (1..=count)
+            .map(|n| {
+                let part = if n == 1 {
+                    name.clone()
+                } else {
+                    format!("{stem}{n}{extension}")
+                };
+                (staging.join(&part), dir.join(&part))
+            })
+            .collect();
+        for (_, target) in &parts {
+            refuse_existing(target)?;
+        }
+        let mut placed = Vec::with_capacity(parts.len());
+        for (staged, target) in parts {
+            File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error(&staged, &e))?;
+            std::fs::rename(&staged, &target).map_err(|e| io_error(&target, &e))?;
+            placed.push(target);
+        }
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, &e))?;
+        Ok(placed)
+    }
+}
+
+/// Removes a staging directory, whatever happened.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn refuse_existing(output: &Path) -> Result<(), WimError> {
+    if output.exists() {
+        Err(WimError::OutputExists(output.to_path_buf()))
+    } else {
+        Ok(())
+    }
+}
+
+fn compression_type(compression: Compression) -> CompressionType {
+    match compression {
+        Compression::None => CompressionType::None,
+        Compression::Xpress => CompressionType::Xpress,
+        Compression::Lzx => CompressionType::Lzx,
+    }
+}
+
+fn report(progress: &crate::jobs::Progress, done: u64, total: u64) {
+    progress.start(Some(total), ProgressUnit::Bytes);
+    progress.set_done(done);
+}
+
+fn continue_unless(cancel: &tokio_util::sync::CancellationToken) -> ProgressStatus {
+    if cancel.is_cancelled() {
+        ProgressStatus::Abort
+    } else {
+        ProgressStatus::Continue
+    }
+}
+
+fn watch_writes(wim: &mut Wim, monitor: &Monitor) {
+    let progress = monitor.progress.clone();
+    let cancel = monitor.cancel.clone();
+    wim.register_progress_callback(move |message| {
+        if let ProgressMsg::WriteStreams {
+            total_bytes,
+            completed_bytes,
+            ..
+        } = message
+        {
+            report(&progress, *completed_bytes, *total_bytes);
+        }
+        continue_unless(&cancel)
+    });
+}
+
+/// Writes `wim` to a temporary file beside `output` (with an integrity table), verifies what
+/// was written, then renames it into place.
+fn write_verified(wim: &Wim, output: &Path, monitor: &Monitor) -> Result<(), WimError> {
+    let temp = TempOutput::create(output).map_err(|e| io_error(output, &e))?;
+    wim.select_all_images()
+        .write(
+            TStr::from_impl(&c_path(temp.temp_path())?),
+            WriteFlags::CHECK_INTEGRITY,
+            0,
+        )
+        .map_err(|e| WimError::from_wimlib(output, e))?;
+    if monitor.cancel.is_cancelled() {
+        return Err(WimError::Cancelled);
+    }
+    monitor.progress.set_phase("Verifying the new file");
+    let lib = WimLib::default();
+    let written = open_checked(&lib, temp.temp_path(), true)?;
+    written
+        .verify(VerifyFlags::empty())
+        .map_err(|e| WimError::from_wimlib(temp.temp_path(), e))?;
+    drop(written);
+    temp.persist().map_err(|e| io_error(output, &e))?;
+    Ok(())
+}
+
+fn c_path(path: &Path) -> Result<CString, WimError> {
+    CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| WimError::Io {
+        path: path.to_path_buf(),
+        detail: "the path contains a NUL byte".into(),
+    })
 }
 
 fn open(lib: &WimLib, path: &Path) -> Result<Wim, WimError> {
-    let c_path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| WimError::Io {
-        path: path.to_path_buf(),
-        detail: "the path contains a NUL byte".into(),
-    })?;
-    lib.open_wim(TStr::from_impl(&c_path), OpenFlags::empty())
+    open_checked(lib, path, false)
+}
+
+/// Opens a WIM; with `check_integrity`, also checks it against its integrity table.
+fn open_checked(lib: &WimLib, path: &Path, check_integrity: bool) -> Result<Wim, WimError> {
+    if !has_wim_magic(path)? {
+        return Err(WimError::NotAWim(path.to_path_buf()));
+    }
+    let flags = if check_integrity {
+        OpenFlags::CHECK_INTEGRITY
+    } else {
+        OpenFlags::empty()
+    };
+    lib.open_wim(TStr::from_impl(&c_path(path)?), flags)
         .map_err(|e| WimError::from_wimlib(path, e))
 }
 
