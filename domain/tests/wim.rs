@@ -182,7 +182,7 @@ mod operations {
 
     use domain::{
         fixtures::{self, Arch, WinPeRelease, WindowsTree},
-        wim::{Compression, Monitor, WimBackend, WimError, Wimlib},
+        wim::{Compression, FileChange, Monitor, WimBackend, WimError, Wimlib},
     };
 
     use super::tool;
@@ -398,5 +398,122 @@ mod operations {
             "{:?}",
             strays(dir.path(), &["install.wim"])
         );
+    }
+
+    #[test]
+    fn directories_list_lazily_with_sizes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = dir.path().join("pe");
+        WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
+            .write(&tree)
+            .expect("tree");
+        let wim = dir.path().join("boot.wim");
+        fixtures::capture(&tree, "PE", &wim, true).expect("capture");
+        let root = Wimlib.list_dir(&wim, 1, "/").expect("root");
+        assert_eq!(
+            root.iter()
+                .map(|e| (e.name.as_str(), e.is_dir))
+                .collect::<Vec<_>>(),
+            vec![("Windows", true)]
+        );
+        let pxe = Wimlib.list_dir(&wim, 1, r"Windows\Boot\PXE").expect("pxe");
+        let names: Vec<&str> = pxe.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["abortpxe.com", "bootmgr.exe", "pxeboot.n12", "wdsnbp.com"]
+        );
+        assert_eq!(pxe[1].size, 128_000);
+        let system32 = Wimlib
+            .list_dir(&wim, 1, "/Windows/System32")
+            .expect("system32");
+        assert!(
+            system32[0].is_dir
+                && system32
+                    .iter()
+                    .any(|e| e.name == "kernel32.dll" && !e.is_dir)
+        );
+        assert!(matches!(
+            Wimlib.list_dir(&wim, 1, "/Nope"),
+            Err(WimError::NoSuchPath { .. })
+        ));
+        assert!(matches!(
+            Wimlib.list_dir(&wim, 2, "/"),
+            Err(WimError::NoSuchImage { .. })
+        ));
+    }
+
+    #[test]
+    fn changes_are_applied_to_a_new_wim_and_read_back_by_wimextract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = dir.path().join("pe");
+        WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
+            .write(&tree)
+            .expect("tree");
+        let source = dir.path().join("boot.wim");
+        fixtures::capture(&tree, "PE", &source, true).expect("capture");
+        let before = sha256(&source);
+
+        let driver = dir.path().join("e1d68x64");
+        std::fs::create_dir(&driver).expect("dir");
+        std::fs::write(driver.join("e1d68x64.inf"), "[Version]\r\nClass=Net\r\n").expect("inf");
+        std::fs::write(driver.join("e1d68x64.sys"), fixtures::filler(40_000, 3)).expect("sys");
+        let changes = [
+            FileChange::Add {
+                source: driver.clone(),
+                target: r"\Drivers\e1d68x64".into(),
+            },
+            FileChange::Delete {
+                target: "/Windows/Boot/PXE/abortpxe.com".into(),
+            },
+        ];
+        let output = dir.path().join("boot-new.wim");
+        Wimlib
+            .apply_changes(&source, 1, &changes, &output, &Monitor::unwatched())
+            .expect("apply");
+        assert_eq!(sha256(&source), before, "the source is never modified");
+        tool("wimverify", &[output.to_str().expect("utf-8")]);
+
+        let listed = Wimlib
+            .list_dir(&output, 1, "/Drivers/e1d68x64")
+            .expect("list");
+        assert_eq!(
+            listed.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            vec!["e1d68x64.inf", "e1d68x64.sys"]
+        );
+        let pxe = Wimlib
+            .list_dir(&output, 1, "/Windows/Boot/PXE")
+            .expect("list");
+        assert!(!pxe.iter().any(|e| e.name == "abortpxe.com"), "deleted");
+
+        let out_dir = dir.path().join("extracted");
+        tool(
+            "wimextract",
+            &[
+                output.to_str().expect("utf-8"),
+                "1",
+                "/Drivers/e1d68x64/e1d68x64.sys",
+                "--dest-dir",
+                out_dir.to_str().expect("utf-8"),
+            ],
+        );
+        assert_eq!(
+            std::fs::read(out_dir.join("e1d68x64.sys")).expect("read"),
+            fixtures::filler(40_000, 3)
+        );
+
+        let missing = [FileChange::Delete {
+            target: "/Windows/nothing-here.txt".into(),
+        }];
+        let err = Wimlib
+            .apply_changes(
+                &source,
+                1,
+                &missing,
+                &dir.path().join("x.wim"),
+                &Monitor::unwatched(),
+            )
+            .expect_err("missing");
+        assert!(matches!(err, WimError::NoSuchPath { .. }), "{err:?}");
+        assert!(!dir.path().join("x.wim").exists());
     }
 }

@@ -29,6 +29,12 @@ pub enum WimError {
         index: u32,
         count: u32,
     },
+    #[error("{inside} does not exist in image {index} of {}", .path.display())]
+    NoSuchPath {
+        path: PathBuf,
+        index: u32,
+        inside: String,
+    },
     #[error("the operation was cancelled")]
     Cancelled,
     #[error("WIM operation failed: {0}")]

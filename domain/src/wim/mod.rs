@@ -33,6 +33,27 @@ pub enum Compression {
     Lzx,
 }
 
+/// One entry of a directory inside an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_dir: bool,
+    /// Size of the file's data (0 for directories).
+    pub size: u64,
+    /// Last write time, Unix milliseconds.
+    pub modified_ms: i64,
+}
+
+/// A change to the files of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// Adds the file or folder at `source` (on this server) as `target` in the image,
+    /// replacing a file already there.
+    Add { source: PathBuf, target: String },
+    /// Deletes `target` (a file, or a folder with everything in it).
+    Delete { target: String },
+}
+
 /// Reports progress and notices cancellation while wimlib works.
 #[derive(Debug, Clone)]
 pub struct Monitor {
@@ -77,6 +98,22 @@ pub trait WimBackend: Send + Sync + 'static {
 
     /// Checks the integrity table (if any), every image's metadata and all file data.
     fn verify(&self, path: &Path, monitor: &Monitor) -> Result<(), WimError>;
+
+    /// The entries of one directory of image `index` (`dir` like `/Windows/System32`),
+    /// directories first, then by name.
+    fn list_dir(&self, path: &Path, index: u32, dir: &str) -> Result<Vec<DirEntry>, WimError>;
+
+    /// Writes a new WIM at `output`: `source` with `changes` applied to image `index` (files
+    /// and folders added or replaced, paths deleted). The building block for drivers and
+    /// customization.
+    fn apply_changes(
+        &self,
+        source: &Path,
+        index: u32,
+        changes: &[FileChange],
+        output: &Path,
+        monitor: &Monitor,
+    ) -> Result<(), WimError>;
 
     /// Splits `source` into parts of at most `part_bytes` (for FAT32 media): `first_part`
     /// (`install.swm`), then `install2.swm`, …; returns the parts in order.

@@ -17,8 +17,8 @@ use wimlib::{
 };
 
 use super::{
-    Architecture, Compression, FileInfo, ImageInfo, Monitor, Version, WimBackend, WimError,
-    WimInspection, WinPe,
+    Architecture, Compression, DirEntry, FileChange, FileInfo, ImageInfo, Monitor, Version,
+    WimBackend, WimError, WimInspection, WinPe,
 };
 use crate::{fsx::TempOutput, jobs::ProgressUnit};
 
@@ -137,6 +137,114 @@ impl WimBackend for Wimlib {
         });
         wim.verify(VerifyFlags::empty())
             .map_err(|e| WimError::from_wimlib(path, e))
+    }
+
+    fn list_dir(&self, path: &Path, index: u32, dir: &str) -> Result<Vec<DirEntry>, WimError> {
+        use wimlib::wim::{FileAttributes, IterateDirTreeFlags};
+        let lib = WimLib::default();
+        let wim = open(&lib, path)?;
+        let selected = select(&wim, path, index)?;
+        let inside = wim_path(dir);
+        let mut entries = Vec::new();
+        wim.select_image(selected)
+            .iterate_dir_tree(
+                TStr::from_impl(&c_text(&inside)?),
+                IterateDirTreeFlags::CHILDREN,
+                |entry| {
+                    let is_dir = entry.file_attributes.contains(FileAttributes::DIRECTORY);
+                    let size = if is_dir {
+                        0
+                    } else {
+                        entry
+                            .streams
+                            .first()
+                            .map(|s| (*s).into_stream_entry().resource.uncompressed_size)
+                            .unwrap_or(0)
+                    };
+                    entries.push(DirEntry {
+                        name: entry
+                            .filename
+                            .map(|n| n.to_str().to_string())
+                            .unwrap_or_default(),
+                        is_dir,
+                        size,
+                        modified_ms: i64::try_from(
+                            entry.last_write_time.unix_timestamp_nanos() / 1_000_000,
+                        )
+                        .unwrap_or(0),
+                    });
+                    Ok(())
+                },
+            )
+            .map_err(|e| match e {
+                wimlib::Error::PathDoesNotExist | wimlib::Error::Notdir => WimError::NoSuchPath {
+                    path: path.to_path_buf(),
+                    index,
+                    inside: inside.clone(),
+                },
+                other => WimError::from_wimlib(path, other),
+            })?;
+        entries.sort_by(|a, b| {
+            b.is_dir
+                .cmp(&a.is_dir)
+                .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+        });
+        Ok(entries)
+    }
+
+    fn apply_changes(
+        &self,
+        source: &Path,
+        index: u32,
+        changes: &[FileChange],
+        output: &Path,
+        monitor: &Monitor,
+    ) -> Result<(), WimError> {
+        use wimlib::wim::{AddFlags, DeleteFlags, UpdateCommand, UpdateFlags};
+        refuse_existing(output)?;
+        let lib = WimLib::default();
+        let mut wim = open(&lib, source)?;
+        let selected = select(&wim, source, index)?;
+        // The strings the commands borrow must outlive them.
+        let strings: Vec<(Option<CString>, CString)> = changes
+            .iter()
+            .map(|change| match change {
+                FileChange::Add { source, target } => {
+                    Ok((Some(c_path(source)?), c_text(&wim_path(target))?))
+                }
+                FileChange::Delete { target } => Ok((None, c_text(&wim_path(target))?)),
+            })
+            .collect::<Result<_, WimError>>()?;
+        let commands: Vec<UpdateCommand> = strings
+            .iter()
+            .map(|(from, to)| match from {
+                Some(from) => UpdateCommand::add(
+                    TStr::from_impl(from),
+                    TStr::from_impl(to),
+                    None,
+                    AddFlags::empty(),
+                ),
+                None => UpdateCommand::delete(TStr::from_impl(to), DeleteFlags::RECURSIVE),
+            })
+            .collect();
+        monitor.progress.set_phase(format!(
+            "Applying {} change(s) to image {index}",
+            changes.len()
+        ));
+        wim.select_image(selected)
+            .update(&commands, UpdateFlags::empty())
+            .map_err(|e| match e {
+                wimlib::Error::PathDoesNotExist => WimError::NoSuchPath {
+                    path: source.to_path_buf(),
+                    index,
+                    inside: "a path to delete".into(),
+                },
+                other => WimError::from_wimlib(source, other),
+            })?;
+        drop(commands);
+        monitor.progress.set_phase("Writing");
+        watch_writes(&mut wim, monitor);
+        write_verified(&wim, output, monitor)
     }
 
     fn split(
@@ -295,6 +403,28 @@ fn write_verified(wim: &Wim, output: &Path, monitor: &Monitor) -> Result<(), Wim
     drop(written);
     temp.persist().map_err(|e| io_error(output, &e))?;
     Ok(())
+}
+
+fn c_text(text: &str) -> Result<CString, WimError> {
+    CString::new(text)
+        .map_err(|_| WimError::Internal("a path inside the image contains a NUL byte".into()))
+}
+
+/// A path inside an image as wimlib on Linux takes it: '/'-separated, from the root.
+fn wim_path(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    format!("/{}", path.trim_matches('/'))
+}
+
+fn select(wim: &Wim, path: &Path, index: u32) -> Result<NonZero<u32>, WimError> {
+    let count = wim.info().image_count;
+    NonZero::new(index)
+        .filter(|_| index <= count)
+        .ok_or_else(|| WimError::NoSuchImage {
+            path: path.to_path_buf(),
+            index,
+            count,
+        })
 }
 
 fn c_path(path: &Path) -> Result<CString, WimError> {
