@@ -194,7 +194,11 @@ fn describe(inspection: &domain::wim::WimInspection) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "File:            {}", f.path);
     let _ = writeln!(out, "Size:            {} bytes", f.size_bytes);
-    let _ = writeln!(out, "SHA-256:         {}", f.sha256);
+    let _ = writeln!(
+        out,
+        "SHA-256:         {}",
+        f.sha256.as_deref().unwrap_or("-")
+    );
     let _ = writeln!(out, "GUID:            {}", f.guid);
     let _ = writeln!(out, "WIM version:     {:#x}", f.wim_version);
     let _ = writeln!(

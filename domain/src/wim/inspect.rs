@@ -14,8 +14,8 @@ pub struct WimInspection {
 pub struct FileInfo {
     pub path: String,
     pub size_bytes: u64,
-    /// Hex SHA-256 of the whole file.
-    pub sha256: String,
+    /// Hex SHA-256 of the whole file (absent when not asked for).
+    pub sha256: Option<String>,
     pub guid: String,
     /// 68864 for ordinary WIMs, 3584 for solid (ESD-style) ones.
     pub wim_version: u32,

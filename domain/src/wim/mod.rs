@@ -74,8 +74,8 @@ impl Monitor {
 /// Operations on WIM files. Blocking: call from a blocking thread. The source is only read;
 /// outputs appear under their final names only once written and verified, never partially.
 pub trait WimBackend: Send + Sync + 'static {
-    /// Reads the header and every image's metadata, and hashes the file.
-    fn inspect(&self, path: &Path) -> Result<WimInspection, WimError>;
+    /// Reads the header and every image's metadata; with `hash`, also the file's SHA-256.
+    fn inspect(&self, path: &Path, hash: bool) -> Result<WimInspection, WimError>;
 
     /// Writes image `index` of `source` as a new one-image WIM at `output`.
     fn extract_index(
@@ -135,10 +135,10 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| WimError::Internal(format!("the WIM operation stopped unexpectedly: {e}")))?
 }
 
-/// Inspects a WIM on a blocking thread.
+/// Inspects a WIM (with its SHA-256) on a blocking thread.
 pub async fn inspect(backend: Arc<dyn WimBackend>, path: &Path) -> Result<WimInspection, WimError> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || backend.inspect(&path))
+    tokio::task::spawn_blocking(move || backend.inspect(&path, true))
         .await
         .map_err(|e| WimError::Internal(format!("the inspection stopped unexpectedly: {e}")))?
 }

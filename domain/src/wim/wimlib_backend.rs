@@ -27,7 +27,7 @@ use crate::{fsx::TempOutput, jobs::ProgressUnit};
 pub struct Wimlib;
 
 impl WimBackend for Wimlib {
-    fn inspect(&self, path: &Path) -> Result<WimInspection, WimError> {
+    fn inspect(&self, path: &Path, hash: bool) -> Result<WimInspection, WimError> {
         let metadata = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => WimError::NotFound(path.to_path_buf()),
             _ => io_error(path, &e),
@@ -48,7 +48,7 @@ impl WimBackend for Wimlib {
         let file = FileInfo {
             path: path.display().to_string(),
             size_bytes: metadata.len(),
-            sha256: sha256_file(path)?,
+            sha256: if hash { Some(sha256_file(path)?) } else { None },
             guid: info.guid.hyphenated().to_string(),
             wim_version: info.wim_version,
             compression: compression_name(info.compression_type).to_owned(),
