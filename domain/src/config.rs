@@ -32,6 +32,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub http: HttpConfig,
     pub jobs: JobsConfig,
+    pub images: ImagesConfig,
 }
 
 /// Browser sessions.
@@ -76,6 +77,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             http: HttpConfig::default(),
             jobs: JobsConfig::default(),
+            images: ImagesConfig::default(),
         }
     }
 }
@@ -119,6 +121,17 @@ impl Default for JobsConfig {
             storage_check_max_mib: 16_384,
         }
     }
+}
+
+/// Where images come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Local directories images may be read from; nothing outside them is opened.
+    pub source_roots: Vec<PathBuf>,
+    /// Share paths admins type, mapped to local directories:
+    /// `"\\\\deploy01\\sources" = "/srv/sources"`.
+    pub shares: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// Settings given on the command line; each one set overrides every other source.

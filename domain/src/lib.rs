@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod authz;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 mod db;
