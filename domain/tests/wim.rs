@@ -288,12 +288,11 @@ mod operations {
     #[test]
     fn export_recompresses_every_image_and_keeps_the_boot_index() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let tree = dir.path().join("pe");
-        WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
-            .write(&tree)
-            .expect("tree");
-        let source = dir.path().join("boot.wim");
-        fixtures::capture(&tree, "Microsoft Windows PE (amd64)", &source, true).expect("capture");
+        let source = super::capture(
+            dir.path(),
+            &WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10),
+            "Microsoft Windows PE (amd64)",
+        );
         let monitor = Monitor::unwatched();
         let output = dir.path().join("boot-fast.wim");
         Wimlib
@@ -403,12 +402,11 @@ mod operations {
     #[test]
     fn directories_list_lazily_with_sizes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let tree = dir.path().join("pe");
-        WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
-            .write(&tree)
-            .expect("tree");
-        let wim = dir.path().join("boot.wim");
-        fixtures::capture(&tree, "PE", &wim, true).expect("capture");
+        let wim = super::capture(
+            dir.path(),
+            &WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10),
+            "PE",
+        );
         let root = Wimlib.list_dir(&wim, 1, "/").expect("root");
         assert_eq!(
             root.iter()
@@ -445,12 +443,11 @@ mod operations {
     #[test]
     fn changes_are_applied_to_a_new_wim_and_read_back_by_wimextract() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let tree = dir.path().join("pe");
-        WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
-            .write(&tree)
-            .expect("tree");
-        let source = dir.path().join("boot.wim");
-        fixtures::capture(&tree, "PE", &source, true).expect("capture");
+        let source = super::capture(
+            dir.path(),
+            &WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10),
+            "PE",
+        );
         let before = sha256(&source);
 
         let driver = dir.path().join("e1d68x64");
