@@ -1,6 +1,6 @@
 //! File output that is never seen half-written: written under a temporary name in the target's
-//! directory, then flushed and renamed into place. Dropped without [`TempOutput::persist`], the
-//! temporary file is removed.
+//! directory, then flushed and linked into place, never over an existing file. Dropped without
+//! [`TempOutput::persist`], the temporary file is removed.
 
 use std::{
     fs::{self, File},
@@ -53,13 +53,19 @@ impl TempOutput {
     pub fn temp_path(&self) -> &Path {
         &self.temp
     }
+}
 
-    /// Flushes the data to disk and renames it into place, then flushes the directory, so the
-    /// final name appears only with complete content, even across a power failure.
+impl TempOutput {
+    /// Flushes the data to disk and gives it its final name, then flushes the directory, so
+    /// the name appears only with complete content, even across a power failure. Never
+    /// replaces: if a file appeared under the final name meanwhile, fails with
+    /// `AlreadyExists` and leaves it alone (a hard link is made atomically or not at all; then
+    /// the temporary name goes).
     pub fn persist(mut self) -> io::Result<PathBuf> {
         self.file.sync_all()?;
-        fs::rename(&self.temp, &self.target)?;
+        fs::hard_link(&self.temp, &self.target)?;
         self.persisted = true;
+        fs::remove_file(&self.temp)?;
         if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
@@ -98,6 +104,30 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn persist_never_replaces_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.wim");
+        let mut out = TempOutput::create(&target).expect("create");
+        out.file().write_all(b"new").expect("write");
+        fs::write(&target, b"someone else's").expect("appeared meanwhile");
+        let err = out.persist().expect_err("must not replace");
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&target).expect("read"), b"someone else's");
+        assert_eq!(
+            fs::read_dir(dir.path()).expect("dir").count(),
+            1,
+            "the temporary file is gone"
+        );
+
+        let fresh = dir.path().join("fresh.wim");
+        let mut out = TempOutput::create(&fresh).expect("create");
+        out.file().write_all(b"data").expect("write");
+        out.persist().expect("persist");
+        assert_eq!(fs::read(&fresh).expect("read"), b"data");
+        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 2);
     }
 
     #[test]

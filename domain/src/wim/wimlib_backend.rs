@@ -316,7 +316,11 @@ impl WimBackend for Wimlib {
             File::open(&staged)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| io_error(&staged, &e))?;
-            std::fs::rename(&staged, &target).map_err(|e| io_error(&target, &e))?;
+            // A link, not a rename: it fails instead of replacing a file that appeared meanwhile.
+            std::fs::hard_link(&staged, &target).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => WimError::OutputExists(target.clone()),
+                _ => io_error(&target, &e),
+            })?;
             placed.push(target);
         }
         File::open(dir)
@@ -401,7 +405,10 @@ fn write_verified(wim: &Wim, output: &Path, monitor: &Monitor) -> Result<(), Wim
         .verify(VerifyFlags::empty())
         .map_err(|e| WimError::from_wimlib(temp.temp_path(), e))?;
     drop(written);
-    temp.persist().map_err(|e| io_error(output, &e))?;
+    temp.persist().map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => WimError::OutputExists(output.to_path_buf()),
+        _ => io_error(output, &e),
+    })?;
     Ok(())
 }
 
