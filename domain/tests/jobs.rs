@@ -27,6 +27,23 @@ async fn setup(
     (domain, clock, db)
 }
 
+/// One retry-safe and one not-retry-safe marker job, each sleeping `sleep_ms`.
+async fn queue_pair(domain: &domain::Domain, sleep_ms: u64) -> (i64, i64) {
+    let jobs = domain.jobs();
+    let safe = jobs
+        .enqueue_as(None, marker(sleep_ms))
+        .await
+        .expect("queue");
+    let once = jobs
+        .enqueue_as(
+            None,
+            NewJob::new("test-marker-once", json!({ "sleep_ms": sleep_ms })),
+        )
+        .await
+        .expect("queue");
+    (safe, once)
+}
+
 fn marker(sleep_ms: u64) -> NewJob {
     NewJob::new("test-marker", json!({ "sleep_ms": sleep_ms }))
 }
@@ -133,19 +150,7 @@ async fn a_storage_check_runs_with_progress_and_a_log_and_leaves_no_file() {
 async fn a_job_whose_worker_dies_is_recovered_by_another() {
     for backend in BACKENDS {
         let (domain, _clock, _db) = setup(backend).await;
-        let safe = domain
-            .jobs()
-            .enqueue_as(None, marker(3_000))
-            .await
-            .expect("queue");
-        let once = domain
-            .jobs()
-            .enqueue_as(
-                None,
-                NewJob::new("test-marker-once", json!({ "sleep_ms": 3_000 })),
-            )
-            .await
-            .expect("queue");
+        let (safe, once) = queue_pair(&domain, 3_000).await;
 
         let first = Runner::start(&domain, fast_runner_options());
         wait_for(&domain, safe, LONG, |j| j.state == JobState::Running).await;
@@ -343,19 +348,7 @@ async fn shutdown_hands_running_jobs_back() {
     for backend in BACKENDS {
         let (domain, _clock, _db) = setup(backend).await;
         let runner = Runner::start(&domain, fast_runner_options());
-        let safe = domain
-            .jobs()
-            .enqueue_as(None, marker(60_000))
-            .await
-            .expect("queue");
-        let once = domain
-            .jobs()
-            .enqueue_as(
-                None,
-                NewJob::new("test-marker-once", json!({ "sleep_ms": 60_000 })),
-            )
-            .await
-            .expect("queue");
+        let (safe, once) = queue_pair(&domain, 60_000).await;
         wait_for(&domain, safe, LONG, |j| j.state == JobState::Running).await;
         wait_for(&domain, once, LONG, |j| j.state == JobState::Running).await;
         runner.shutdown().await;
