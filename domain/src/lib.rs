@@ -61,6 +61,7 @@ struct Inner {
     setup: accounts::SetupToken,
     job_kinds: RwLock<BTreeMap<&'static str, Arc<dyn jobs::JobKind>>>,
     job_events: broadcast::Sender<jobs::JobEvent>,
+    wim: Arc<dyn wim::WimBackend>,
     /// Wakes local runners when a job is queued.
     job_wake: Arc<Notify>,
     /// Cancellation tokens of jobs running in this process.
@@ -82,6 +83,7 @@ impl Domain {
         let server_version = db::server_version(&db).await?;
         let job_kinds = jobs::kinds::builtin()
             .into_iter()
+            .chain(catalog::kinds::all())
             .map(|k| (k.name(), k))
             .collect();
         Ok(Self {
@@ -95,6 +97,7 @@ impl Domain {
                 setup: accounts::SetupToken::default(),
                 job_kinds: RwLock::new(job_kinds),
                 job_events: broadcast::channel(1024).0,
+                wim: Arc::new(wim::Wimlib),
                 job_wake: Arc::new(Notify::new()),
                 running_jobs: Mutex::new(HashMap::new()),
             }),
@@ -122,6 +125,16 @@ impl Domain {
     /// The job queue, as the system itself uses it (no permission checks).
     pub fn jobs(&self) -> jobs::Jobs<'_> {
         jobs::Jobs::new(self)
+    }
+
+    /// The image catalog, as the system uses it (no permission checks).
+    pub fn catalog(&self) -> catalog::Catalog<'_> {
+        catalog::Catalog::new(self)
+    }
+
+    /// The WIM engine.
+    pub fn wim_backend(&self) -> Arc<dyn wim::WimBackend> {
+        self.inner.wim.clone()
     }
 
     /// Adds a job kind (later capabilities and tests add theirs).
@@ -255,6 +268,11 @@ impl<'a> ActorDomain<'a> {
     /// Jobs, with this user's rights.
     pub fn jobs(&self) -> jobs::ActorJobs<'a> {
         jobs::ActorJobs::new(self.domain, self.actor)
+    }
+
+    /// Boot images and OS images, with this user's rights.
+    pub fn catalog(&self) -> catalog::ActorCatalog<'a> {
+        catalog::ActorCatalog::new(self.domain, self.actor)
     }
 
     /// The installation's status, for the dashboard.

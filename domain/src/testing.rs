@@ -375,3 +375,10 @@ pub async fn seed_finished_jobs(domain: &crate::Domain, count: u32) {
             .expect("analyze");
     }
 }
+
+/// Records a pending catalog output, as a job does before writing it (for sweep tests).
+pub async fn record_pending_output(domain: &crate::Domain, path: &std::path::Path) {
+    crate::catalog::store::record_pending(domain.db(), path, None, domain.now_ms())
+        .await
+        .expect("record pending output");
+}

@@ -1,6 +1,7 @@
 //! Domain integration tests, each run against SQLite and PostgreSQL.
 
 mod accounts;
+mod catalog;
 mod database;
 mod fixtures;
 mod jobs;

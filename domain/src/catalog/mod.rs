@@ -1,4 +1,763 @@
-//! The image catalog: boot images and OS images read from WIM files. So far: where images may
-//! be read from ([`sources`]).
+//! The image catalog: boot images (Windows PE) and OS images, each a row describing a WIM file
+//! read with the engine in [`crate::wim`].
+//!
+//! [`Catalog`] is the service; users reach it through [`crate::ActorDomain::catalog`]
+//! ([`ActorCatalog`]), which checks their roles. Rows are only written by jobs
+//! ([`kinds`]): an import, an optimization or an extraction first writes its file, and the row
+//! appears or changes in the transaction that ends the job. Files such a job is writing are
+//! recorded beforehand ([`store`]), so a crash leaves nothing the start-up sweep cannot remove.
+//! Where images may be read from is [`sources`].
 
+pub mod kinds;
 pub mod sources;
+pub mod store;
+
+use std::path::PathBuf;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    SqlErr,
+    sea_query::{Expr, ExprTrait},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Actor, Domain, Error, Result, Role,
+    db::entities::{images, jobs},
+    jobs::{JobState, JobTarget, NewJob},
+    wim::{WimInspection, WinPeSupport},
+};
+
+/// Boot image or OS image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageKind {
+    Boot,
+    Os,
+}
+
+impl ImageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageKind::Boot => "boot",
+            ImageKind::Os => "os",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "boot" => Ok(ImageKind::Boot),
+            "os" => Ok(ImageKind::Os),
+            other => Err(Error::invalid(
+                "kind",
+                format!("'{other}' is not an image kind (boot or os)"),
+            )),
+        }
+    }
+
+    /// "boot image" / "OS image", for sentences.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ImageKind::Boot => "boot image",
+            ImageKind::Os => "OS image",
+        }
+    }
+
+    /// The kind of object jobs name as their target.
+    pub fn target_kind(self) -> &'static str {
+        match self {
+            ImageKind::Boot => "boot-image",
+            ImageKind::Os => "os-image",
+        }
+    }
+}
+
+/// Whether an image's file is usable, as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageState {
+    /// Imported and, if verified since, verified.
+    Ready,
+    /// The last verification found damage.
+    Damaged,
+    /// The file was not found when last needed.
+    Missing,
+}
+
+impl ImageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageState::Ready => "ready",
+            ImageState::Damaged => "damaged",
+            ImageState::Missing => "missing",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "damaged" => ImageState::Damaged,
+            "missing" => ImageState::Missing,
+            _ => ImageState::Ready,
+        }
+    }
+}
+
+/// An image in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogImage {
+    pub id: i64,
+    pub kind: ImageKind,
+    pub name: String,
+    pub version: String,
+    pub comment: String,
+    /// What the admin gave: a local or share path, or the name of an uploaded file.
+    pub source_path: String,
+    /// The index taken from the source (`None`: every index).
+    pub source_index: Option<u32>,
+    /// The WIM file in use.
+    pub file_path: PathBuf,
+    /// Whether Wimdeck wrote the file (deleted with the image) or it is the admin's.
+    pub owned: bool,
+    /// For a default boot image, the architecture it is the default for.
+    pub default_for: Option<String>,
+    pub architecture: Option<String>,
+    pub language: Option<String>,
+    pub os_version: Option<String>,
+    pub winpe_release: Option<String>,
+    pub winpe_support: Option<WinPeSupport>,
+    pub image_count: u32,
+    pub decompressed_bytes: u64,
+    pub file_bytes: u64,
+    pub sha256: String,
+    pub inspection: WimInspection,
+    pub state: ImageState,
+    pub state_detail: Option<String>,
+    pub verified_at_ms: Option<i64>,
+    /// Changes with every edit; an edit must name the version it was based on.
+    pub row_version: i32,
+    /// Changes whenever the file is replaced.
+    pub content_revision: i32,
+    pub created_by: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl CatalogImage {
+    pub fn target(&self) -> JobTarget {
+        JobTarget {
+            kind: self.kind.target_kind().to_owned(),
+            id: self.id.to_string(),
+            label: self.name.clone(),
+        }
+    }
+
+    /// Whether drivers and settings may be changed (WinPE 10 boot images only).
+    pub fn customizable(&self) -> bool {
+        self.kind == ImageKind::Boot && self.winpe_support == Some(WinPeSupport::Customizable)
+    }
+
+    fn from_model(m: images::Model) -> Result<Self> {
+        let inspection: WimInspection = serde_json::from_str(&m.metadata)
+            .map_err(|e| Error::Internal(format!("image {} metadata: {e}", m.id)))?;
+        let winpe_support = m
+            .winpe_support
+            .as_deref()
+            .and_then(|s| serde_json::from_value(serde_json::Value::String(s.to_owned())).ok());
+        Ok(Self {
+            id: m.id,
+            kind: ImageKind::parse(&m.kind)?,
+            name: m.name,
+            version: m.version,
+            comment: m.comment,
+            source_path: m.source_path,
+            source_index: m.source_index.and_then(|i| u32::try_from(i).ok()),
+            file_path: PathBuf::from(m.file_path),
+            owned: m.owned,
+            default_for: m.default_for,
+            architecture: m.architecture,
+            language: m.language,
+            os_version: m.os_version,
+            winpe_release: m.winpe_release,
+            winpe_support,
+            image_count: u32::try_from(m.image_count).unwrap_or(0),
+            decompressed_bytes: u64::try_from(m.decompressed_bytes).unwrap_or(0),
+            file_bytes: u64::try_from(m.file_bytes).unwrap_or(0),
+            sha256: m.sha256,
+            inspection,
+            state: ImageState::parse(&m.state),
+            state_detail: m.state_detail,
+            verified_at_ms: m.verified_at_ms,
+            row_version: m.row_version,
+            content_revision: m.content_revision,
+            created_by: m.created_by,
+            created_at_ms: m.created_at_ms,
+            updated_at_ms: m.updated_at_ms,
+        })
+    }
+}
+
+/// The fields an admin edits on the properties page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEdit {
+    pub name: String,
+    pub version: String,
+    pub comment: String,
+    /// OS images only: the architecture and language, when the metadata is wrong or missing.
+    pub architecture: Option<String>,
+    pub language: Option<String>,
+    /// The `row_version` the edit is based on.
+    pub expected_row_version: i32,
+}
+
+/// A new catalog row, written by a job once its file is in place.
+#[derive(Debug, Clone)]
+pub(crate) struct NewImage {
+    pub kind: ImageKind,
+    pub name: String,
+    pub version: String,
+    pub comment: String,
+    pub source_path: String,
+    pub source_index: Option<u32>,
+    pub file_path: PathBuf,
+    pub owned: bool,
+    pub default_for: Option<String>,
+    pub architecture: Option<String>,
+    pub language: Option<String>,
+    pub inspection: WimInspection,
+    pub created_by: String,
+}
+
+/// Derived columns from an inspection: (architecture, language, OS version, WinPE release,
+/// WinPE support, decompressed bytes).
+struct Derived {
+    architecture: Option<String>,
+    language: Option<String>,
+    os_version: Option<String>,
+    winpe_release: Option<String>,
+    winpe_support: Option<String>,
+    decompressed_bytes: i64,
+}
+
+fn derive(inspection: &WimInspection) -> Derived {
+    let first = inspection.images.first();
+    let winpe = first.and_then(|i| i.windows_pe.as_ref());
+    Derived {
+        architecture: first
+            .and_then(|i| i.architecture)
+            .map(|a| a.as_str().to_owned()),
+        language: first.and_then(|i| {
+            i.default_language
+                .clone()
+                .or_else(|| i.languages.first().cloned())
+        }),
+        os_version: first.and_then(|i| i.version).map(|v| v.to_string()),
+        winpe_release: winpe.map(|w| w.release.clone()),
+        winpe_support: winpe.and_then(|w| {
+            serde_json::to_value(w.support)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+        }),
+        decompressed_bytes: inspection
+            .images
+            .iter()
+            .map(|i| i64::try_from(i.total_bytes).unwrap_or(i64::MAX))
+            .fold(0i64, i64::saturating_add),
+    }
+}
+
+/// Names are unique per kind, ignoring case (as Windows compares them).
+pub(crate) fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Checks an image name an admin typed; returns it trimmed.
+pub fn validate_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::invalid("name", "must not be empty"));
+    }
+    if name.chars().count() > 128 {
+        return Err(Error::invalid("name", "must have at most 128 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_text(field: &'static str, value: &str, max: usize) -> Result<String> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(Error::invalid(
+            field,
+            format!("must have at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn name_taken(kind: ImageKind, name: &str) -> Error {
+    Error::Conflict(format!(
+        "a {} named \"{name}\" already exists; choose another name",
+        kind.noun()
+    ))
+}
+
+/// How a list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Name,
+    /// Most recently changed first.
+    Changed,
+}
+
+/// The catalog, as the system uses it (no permission checks).
+pub struct Catalog<'a> {
+    domain: &'a Domain,
+}
+
+impl<'a> Catalog<'a> {
+    pub(crate) fn new(domain: &'a Domain) -> Self {
+        Self { domain }
+    }
+
+    pub async fn list(&self, kind: ImageKind) -> Result<Vec<CatalogImage>> {
+        images::Entity::find()
+            .filter(images::Column::Kind.eq(kind.as_str()))
+            .order_by_asc(images::Column::NameKey)
+            .all(self.domain.db())
+            .await?
+            .into_iter()
+            .map(CatalogImage::from_model)
+            .collect()
+    }
+
+    pub async fn get(&self, id: i64) -> Result<CatalogImage> {
+        let model = images::Entity::find_by_id(id)
+            .one(self.domain.db())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("image {id}")))?;
+        CatalogImage::from_model(model)
+    }
+
+    /// The image of `kind` with this id (a boot image's id is not an OS image).
+    pub async fn get_kind(&self, kind: ImageKind, id: i64) -> Result<CatalogImage> {
+        let image = self.get(id).await?;
+        if image.kind != kind {
+            return Err(Error::NotFound(format!("{} {id}", kind.noun())));
+        }
+        Ok(image)
+    }
+
+    /// The default boot image for an architecture, if there is one.
+    pub async fn default_for(&self, architecture: &str) -> Result<Option<CatalogImage>> {
+        images::Entity::find()
+            .filter(images::Column::DefaultFor.eq(architecture))
+            .one(self.domain.db())
+            .await?
+            .map(CatalogImage::from_model)
+            .transpose()
+    }
+
+    /// Fails with a conflict when the name is taken.
+    pub async fn ensure_name_free(&self, kind: ImageKind, name: &str) -> Result<()> {
+        let taken = images::Entity::find()
+            .filter(images::Column::Kind.eq(kind.as_str()))
+            .filter(images::Column::NameKey.eq(name_key(name)))
+            .one(self.domain.db())
+            .await?;
+        match taken {
+            Some(_) => Err(name_taken(kind, name)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn insert<C: ConnectionTrait>(&self, db: &C, new: NewImage) -> Result<i64> {
+        let now = self.domain.now_ms();
+        let derived = derive(&new.inspection);
+        let model = images::ActiveModel {
+            kind: Set(new.kind.as_str().to_owned()),
+            name: Set(new.name.clone()),
+            name_key: Set(name_key(&new.name)),
+            version: Set(new.version),
+            comment: Set(new.comment),
+            source_path: Set(new.source_path),
+            source_index: Set(new.source_index.and_then(|i| i32::try_from(i).ok())),
+            file_path: Set(new.file_path.display().to_string()),
+            owned: Set(new.owned),
+            default_for: Set(new.default_for),
+            architecture: Set(new.architecture.or(derived.architecture)),
+            language: Set(new.language.or(derived.language)),
+            os_version: Set(derived.os_version),
+            winpe_release: Set(derived.winpe_release),
+            winpe_support: Set(derived.winpe_support),
+            image_count: Set(i32::try_from(new.inspection.file.image_count).unwrap_or(i32::MAX)),
+            decompressed_bytes: Set(derived.decompressed_bytes),
+            file_bytes: Set(i64::try_from(new.inspection.file.size_bytes).unwrap_or(i64::MAX)),
+            sha256: Set(new.inspection.file.sha256.clone().unwrap_or_default()),
+            metadata: Set(serde_json::to_string(&new.inspection)
+                .map_err(|e| Error::Internal(e.to_string()))?),
+            state: Set(ImageState::Ready.as_str().to_owned()),
+            state_detail: Set(None),
+            verified_at_ms: Set(Some(now)),
+            row_version: Set(1),
+            content_revision: Set(1),
+            created_by: Set(new.created_by),
+            created_at_ms: Set(now),
+            updated_at_ms: Set(now),
+            ..Default::default()
+        };
+        match model.insert(db).await {
+            Ok(m) => Ok(m.id),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(name_taken(new.kind, &new.name))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Points an image at a new file (optimization, regeneration); the caller removes the old
+    /// file once this is committed.
+    pub(crate) async fn replace_file<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: i64,
+        file_path: &std::path::Path,
+        inspection: &WimInspection,
+    ) -> Result<()> {
+        let derived = derive(inspection);
+        let now = self.domain.now_ms();
+        let result = images::Entity::update_many()
+            .col_expr(
+                images::Column::FilePath,
+                Expr::value(file_path.display().to_string()),
+            )
+            .col_expr(images::Column::Owned, Expr::value(true))
+            .col_expr(images::Column::OsVersion, Expr::value(derived.os_version))
+            .col_expr(
+                images::Column::WinpeRelease,
+                Expr::value(derived.winpe_release),
+            )
+            .col_expr(
+                images::Column::WinpeSupport,
+                Expr::value(derived.winpe_support),
+            )
+            .col_expr(
+                images::Column::ImageCount,
+                Expr::value(i32::try_from(inspection.file.image_count).unwrap_or(i32::MAX)),
+            )
+            .col_expr(
+                images::Column::DecompressedBytes,
+                Expr::value(derived.decompressed_bytes),
+            )
+            .col_expr(
+                images::Column::FileBytes,
+                Expr::value(i64::try_from(inspection.file.size_bytes).unwrap_or(i64::MAX)),
+            )
+            .col_expr(
+                images::Column::Sha256,
+                Expr::value(inspection.file.sha256.clone().unwrap_or_default()),
+            )
+            .col_expr(
+                images::Column::Metadata,
+                Expr::value(
+                    serde_json::to_string(inspection)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                ),
+            )
+            .col_expr(
+                images::Column::State,
+                Expr::value(ImageState::Ready.as_str()),
+            )
+            .col_expr(images::Column::StateDetail, Expr::value(None::<String>))
+            .col_expr(images::Column::VerifiedAtMs, Expr::value(now))
+            .col_expr(
+                images::Column::ContentRevision,
+                Expr::col(images::Column::ContentRevision).add(1),
+            )
+            .col_expr(images::Column::UpdatedAtMs, Expr::value(now))
+            .filter(images::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(Error::Conflict(format!(
+                "image {id} was deleted while the job ran"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records the outcome of a verification or of looking for the file.
+    pub(crate) async fn set_state(
+        &self,
+        id: i64,
+        state: ImageState,
+        detail: Option<String>,
+        verified: bool,
+    ) -> Result<()> {
+        let now = self.domain.now_ms();
+        let mut update = images::Entity::update_many()
+            .col_expr(images::Column::State, Expr::value(state.as_str()))
+            .col_expr(images::Column::StateDetail, Expr::value(detail))
+            .filter(images::Column::Id.eq(id));
+        if verified {
+            update = update.col_expr(images::Column::VerifiedAtMs, Expr::value(now));
+        }
+        update.exec(self.domain.db()).await?;
+        Ok(())
+    }
+
+    /// Saves an edit made on the properties page, unless someone else changed the image since
+    /// the version the edit is based on.
+    pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
+        let current = self.get_kind(kind, id).await?;
+        let name = validate_name(&edit.name)?;
+        let version = validate_text("version", &edit.version, 64)?;
+        let comment = validate_text("comment", &edit.comment, 2000)?;
+        let mut update = images::Entity::update_many()
+            .col_expr(images::Column::Name, Expr::value(name.clone()))
+            .col_expr(images::Column::NameKey, Expr::value(name_key(&name)))
+            .col_expr(images::Column::Version, Expr::value(version))
+            .col_expr(images::Column::Comment, Expr::value(comment))
+            .col_expr(
+                images::Column::RowVersion,
+                Expr::col(images::Column::RowVersion).add(1),
+            )
+            .col_expr(
+                images::Column::UpdatedAtMs,
+                Expr::value(self.domain.now_ms()),
+            );
+        if kind == ImageKind::Os {
+            let architecture = edit
+                .architecture
+                .as_deref()
+                .map(parse_architecture)
+                .transpose()?;
+            let language = edit
+                .language
+                .as_deref()
+                .map(parse_language)
+                .transpose()?
+                .flatten();
+            update = update
+                .col_expr(images::Column::Architecture, Expr::value(architecture))
+                .col_expr(images::Column::Language, Expr::value(language));
+        }
+        let result = update
+            .filter(images::Column::Id.eq(id))
+            .filter(images::Column::RowVersion.eq(edit.expected_row_version))
+            .exec(self.domain.db())
+            .await;
+        match result {
+            Ok(r) if r.rows_affected == 1 => self.get(id).await,
+            Ok(_) => {
+                let now = self.get(id).await?;
+                Err(Error::Conflict(format!(
+                    "{} \"{}\" was changed by someone else after you opened it (you edited version {}, it is now at version {}); reload to see their change, then edit again",
+                    kind.noun(),
+                    now.name,
+                    edit.expected_row_version,
+                    now.row_version
+                )))
+            }
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                let _ = current;
+                Err(name_taken(kind, &name))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes an image from the catalog, and its file if Wimdeck wrote it. Refused while a job
+    /// works on it.
+    pub async fn delete(&self, kind: ImageKind, id: i64, expected_row_version: i32) -> Result<()> {
+        let image = self.get_kind(kind, id).await?;
+        if let Some(job) = self.active_job(&image).await? {
+            return Err(Error::Conflict(format!(
+                "job {job} is working on \"{}\"; wait for it to end or cancel it first",
+                image.name
+            )));
+        }
+        let db = self.domain.db();
+        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        let deleted = images::Entity::delete_many()
+            .filter(images::Column::Id.eq(id))
+            .filter(images::Column::RowVersion.eq(expected_row_version))
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected == 0 {
+            txn.rollback().await?;
+            return Err(Error::Conflict(format!(
+                "\"{}\" was changed by someone else after you opened it; reload and try again",
+                image.name
+            )));
+        }
+        // Recorded with the delete: if the server stops before the file is gone, the sweep
+        // finishes the job.
+        let pending = if image.owned {
+            Some(store::record_pending(&txn, &image.file_path, None, self.domain.now_ms()).await?)
+        } else {
+            None
+        };
+        txn.commit().await?;
+        if let Some(pending) = pending {
+            store::discard(db, pending, &image.file_path).await?;
+        }
+        Ok(())
+    }
+
+    /// A queued or running job targeting the image, if any.
+    async fn active_job(&self, image: &CatalogImage) -> Result<Option<i64>> {
+        let job = jobs::Entity::find()
+            .filter(jobs::Column::TargetType.eq(image.kind.target_kind()))
+            .filter(jobs::Column::TargetId.eq(image.id.to_string()))
+            .filter(
+                jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]),
+            )
+            .one(self.domain.db())
+            .await?;
+        Ok(job.map(|j| j.id))
+    }
+}
+
+/// An architecture an admin chose ("" clears it).
+fn parse_architecture(text: &str) -> Result<String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        a @ ("x86" | "amd64" | "arm64" | "arm" | "ia64") => Ok(a.to_owned()),
+        "x64" => Ok("amd64".to_owned()),
+        other => Err(Error::invalid(
+            "architecture",
+            format!("'{other}' is not an architecture (x86, amd64, arm64)"),
+        )),
+    }
+}
+
+/// A language tag like `en-US` ("" clears it).
+fn parse_language(text: &str) -> Result<Option<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let valid = text.len() <= 32
+        && text.split('-').all(|part| {
+            !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if valid {
+        Ok(Some(text.to_owned()))
+    } else {
+        Err(Error::invalid(
+            "language",
+            format!("'{text}' is not a language tag like en-US"),
+        ))
+    }
+}
+
+/// Roles that may add, change and delete images and run image jobs.
+const EDITOR_ROLES: [Role; 2] = [
+    Role::FullAdministrator,
+    Role::OperatingSystemDeploymentManager,
+];
+
+/// The catalog on behalf of a signed-in user: everyone signed in may read it; adding,
+/// editing, deleting and servicing need Full Administrator or OS Deployment Manager.
+pub struct ActorCatalog<'a> {
+    catalog: Catalog<'a>,
+    domain: &'a Domain,
+    actor: &'a Actor,
+}
+
+impl<'a> ActorCatalog<'a> {
+    pub(crate) fn new(domain: &'a Domain, actor: &'a Actor) -> Self {
+        Self {
+            catalog: Catalog::new(domain),
+            domain,
+            actor,
+        }
+    }
+
+    /// Whether this user may add, change, delete and service images.
+    pub fn may_edit(&self) -> bool {
+        EDITOR_ROLES.iter().any(|r| self.actor.has_role(*r))
+    }
+
+    fn require_editor(&self, what: &str) -> Result<()> {
+        if self.may_edit() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(what.to_owned()))
+        }
+    }
+
+    pub async fn list(&self, kind: ImageKind) -> Result<Vec<CatalogImage>> {
+        self.catalog.list(kind).await
+    }
+
+    pub async fn get(&self, kind: ImageKind, id: i64) -> Result<CatalogImage> {
+        self.catalog.get_kind(kind, id).await
+    }
+
+    /// Reads a WIM's header and image list for the Add wizard (no hashing, no copying).
+    pub async fn preview(&self, source: &str) -> Result<(String, WimInspection)> {
+        self.require_editor("add images")?;
+        let path = sources::resolve(source, &self.domain.config().images)?;
+        let backend = self.domain.wim_backend();
+        let shown = path.clone();
+        let inspection = crate::wim::blocking(move || backend.inspect(&shown, false)).await?;
+        Ok((path.display().to_string(), inspection))
+    }
+
+    /// Queues an import; checks what can be checked at once, the job checks everything again.
+    pub async fn import(&self, request: kinds::ImportRequest) -> Result<i64> {
+        self.require_editor("add images")?;
+        let params = kinds::ImportImage.check(request, self.domain).await?;
+        self.domain
+            .jobs()
+            .enqueue_as(Some(self.actor), NewJob::new(kinds::IMPORT, params))
+            .await
+    }
+
+    /// Queues a servicing job on an image.
+    pub async fn service(
+        &self,
+        kind: ImageKind,
+        id: i64,
+        action: kinds::ImageAction,
+    ) -> Result<i64> {
+        self.require_editor("service images")?;
+        let image = self.catalog.get_kind(kind, id).await?;
+        let new = action.job(&image, self.domain).await?;
+        self.domain
+            .jobs()
+            .enqueue_as(Some(self.actor), new.target(image.target()))
+            .await
+    }
+
+    pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
+        self.require_editor("change images")?;
+        self.catalog.edit(kind, id, edit).await
+    }
+
+    pub async fn delete(&self, kind: ImageKind, id: i64, expected_row_version: i32) -> Result<()> {
+        self.require_editor("delete images")?;
+        self.catalog.delete(kind, id, expected_row_version).await
+    }
+
+    /// Lists one directory inside image `index` of a catalog image, for the file browser.
+    pub async fn browse(
+        &self,
+        kind: ImageKind,
+        id: i64,
+        index: u32,
+        dir: &str,
+    ) -> Result<Vec<crate::wim::DirEntry>> {
+        let image = self.catalog.get_kind(kind, id).await?;
+        let backend = self.domain.wim_backend();
+        let dir = dir.to_owned();
+        let path = image.file_path.clone();
+        Ok(crate::wim::blocking(move || backend.list_dir(&path, index, &dir)).await?)
+    }
+}

@@ -46,10 +46,16 @@ pub trait JobKind: Send + Sync + 'static {
 pub(crate) type Effect =
     Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, crate::Result<()>> + Send>;
 
+/// Work done after the outcome is known (removing files the effect made unused, or files a
+/// failed commit leaves without a row). Best effort: the start-up sweep covers a crash.
+pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
 /// The result of a successful job.
 pub struct Completion {
     pub(crate) result: Value,
     pub(crate) effect: Option<Effect>,
+    pub(crate) after_commit: Option<Hook>,
+    pub(crate) on_abort: Option<Hook>,
 }
 
 impl Completion {
@@ -58,12 +64,31 @@ impl Completion {
         Self {
             result: serde_json::to_value(result).unwrap_or(Value::Null),
             effect: None,
+            after_commit: None,
+            on_abort: None,
         }
     }
 
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn with_effect(mut self, effect: Effect) -> Self {
         self.effect = Some(effect);
+        self
+    }
+
+    /// Runs once the result and effect are committed.
+    pub(crate) fn after_commit<F>(mut self, hook: impl FnOnce() -> F + Send + 'static) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.after_commit = Some(Box::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// Runs when the result and effect could not be committed.
+    pub(crate) fn on_abort<F>(mut self, hook: impl FnOnce() -> F + Send + 'static) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.on_abort = Some(Box::new(move || Box::pin(hook())));
         self
     }
 }
@@ -146,6 +171,7 @@ impl LogBuffer {
 /// What a running job sees.
 pub struct JobContext {
     pub(crate) job_id: i64,
+    pub(crate) owner_name: Option<String>,
     pub(crate) attempt: u32,
     pub(crate) params: Value,
     pub(crate) domain: Domain,
@@ -157,6 +183,13 @@ pub struct JobContext {
 impl JobContext {
     pub fn job_id(&self) -> i64 {
         self.job_id
+    }
+
+    /// Who started the job ("Wimdeck" for its own work), for records it creates.
+    pub fn owner_name(&self) -> String {
+        self.owner_name
+            .clone()
+            .unwrap_or_else(|| "Wimdeck".to_owned())
     }
 
     /// 1 for the first attempt.

@@ -21,7 +21,6 @@ pub use runner::{Runner, RunnerOptions};
 pub use schedule::{NewSchedule, Schedule, ScheduleSpec};
 pub use state::JobState;
 
-#[cfg(feature = "testing")]
 pub(crate) use handler::Effect;
 
 use sea_orm::{

@@ -312,6 +312,7 @@ async fn run_job(
     let log = Arc::new(LogBuffer::default());
     let ctx = JobContext {
         job_id: job.id,
+        owner_name: job.owner_name.clone(),
         attempt: u32::try_from(job.attempts).unwrap_or(1),
         params: serde_json::from_str(&job.params).unwrap_or(Value::Null),
         domain: domain.clone(),
@@ -478,11 +479,17 @@ async fn commit_success(
 ) -> Option<JobState> {
     // The last log lines, the result and the job's effect are saved in one transaction.
     let lines = log.take();
+    let Completion {
+        result,
+        effect,
+        after_commit,
+        on_abort,
+    } = completion;
     let attempt = async {
         let txn = domain.db().begin().await?;
         let finish = Finish {
             state: JobState::Succeeded,
-            result: Some(completion.result.to_string()),
+            result: Some(result.to_string()),
             error: None,
             progress: progress.clone(),
         };
@@ -491,25 +498,43 @@ async fn commit_success(
             return Ok::<_, crate::Error>(None);
         }
         super::append_log(&txn, job.id, lines.clone()).await?;
-        if let Some(effect) = completion.effect {
+        if let Some(effect) = effect {
             effect(&txn).await?;
         }
         txn.commit().await?;
         Ok(Some(JobState::Succeeded))
     };
-    match attempt.await {
+    let outcome = attempt.await;
+    let hook = match &outcome {
+        Ok(Some(_)) => after_commit,
+        _ => on_abort,
+    };
+    if let Some(hook) = hook {
+        hook().await;
+    }
+    match outcome {
         Ok(state) => state,
         Err(e) => {
-            tracing::error!(job = job.id, "committing the job's result failed: {e}");
+            // A refusal the user can act on (a name taken meanwhile) is shown as it is.
+            let message = match &e {
+                crate::Error::Conflict(_) | crate::Error::InvalidInput { .. } => e.to_string(),
+                _ => {
+                    tracing::error!(job = job.id, "committing the job's result failed: {e}");
+                    "Its result could not be saved; the server log has the details.".into()
+                }
+            };
             for (at, level, message) in lines {
                 log.push(at, level, message);
             }
+            log.push(
+                domain.now_ms(),
+                super::LogLevel::Error,
+                format!("Failed: {message}"),
+            );
             let finish = Finish {
                 state: JobState::Failed,
                 result: None,
-                error: Some(
-                    "Its result could not be saved; the server log has the details.".into(),
-                ),
+                error: Some(message),
                 progress,
             };
             queue::finish(domain.db(), job.id, token, domain.now_ms(), finish)

@@ -56,6 +56,10 @@ impl WimError {
             | E::InvalidMetadataResource
             | E::MetadataNotFound
             | E::Decompression
+            | E::InvalidResourceHash
+            | E::InvalidChunkSize
+            | E::InvalidCompressionType
+            | E::ResourceNotFound
             | E::InvalidPartNumber
             | E::Xml
             | E::Integrity => WimError::Corrupt {

@@ -126,6 +126,19 @@ pub trait WimBackend: Send + Sync + 'static {
     ) -> Result<Vec<PathBuf>, WimError>;
 }
 
+/// Whether the file's header says it is solid (ESD-style, format version 3584): read directly,
+/// because an encrypted ESD's header is the only part anything can read.
+pub fn header_is_solid(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| {
+            &header[..8] == b"MSWIM\0\0\0"
+                && u32::from_le_bytes([header[12], header[13], header[14], header[15]]) == 3584
+        })
+}
+
 /// Runs a blocking engine call on a blocking thread.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, WimError> + Send + 'static,

@@ -93,7 +93,7 @@ impl WimBackend for Wimlib {
             .map_err(|e| WimError::from_wimlib(source, e))?;
         monitor.progress.set_phase(format!("Writing image {index}"));
         watch_writes(&mut dest, monitor);
-        write_verified(&dest, output, monitor)
+        write_verified(&dest, source, output, monitor)
     }
 
     fn export(
@@ -115,7 +115,7 @@ impl WimBackend for Wimlib {
             .map_err(|e| WimError::from_wimlib(source, e))?;
         monitor.progress.set_phase("Writing");
         watch_writes(&mut dest, monitor);
-        write_verified(&dest, output, monitor)
+        write_verified(&dest, source, output, monitor)
     }
 
     fn verify(&self, path: &Path, monitor: &Monitor) -> Result<(), WimError> {
@@ -244,7 +244,7 @@ impl WimBackend for Wimlib {
         drop(commands);
         monitor.progress.set_phase("Writing");
         watch_writes(&mut wim, monitor);
-        write_verified(&wim, output, monitor)
+        write_verified(&wim, source, output, monitor)
     }
 
     fn split(
@@ -386,7 +386,22 @@ fn watch_writes(wim: &mut Wim, monitor: &Monitor) {
 
 /// Writes `wim` to a temporary file beside `output` (with an integrity table), verifies what
 /// was written, then renames it into place.
-fn write_verified(wim: &Wim, output: &Path, monitor: &Monitor) -> Result<(), WimError> {
+/// Writes `wim` (made from `source`) to `output` through a temporary file, and verifies the
+/// copy before linking it into place. wimlib copies compressed data it need not recompress as
+/// it is, so damage in the source surfaces here: it is reported against the source.
+fn write_verified(
+    wim: &Wim,
+    source: &Path,
+    output: &Path,
+    monitor: &Monitor,
+) -> Result<(), WimError> {
+    let blame_source = |error: WimError| match error {
+        WimError::Corrupt { detail, .. } => WimError::Corrupt {
+            path: source.to_path_buf(),
+            detail: format!("{detail} (found while checking the copy)"),
+        },
+        other => other,
+    };
     let temp = TempOutput::create(output).map_err(|e| io_error(output, &e))?;
     wim.select_all_images()
         .write(
@@ -394,16 +409,16 @@ fn write_verified(wim: &Wim, output: &Path, monitor: &Monitor) -> Result<(), Wim
             WriteFlags::CHECK_INTEGRITY,
             0,
         )
-        .map_err(|e| WimError::from_wimlib(output, e))?;
+        .map_err(|e| blame_source(WimError::from_wimlib(output, e)))?;
     if monitor.cancel.is_cancelled() {
         return Err(WimError::Cancelled);
     }
     monitor.progress.set_phase("Verifying the new file");
     let lib = WimLib::default();
-    let written = open_checked(&lib, temp.temp_path(), true)?;
+    let written = open_checked(&lib, temp.temp_path(), true).map_err(blame_source)?;
     written
         .verify(VerifyFlags::empty())
-        .map_err(|e| WimError::from_wimlib(temp.temp_path(), e))?;
+        .map_err(|e| blame_source(WimError::from_wimlib(temp.temp_path(), e)))?;
     drop(written);
     temp.persist().map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => WimError::OutputExists(output.to_path_buf()),

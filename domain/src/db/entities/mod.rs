@@ -1,7 +1,9 @@
 //! sea-orm entities, one module per table. Crate-private: callers see domain types.
 
+pub(crate) mod images;
 pub(crate) mod job_logs;
 pub(crate) mod jobs;
+pub(crate) mod pending_outputs;
 pub(crate) mod schedules;
 pub(crate) mod sessions;
 pub(crate) mod user_roles;

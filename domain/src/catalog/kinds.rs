@@ -1,0 +1,924 @@
+//! The catalog's jobs: importing an image, and servicing one (verify, optimize, extract an
+//! index, split). Each writes its output under a temporary name, verifies it, links it into
+//! place, and only then — in the transaction that ends the job — adds or changes the row.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Catalog, CatalogImage, ImageKind, ImageState, NewImage, sources, store};
+use crate::{
+    Config, Domain, Error, Result,
+    jobs::{BoxFuture, Completion, JobContext, JobError, JobKind, NewJob},
+    wim::{Compression, Monitor, WimBackend, WimError, WimInspection, WinPeSupport},
+};
+
+pub const IMPORT: &str = "image-import";
+pub const VERIFY: &str = "image-verify";
+pub const OPTIMIZE: &str = "image-optimize";
+pub const EXTRACT: &str = "image-extract";
+pub const SPLIT: &str = "image-split";
+
+/// Every catalog job kind, for registration.
+pub fn all() -> Vec<Arc<dyn JobKind>> {
+    vec![
+        Arc::new(ImportImage),
+        Arc::new(VerifyImage),
+        Arc::new(OptimizeImage),
+        Arc::new(ExtractIndex),
+        Arc::new(SplitImage),
+    ]
+}
+
+/// What the Add wizard (or `wimdeck image import`) asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub kind: ImageKind,
+    /// A local path or `\\server\share\…` under the image source roots.
+    pub source: String,
+    /// Boot images: the index to use (default: the WIM's boot index, else 1). OS images: an
+    /// index to extract into a new one-image WIM next to the source (default: import all).
+    #[serde(default)]
+    pub index: Option<u32>,
+    /// Default: the name of the image in the WIM.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub comment: String,
+    /// OS images: overrides of what the metadata says.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// The import job's stored parameters: the request, normalised, with the resolved path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportParams {
+    kind: ImageKind,
+    source: String,
+    resolved: PathBuf,
+    index: Option<u32>,
+    name: String,
+    version: String,
+    comment: String,
+    architecture: Option<String>,
+    language: Option<String>,
+}
+
+/// A WIM as an import may use it, or the specific reason it may not.
+fn check_source(
+    request_kind: ImageKind,
+    path: &Path,
+    inspection: &WimInspection,
+    index: Option<u32>,
+) -> Result<Option<u32>> {
+    let file = &inspection.file;
+    if file.total_parts > 1 {
+        let missing = missing_parts(path, file.total_parts);
+        let detail = if missing.is_empty() {
+            "Wimdeck imports whole WIM files: join the parts first (wimlib-imagex join)".to_owned()
+        } else {
+            format!(
+                "its other parts are missing ({}); put them beside it, or join the parts into one WIM first",
+                missing.join(", ")
+            )
+        };
+        return Err(Error::invalid(
+            "source",
+            format!(
+                "{} is part {} of a split WIM with {} parts; {detail}",
+                path.display(),
+                file.part_number,
+                file.total_parts
+            ),
+        ));
+    }
+    if file.image_count == 0 {
+        return Err(Error::invalid(
+            "source",
+            format!("{} contains no image", path.display()),
+        ));
+    }
+    let count = file.image_count;
+    let in_range = |i: u32| {
+        if i == 0 || i > count {
+            Err(Error::invalid(
+                "index",
+                format!(
+                    "image index {i} does not exist in {} (it has {count})",
+                    path.display()
+                ),
+            ))
+        } else {
+            Ok(i)
+        }
+    };
+    match request_kind {
+        ImageKind::Boot => {
+            let index = in_range(index.unwrap_or(if file.boot_index > 0 {
+                file.boot_index
+            } else {
+                1
+            }))?;
+            let image = &inspection.images[(index - 1) as usize];
+            let Some(winpe) = &image.windows_pe else {
+                return Err(Error::invalid(
+                    "source",
+                    format!(
+                        "image {index} of {} is not Windows PE (installation type: {}); add it as an OS image instead",
+                        path.display(),
+                        image.installation_type.as_deref().unwrap_or("unknown")
+                    ),
+                ));
+            };
+            if winpe.support == WinPeSupport::Unsupported {
+                let version = image.version.map(|v| v.to_string()).unwrap_or_default();
+                return Err(Error::invalid(
+                    "source",
+                    format!(
+                        "image {index} is Windows PE {} ({version}), which is not supported; use Windows PE 10 (customizable), 5.0 or 3.1",
+                        winpe.release
+                    ),
+                ));
+            }
+            Ok(Some(index))
+        }
+        ImageKind::Os => index.map(in_range).transpose(),
+    }
+}
+
+/// The names of the parts `2..=total` missing beside the first part of a split WIM.
+fn missing_parts(first: &Path, total: u16) -> Vec<String> {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = first
+        .extension()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "swm".into());
+    (2..=total)
+        .map(|n| format!("{stem}{n}.{ext}"))
+        .filter(|name| !first.with_file_name(name).is_file())
+        .collect()
+}
+
+/// An ESD whose tables wimlib cannot read is, in practice, an encrypted ESD.
+fn explain_open_error(path: &Path, error: WimError) -> Error {
+    let solid = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("esd"))
+        || crate::wim::header_is_solid(path);
+    match error {
+        WimError::Corrupt { .. } if solid => Error::invalid(
+            "source",
+            format!(
+                "{} looks like an encrypted ESD (as Windows Update and the Media Creation Tool deliver them), which no tool can read without its key; convert it to a WIM on Windows first",
+                path.display()
+            ),
+        ),
+        other => other.into(),
+    }
+}
+
+/// The file an OS image index is extracted into: `<stem>-index<N>.wim` beside the source.
+fn extraction_path(source: &Path, index: u32) -> PathBuf {
+    let stem = source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    source.with_file_name(format!("{stem}-index{index}.wim"))
+}
+
+fn monitor(ctx: &JobContext) -> Monitor {
+    Monitor {
+        progress: ctx.progress().clone(),
+        cancel: ctx.cancel_token(),
+    }
+}
+
+fn wim_failure(error: WimError) -> JobError {
+    match error {
+        WimError::Cancelled => JobError::Cancelled,
+        other => JobError::Failed(other.to_string()),
+    }
+}
+
+fn params_error(e: serde_json::Error) -> Error {
+    Error::invalid("params", e.to_string())
+}
+
+/// Runs `work` with the engine on a blocking thread.
+async fn engine<T: Send + 'static>(
+    domain: &Domain,
+    work: impl FnOnce(&dyn WimBackend) -> Result<T, WimError> + Send + 'static,
+) -> Result<T, WimError> {
+    let backend = domain.wim_backend();
+    crate::wim::blocking(move || work(backend.as_ref())).await
+}
+
+/// Writes an output the catalog will own: records it, runs `write`, inspects the result.
+/// Returns the pending record and the output's inspection (with hash).
+async fn write_output(
+    ctx: &JobContext,
+    output: &Path,
+    write: impl FnOnce(&dyn WimBackend, &Path, &Monitor) -> Result<(), WimError> + Send + 'static,
+) -> Result<(i64, WimInspection), JobError> {
+    let domain = ctx.domain();
+    let pending =
+        store::record_pending(domain.db(), output, Some(ctx.job_id()), domain.now_ms()).await?;
+    let out = output.to_path_buf();
+    let watch = monitor(ctx);
+    let written = engine(domain, move |wim| {
+        write(wim, &out, &watch)?;
+        watch.progress.set_phase("Reading the result");
+        wim.inspect(&out, true)
+    })
+    .await;
+    match written {
+        Ok(inspection) => Ok((pending, inspection)),
+        Err(e) => {
+            store::discard(domain.db(), pending, output).await?;
+            Err(wim_failure(e))
+        }
+    }
+}
+
+/// The completion of a job whose effect adds or changes rows around a new file: on a failed
+/// commit the file goes.
+fn owning_completion(
+    domain: &Domain,
+    result: Value,
+    output: PathBuf,
+    pending: i64,
+    effect: crate::jobs::Effect,
+) -> Completion {
+    let domain = domain.clone();
+    Completion::new(result)
+        .with_effect(effect)
+        .on_abort(move || async move {
+            if let Err(e) = store::discard(domain.db(), pending, &output).await {
+                tracing::warn!("removing {} failed: {e}", output.display());
+            }
+        })
+}
+
+/// Sets the job's stored result from inside its effect (once the new row's id is known).
+async fn set_result<C: sea_orm::ConnectionTrait>(db: &C, job_id: i64, result: Value) -> Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    crate::db::entities::jobs::Entity::update_many()
+        .col_expr(
+            crate::db::entities::jobs::Column::Result,
+            Expr::value(result.to_string()),
+        )
+        .filter(crate::db::entities::jobs::Column::Id.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn image_url(kind: ImageKind, id: i64) -> String {
+    match kind {
+        ImageKind::Boot => format!("/boot-images/{id}"),
+        ImageKind::Os => format!("/os-images/{id}"),
+    }
+}
+
+/// Imports a boot image (one index, copied into the image store) or an OS image (the whole
+/// file in place, or one index extracted next to it).
+pub struct ImportImage;
+
+impl ImportImage {
+    /// Checks a request against the file and the catalog; returns the job's parameters.
+    pub(crate) async fn check(&self, request: ImportRequest, domain: &Domain) -> Result<Value> {
+        let resolved = sources::resolve(&request.source, &domain.config().images)?;
+        let path = resolved.clone();
+        let inspection = engine(domain, move |wim| wim.inspect(&path, false))
+            .await
+            .map_err(|e| explain_open_error(&resolved, e))?;
+        let index = check_source(request.kind, &resolved, &inspection, request.index)?;
+        let default_name = index
+            .and_then(|i| inspection.images.get((i - 1) as usize))
+            .or_else(|| inspection.images.first())
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
+        let name = super::validate_name(request.name.as_deref().unwrap_or(&default_name))?;
+        Catalog::new(domain)
+            .ensure_name_free(request.kind, &name)
+            .await?;
+        if request.kind == ImageKind::Os
+            && let Some(index) = index
+        {
+            let output = extraction_path(&resolved, index);
+            if output.exists() {
+                return Err(Error::invalid(
+                    "index",
+                    format!(
+                        "{} already exists; Wimdeck never overwrites a file (add that file instead, or remove it)",
+                        output.display()
+                    ),
+                ));
+            }
+        }
+        let (architecture, language) = match request.kind {
+            ImageKind::Os => (
+                request
+                    .architecture
+                    .as_deref()
+                    .filter(|a| !a.trim().is_empty())
+                    .map(super::parse_architecture)
+                    .transpose()?,
+                request
+                    .language
+                    .as_deref()
+                    .map(super::parse_language)
+                    .transpose()?
+                    .flatten(),
+            ),
+            ImageKind::Boot => (None, None),
+        };
+        let params = ImportParams {
+            kind: request.kind,
+            source: request.source.trim().to_owned(),
+            resolved,
+            index,
+            name,
+            version: super::validate_text("version", &request.version, 64)?,
+            comment: super::validate_text("comment", &request.comment, 2000)?,
+            architecture,
+            language,
+        };
+        serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+impl JobKind for ImportImage {
+    fn name(&self) -> &'static str {
+        IMPORT
+    }
+
+    fn label(&self) -> &'static str {
+        "Import image"
+    }
+
+    fn retry_safe(&self) -> bool {
+        // A new attempt first removes what an earlier one wrote.
+        true
+    }
+
+    fn default_concurrency(&self) -> usize {
+        2
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        let params: ImportParams = serde_json::from_value(params).map_err(params_error)?;
+        serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        match serde_json::from_value::<ImportParams>(params.clone()) {
+            Ok(p) => format!("{} \"{}\" from {}", p.kind.noun(), p.name, p.source),
+            Err(_) => String::new(),
+        }
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let p: ImportParams = ctx.params()?;
+            let domain = ctx.domain();
+            store::discard_job_outputs(domain, ctx.job_id()).await?;
+            // The file may have changed since the job was queued: check it all again.
+            let resolved = sources::resolve(&p.source, &domain.config().images)?;
+            ctx.info(format!("Reading {}", resolved.display()));
+            ctx.progress().set_phase("Reading and hashing the source");
+            let path = resolved.clone();
+            let source = engine(domain, move |wim| wim.inspect(&path, true))
+                .await
+                .map_err(|e| explain_open_error(&resolved, e))?;
+            let index = check_source(p.kind, &resolved, &source, p.index)?;
+            Catalog::new(domain)
+                .ensure_name_free(p.kind, &p.name)
+                .await?;
+            ctx.check_cancelled()?;
+
+            let output = match (p.kind, index) {
+                (ImageKind::Boot, _) => Some(store::new_store_path(domain, p.kind, &p.name)?),
+                (ImageKind::Os, Some(index)) => Some(extraction_path(&resolved, index)),
+                (ImageKind::Os, None) => None,
+            };
+            let created_by = ctx.owner_name();
+            let mut new = NewImage {
+                kind: p.kind,
+                name: p.name.clone(),
+                version: p.version.clone(),
+                comment: p.comment.clone(),
+                source_path: p.source.clone(),
+                source_index: index,
+                file_path: resolved.clone(),
+                owned: false,
+                default_for: None,
+                architecture: p.architecture.clone(),
+                language: p.language.clone(),
+                inspection: source,
+                created_by,
+            };
+            let job_id = ctx.job_id();
+            let Some(output) = output else {
+                // The file stays the admin's: check all of it now rather than at deployment.
+                let path = resolved.clone();
+                let watch = monitor(ctx);
+                engine(domain, move |wim| wim.verify(&path, &watch))
+                    .await
+                    .map_err(wim_failure)?;
+                ctx.info(format!(
+                    "Verified; adding all {} images of the file in place",
+                    new.inspection.file.image_count
+                ));
+                let kind = p.kind;
+                let domain = domain.clone();
+                return Ok(Completion::new(json!({})).with_effect(Box::new(move |txn| {
+                    Box::pin(async move {
+                        let id = Catalog::new(&domain).insert(txn, new).await?;
+                        set_result(
+                            txn,
+                            job_id,
+                            json!({ "image_id": id, "url": image_url(kind, id) }),
+                        )
+                        .await
+                    })
+                })));
+            };
+            let index = index.unwrap_or(1);
+            ctx.info(format!("Writing image {index} to {}", output.display()));
+            let from = resolved.clone();
+            let (pending, inspection) = write_output(ctx, &output, move |wim, out, watch| {
+                wim.extract_index(&from, index, out, watch)
+            })
+            .await?;
+            ctx.info(format!(
+                "Wrote and verified {} ({} bytes, SHA-256 {})",
+                output.display(),
+                inspection.file.size_bytes,
+                inspection.file.sha256.as_deref().unwrap_or("")
+            ));
+            new.file_path = output.clone();
+            new.owned = true;
+            new.inspection = inspection;
+            let kind = p.kind;
+            let effect_domain = domain.clone();
+            let effect: crate::jobs::Effect = Box::new(move |txn| {
+                Box::pin(async move {
+                    let id = Catalog::new(&effect_domain).insert(txn, new).await?;
+                    store::settle(txn, pending).await?;
+                    set_result(
+                        txn,
+                        job_id,
+                        json!({ "image_id": id, "url": image_url(kind, id) }),
+                    )
+                    .await
+                })
+            });
+            Ok(owning_completion(
+                domain,
+                json!({}),
+                output,
+                pending,
+                effect,
+            ))
+        })
+    }
+}
+
+/// A servicing action on a catalog image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ImageAction {
+    /// Check the integrity table, the metadata and every file's data.
+    Verify,
+    /// Rewrite the file with `compression`, dropping unused data.
+    Optimize { compression: Compression },
+    /// Extract one index of an OS image into a new OS image.
+    Extract { index: u32, name: String },
+    /// Split into `.swm` parts of at most `part_mib` MiB (for FAT32 media).
+    Split { part_mib: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ActionParams {
+    image_id: i64,
+    #[serde(flatten)]
+    action: ImageAction,
+}
+
+impl ImageAction {
+    /// The job for this action on `image`, after checking it makes sense.
+    pub(crate) async fn job(&self, image: &CatalogImage, domain: &Domain) -> Result<NewJob> {
+        let kind = match self {
+            ImageAction::Verify => VERIFY,
+            ImageAction::Optimize { .. } => OPTIMIZE,
+            ImageAction::Extract { index, name } => {
+                if image.kind != ImageKind::Os {
+                    return Err(Error::invalid(
+                        "action",
+                        "only OS images have indexes to extract",
+                    ));
+                }
+                if *index == 0 || *index > image.image_count {
+                    return Err(Error::invalid(
+                        "index",
+                        format!(
+                            "image index {index} does not exist in \"{}\" (it has {})",
+                            image.name, image.image_count
+                        ),
+                    ));
+                }
+                let name = super::validate_name(name)?;
+                Catalog::new(domain)
+                    .ensure_name_free(ImageKind::Os, &name)
+                    .await?;
+                EXTRACT
+            }
+            ImageAction::Split { part_mib } => {
+                if *part_mib < 16 || *part_mib > 4095 {
+                    return Err(Error::invalid(
+                        "part_mib",
+                        "must be between 16 and 4095 MiB (FAT32 holds files below 4 GiB)",
+                    ));
+                }
+                SPLIT
+            }
+        };
+        let params = ActionParams {
+            image_id: image.id,
+            action: self.clone(),
+        };
+        Ok(NewJob::new(
+            kind,
+            serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))?,
+        ))
+    }
+}
+
+/// The image an action job works on; marks it missing if its file is gone.
+async fn action_image(ctx: &JobContext) -> Result<(ActionParams, CatalogImage), JobError> {
+    let p: ActionParams = ctx.params()?;
+    let catalog = Catalog::new(ctx.domain());
+    let image = catalog.get(p.image_id).await?;
+    if !image.file_path.is_file() {
+        let detail = format!("{} does not exist", image.file_path.display());
+        catalog
+            .set_state(image.id, ImageState::Missing, Some(detail.clone()), false)
+            .await?;
+        return Err(JobError::Failed(detail));
+    }
+    Ok((p, image))
+}
+
+fn describe_action(params: &Value) -> String {
+    match serde_json::from_value::<ActionParams>(params.clone()) {
+        Ok(ActionParams {
+            action: ImageAction::Optimize { compression },
+            ..
+        }) => format!("{compression:?} compression").to_lowercase(),
+        Ok(ActionParams {
+            action: ImageAction::Extract { index, name },
+            ..
+        }) => format!("index {index} as \"{name}\""),
+        Ok(ActionParams {
+            action: ImageAction::Split { part_mib },
+            ..
+        }) => format!("parts of {part_mib} MiB"),
+        _ => String::new(),
+    }
+}
+
+fn validate_action(params: Value, expected: &str) -> Result<Value> {
+    let p: ActionParams = serde_json::from_value(params).map_err(params_error)?;
+    let kind = match p.action {
+        ImageAction::Verify => VERIFY,
+        ImageAction::Optimize { .. } => OPTIMIZE,
+        ImageAction::Extract { .. } => EXTRACT,
+        ImageAction::Split { .. } => SPLIT,
+    };
+    if kind != expected {
+        return Err(Error::invalid("params", format!("not a {expected} job")));
+    }
+    serde_json::to_value(p).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Verifies an image's file; records the outcome on the image.
+pub struct VerifyImage;
+
+impl JobKind for VerifyImage {
+    fn name(&self) -> &'static str {
+        VERIFY
+    }
+
+    fn label(&self) -> &'static str {
+        "Verify image"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn default_concurrency(&self) -> usize {
+        2
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        validate_action(params, VERIFY)
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        describe_action(params)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let (_, image) = action_image(ctx).await?;
+            ctx.info(format!("Verifying {}", image.file_path.display()));
+            let path = image.file_path.clone();
+            let watch = monitor(ctx);
+            let catalog = Catalog::new(ctx.domain());
+            match engine(ctx.domain(), move |wim| wim.verify(&path, &watch)).await {
+                Ok(()) => {
+                    catalog
+                        .set_state(image.id, ImageState::Ready, None, true)
+                        .await?;
+                    ctx.info("Every file's data matches its hash");
+                    Ok(Completion::new(json!({ "verified": true })))
+                }
+                Err(WimError::Cancelled) => Err(JobError::Cancelled),
+                Err(e) => {
+                    let detail = e.to_string();
+                    catalog
+                        .set_state(image.id, ImageState::Damaged, Some(detail.clone()), true)
+                        .await?;
+                    Err(JobError::Failed(detail))
+                }
+            }
+        })
+    }
+}
+
+/// Rewrites an image's file (recompressed, unused data dropped) into the image store and
+/// points the image at it; the old file goes if Wimdeck owned it.
+pub struct OptimizeImage;
+
+impl JobKind for OptimizeImage {
+    fn name(&self) -> &'static str {
+        OPTIMIZE
+    }
+
+    fn label(&self) -> &'static str {
+        "Optimize image"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        validate_action(params, OPTIMIZE)
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        describe_action(params)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let domain = ctx.domain();
+            store::discard_job_outputs(domain, ctx.job_id()).await?;
+            let (p, image) = action_image(ctx).await?;
+            let ImageAction::Optimize { compression } = p.action else {
+                return Err(JobError::Failed("not an optimize job".into()));
+            };
+            let output = store::new_store_path(domain, image.kind, &image.name)?;
+            ctx.info(format!(
+                "Exporting {} with {compression:?} compression to {}",
+                image.file_path.display(),
+                output.display()
+            ));
+            let from = image.file_path.clone();
+            let (pending, inspection) = write_output(ctx, &output, move |wim, out, watch| {
+                wim.export(&from, out, compression, watch)
+            })
+            .await?;
+            let before = image.file_bytes;
+            let after = inspection.file.size_bytes;
+            ctx.info(format!(
+                "{before} bytes before, {after} after ({:+.1}%)",
+                (after as f64 - before as f64) * 100.0 / (before.max(1) as f64)
+            ));
+            let old = image.owned.then(|| image.file_path.clone());
+            let effect_domain = domain.clone();
+            let new_path = output.clone();
+            let effect: crate::jobs::Effect = Box::new(move |txn| {
+                Box::pin(async move {
+                    Catalog::new(&effect_domain)
+                        .replace_file(txn, image.id, &new_path, &inspection)
+                        .await?;
+                    store::settle(txn, pending).await
+                })
+            });
+            let mut completion = owning_completion(
+                domain,
+                json!({ "bytes_before": before, "bytes_after": after, "url": image_url(image.kind, image.id) }),
+                output,
+                pending,
+                effect,
+            );
+            if let Some(old) = old {
+                // The old file is unused once the row points at the new one.
+                let domain = domain.clone();
+                completion = completion.after_commit(move || async move {
+                    let removed =
+                        match store::record_pending(domain.db(), &old, None, domain.now_ms()).await
+                        {
+                            Ok(id) => store::discard(domain.db(), id, &old).await,
+                            Err(e) => Err(e),
+                        };
+                    if let Err(e) = removed {
+                        tracing::warn!("removing the replaced file {} failed: {e}", old.display());
+                    }
+                });
+            }
+            Ok(completion)
+        })
+    }
+}
+
+/// Extracts one index of an OS image into a new OS image in the image store.
+pub struct ExtractIndex;
+
+impl JobKind for ExtractIndex {
+    fn name(&self) -> &'static str {
+        EXTRACT
+    }
+
+    fn label(&self) -> &'static str {
+        "Extract image index"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        validate_action(params, EXTRACT)
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        describe_action(params)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let domain = ctx.domain();
+            store::discard_job_outputs(domain, ctx.job_id()).await?;
+            let (p, image) = action_image(ctx).await?;
+            let ImageAction::Extract { index, name } = p.action else {
+                return Err(JobError::Failed("not an extract job".into()));
+            };
+            Catalog::new(domain)
+                .ensure_name_free(ImageKind::Os, &name)
+                .await?;
+            let output = store::new_store_path(domain, ImageKind::Os, &name)?;
+            ctx.info(format!(
+                "Extracting image {index} of \"{}\" to {}",
+                image.name,
+                output.display()
+            ));
+            let from = image.file_path.clone();
+            let (pending, inspection) = write_output(ctx, &output, move |wim, out, watch| {
+                wim.extract_index(&from, index, out, watch)
+            })
+            .await?;
+            let new = NewImage {
+                kind: ImageKind::Os,
+                name,
+                version: image.version.clone(),
+                comment: format!("Image {index} of \"{}\"", image.name),
+                source_path: image.file_path.display().to_string(),
+                source_index: Some(index),
+                file_path: output.clone(),
+                owned: true,
+                default_for: None,
+                architecture: None,
+                language: None,
+                inspection,
+                created_by: ctx.owner_name(),
+            };
+            let job_id = ctx.job_id();
+            let effect_domain = domain.clone();
+            let effect: crate::jobs::Effect = Box::new(move |txn| {
+                Box::pin(async move {
+                    let id = Catalog::new(&effect_domain).insert(txn, new).await?;
+                    store::settle(txn, pending).await?;
+                    set_result(
+                        txn,
+                        job_id,
+                        json!({ "image_id": id, "url": image_url(ImageKind::Os, id) }),
+                    )
+                    .await
+                })
+            });
+            Ok(owning_completion(
+                domain,
+                json!({}),
+                output,
+                pending,
+                effect,
+            ))
+        })
+    }
+}
+
+/// Splits an image into `.swm` parts under `<data_dir>/exports/`.
+pub struct SplitImage;
+
+/// One written part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SplitPart {
+    pub path: String,
+    pub bytes: u64,
+}
+
+impl JobKind for SplitImage {
+    fn name(&self) -> &'static str {
+        SPLIT
+    }
+
+    fn label(&self) -> &'static str {
+        "Split image"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        validate_action(params, SPLIT)
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        describe_action(params)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let (p, image) = action_image(ctx).await?;
+            let ImageAction::Split { part_mib } = p.action else {
+                return Err(JobError::Failed("not a split job".into()));
+            };
+            let dir = ctx.domain().config().data_dir.join("exports").join(format!(
+                "{}-{}-job{}",
+                image.kind.as_str(),
+                image.id,
+                ctx.job_id()
+            ));
+            std::fs::create_dir_all(&dir)?;
+            let stem = image
+                .file_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            let first = dir.join(format!("{stem}.swm"));
+            ctx.info(format!(
+                "Splitting {} into parts of at most {part_mib} MiB in {}",
+                image.file_path.display(),
+                dir.display()
+            ));
+            let from = image.file_path.clone();
+            let watch = monitor(ctx);
+            let bytes = u64::from(part_mib) * 1024 * 1024;
+            let parts = engine(ctx.domain(), move |wim| {
+                wim.split(&from, &first, bytes, &watch)
+            })
+            .await
+            .map_err(wim_failure)?;
+            let parts: Vec<SplitPart> = parts
+                .into_iter()
+                .map(|path| SplitPart {
+                    bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                    path: path.display().to_string(),
+                })
+                .collect();
+            ctx.info(format!("Wrote {} parts", parts.len()));
+            Ok(Completion::new(
+                json!({ "parts": parts, "url": image_url(image.kind, image.id) }),
+            ))
+        })
+    }
+}

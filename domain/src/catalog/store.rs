@@ -1,0 +1,191 @@
+//! Where catalog files live, and how files being written for the catalog are tracked.
+//!
+//! Wimdeck's own image files live in its image store (`<data_dir>/images/boot`,
+//! `<data_dir>/images/os`); an extracted OS image index is written next to its source. Before a
+//! job writes such a file it records the final path in `pending_outputs`; the transaction that
+//! adds the catalog row removes the record. A record left behind means the writer never
+//! committed (it failed, or the server died): [`sweep`] then removes the file — unless a
+//! catalog row uses it — and the temporary files ([`crate::fsx::TempOutput`]) beside it.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::ImageKind;
+use crate::{
+    Domain, Result,
+    db::entities::{images, jobs, pending_outputs},
+    jobs::JobState,
+};
+
+/// The directory Wimdeck keeps its own image files of a kind in.
+pub fn store_dir(domain: &Domain, kind: ImageKind) -> PathBuf {
+    domain.config().data_dir.join("images").join(kind.as_str())
+}
+
+/// A fresh, unused file name in the store: `<slug>-<random>.wim`.
+pub fn new_store_path(domain: &Domain, kind: ImageKind, name: &str) -> Result<PathBuf> {
+    let dir = store_dir(domain, kind);
+    fs::create_dir_all(&dir)?;
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug = if slug.is_empty() {
+        "image".to_owned()
+    } else {
+        slug.chars().take(48).collect()
+    };
+    let suffix: String = crate::accounts::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    Ok(dir.join(format!("{slug}-{suffix}.wim")))
+}
+
+/// Records that `path` is about to be written (by `job_id`) or is about to be removed
+/// (`None`). Returns the record's id.
+pub(crate) async fn record_pending<C: ConnectionTrait>(
+    db: &C,
+    path: &Path,
+    job_id: Option<i64>,
+    now_ms: i64,
+) -> Result<i64> {
+    let row = pending_outputs::ActiveModel {
+        path: Set(path.display().to_string()),
+        job_id: Set(job_id),
+        created_at_ms: Set(now_ms),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(row.id)
+}
+
+/// The file is now the catalog's: forget the record (in the transaction adding the row).
+pub(crate) async fn settle<C: ConnectionTrait>(db: &C, id: i64) -> Result<()> {
+    pending_outputs::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+/// Removes the file (and any temporary file beside it), then the record.
+pub(crate) async fn discard<C: ConnectionTrait>(db: &C, id: i64, path: &Path) -> Result<()> {
+    remove_with_temps(path)?;
+    settle(db, id).await
+}
+
+/// Removes `path` and the `.<name>.wimdeck-tmp-*` files next to it; a missing file is fine.
+pub(crate) fn remove_with_temps(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let prefix = format!(".{}.wimdeck-tmp-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// What a sweep removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Files written by jobs that never committed, or left by a delete.
+    pub abandoned_files: Vec<PathBuf>,
+    /// Temporary files in the image store and working directory.
+    pub temporary_files: Vec<PathBuf>,
+}
+
+/// Cleans up after a crash: abandoned outputs of jobs that are no longer running, and
+/// temporary files in the store and working directory. Run at start-up, before the runner.
+pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
+    let db = domain.db();
+    let mut report = SweepReport::default();
+    for record in pending_outputs::Entity::find().all(db).await? {
+        if let Some(job_id) = record.job_id {
+            let job = jobs::Entity::find_by_id(job_id).one(db).await?;
+            let active = job.is_some_and(|j| {
+                j.state == JobState::Queued.as_str() || j.state == JobState::Running.as_str()
+            });
+            if active {
+                continue;
+            }
+        }
+        let in_use = images::Entity::find()
+            .filter(images::Column::FilePath.eq(record.path.as_str()))
+            .one(db)
+            .await?
+            .is_some();
+        let path = PathBuf::from(&record.path);
+        if in_use {
+            settle(db, record.id).await?;
+        } else {
+            discard(db, record.id, &path).await?;
+            report.abandoned_files.push(path);
+        }
+    }
+    let dirs = [
+        store_dir(domain, ImageKind::Boot),
+        store_dir(domain, ImageKind::Os),
+        domain.config().work_dir(),
+    ];
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().contains(".wimdeck-tmp-") {
+                fs::remove_file(entry.path())?;
+                report.temporary_files.push(entry.path());
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Removes what a previous attempt of the same job left (before a retry starts over).
+pub(crate) async fn discard_job_outputs(domain: &Domain, job_id: i64) -> Result<()> {
+    let db = domain.db();
+    let records = pending_outputs::Entity::find()
+        .filter(pending_outputs::Column::JobId.eq(job_id))
+        .all(db)
+        .await?;
+    for record in records {
+        let in_use = images::Entity::find()
+            .filter(images::Column::FilePath.eq(record.path.as_str()))
+            .one(db)
+            .await?
+            .is_some();
+        if in_use {
+            settle(db, record.id).await?;
+        } else {
+            discard(db, record.id, Path::new(&record.path)).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,652 @@
+//! The image catalog: imports and servicing as jobs, bad inputs, edits, deletes, the sweep.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use domain::{
+    Actor, Domain, Error, Role,
+    catalog::{
+        ImageEdit, ImageKind, ImageState,
+        kinds::{ImageAction, ImportRequest},
+        store,
+    },
+    fixtures::{self, SampleLibrary},
+    jobs::{JobState, Runner},
+    testing::{BACKENDS, Backend, ManualClock, TestDb, fast_runner_options, wait_until_final},
+    wim::Compression,
+};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// The sample WIMs, written once per test run and copied into each test's source root.
+fn samples() -> &'static SampleLibrary {
+    static SAMPLES: OnceLock<(tempfile::TempDir, SampleLibrary)> = OnceLock::new();
+    &SAMPLES
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let library = fixtures::sample_library(dir.path()).expect("samples");
+            (dir, library)
+        })
+        .1
+}
+
+struct Setup {
+    domain: Domain,
+    runner: Option<Runner>,
+    admin: Actor,
+    analyst: Actor,
+    /// The image source root, holding copies of the samples.
+    root: PathBuf,
+    _db: TestDb,
+    _root_dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new(backend: Backend) -> Self {
+        let db = TestDb::create(backend).await;
+        let root_dir = tempfile::tempdir().expect("tempdir");
+        let root = root_dir.path().join("sources");
+        std::fs::create_dir_all(&root).expect("root");
+        let library = samples();
+        let sample_dir = library.install.parent().expect("dir");
+        for entry in std::fs::read_dir(sample_dir).expect("samples") {
+            let entry = entry.expect("entry");
+            if entry.file_type().expect("type").is_file() {
+                std::fs::copy(entry.path(), root.join(entry.file_name())).expect("copy");
+            }
+        }
+        let mut config = db.config();
+        config.images.source_roots = vec![root.clone()];
+        config
+            .images
+            .shares
+            .insert(r"\\deploy01\sources".into(), root.clone());
+        let domain =
+            Domain::open_with_clock(&config, Arc::new(ManualClock::starting_at(crate::T0)))
+                .await
+                .expect("open");
+        let admin_id = domain
+            .accounts()
+            .create_user(
+                "osd",
+                crate::PASSWORD,
+                &[Role::OperatingSystemDeploymentManager],
+            )
+            .await
+            .expect("user");
+        let analyst_id = domain
+            .accounts()
+            .create_user("reader", crate::PASSWORD, &[Role::ReadOnlyAnalyst])
+            .await
+            .expect("user");
+        let runner = Some(Runner::start(&domain, fast_runner_options()));
+        Self {
+            admin: Actor {
+                user_id: admin_id,
+                username: "osd".into(),
+                roles: vec![Role::OperatingSystemDeploymentManager],
+            },
+            analyst: Actor {
+                user_id: analyst_id,
+                username: "reader".into(),
+                roles: vec![Role::ReadOnlyAnalyst],
+            },
+            domain,
+            runner,
+            root,
+            _db: db,
+            _root_dir: root_dir,
+        }
+    }
+
+    fn source(&self, name: &str) -> String {
+        self.root.join(name).display().to_string()
+    }
+
+    /// Queues an import and waits for its job; returns the job.
+    async fn import(&self, request: ImportRequest) -> domain::jobs::Job {
+        let id = self
+            .domain
+            .for_actor(&self.admin)
+            .catalog()
+            .import(request)
+            .await
+            .expect("queued");
+        wait_until_final(&self.domain, id, LONG).await
+    }
+
+    async fn service(&self, kind: ImageKind, id: i64, action: ImageAction) -> domain::jobs::Job {
+        let job = self
+            .domain
+            .for_actor(&self.admin)
+            .catalog()
+            .service(kind, id, action)
+            .await
+            .expect("queued");
+        wait_until_final(&self.domain, job, LONG).await
+    }
+
+    async fn stop(mut self) {
+        if let Some(runner) = self.runner.take() {
+            runner.shutdown().await;
+        }
+    }
+}
+
+fn request(kind: ImageKind, source: String) -> ImportRequest {
+    ImportRequest {
+        kind,
+        source,
+        index: None,
+        name: None,
+        version: String::new(),
+        comment: String::new(),
+        architecture: None,
+        language: None,
+    }
+}
+
+fn image_id(job: &domain::jobs::Job) -> i64 {
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    job.result
+        .as_ref()
+        .and_then(|r| r.get("image_id"))
+        .and_then(serde_json::Value::as_i64)
+        .expect("image id in result")
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
+}
+
+/// The files in a directory, sorted (hidden ones too).
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn boot_and_os_images_are_imported_by_jobs() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let install_hash = sha256(&s.root.join("install.wim"));
+
+        // A boot image by share path: its index is copied into the image store.
+        let mut boot = request(ImageKind::Boot, r"\\DEPLOY01\Sources\boot_amd64.wim".into());
+        boot.version = "1.0".into();
+        boot.comment = "ADK 24H2".into();
+        let job = s.import(boot).await;
+        let id = image_id(&job);
+        assert_eq!(
+            job.result
+                .as_ref()
+                .and_then(|r| r.get("url"))
+                .and_then(|u| u.as_str()),
+            Some(format!("/boot-images/{id}").as_str())
+        );
+        let image = s.domain.catalog().get(id).await.expect("row");
+        assert_eq!(image.name, "Microsoft Windows PE (amd64)");
+        assert_eq!(image.kind, ImageKind::Boot);
+        assert_eq!(image.architecture.as_deref(), Some("amd64"));
+        assert_eq!(image.winpe_release.as_deref(), Some("10"));
+        assert!(image.customizable());
+        assert_eq!(image.os_version.as_deref(), Some("10.0.26100.1"));
+        assert_eq!(image.source_index, Some(1));
+        assert!(image.owned);
+        assert!(
+            image
+                .file_path
+                .starts_with(store::store_dir(&s.domain, ImageKind::Boot))
+        );
+        assert_eq!(image.sha256, sha256(&image.file_path));
+        assert_eq!(
+            image.file_bytes,
+            std::fs::metadata(&image.file_path).expect("file").len()
+        );
+        assert!(image.decompressed_bytes > 500_000);
+        assert_eq!(image.state, ImageState::Ready);
+        assert_eq!(image.created_by, "osd");
+        assert_eq!(image.version, "1.0");
+
+        // An OS image with all its indexes, in place.
+        let job = s
+            .import(request(ImageKind::Os, s.source("install.wim")))
+            .await;
+        let all = s.domain.catalog().get(image_id(&job)).await.expect("row");
+        assert_eq!(all.name, "Windows 11 Home");
+        assert!(!all.owned);
+        assert_eq!(
+            all.file_path,
+            s.root.join("install.wim").canonicalize().expect("path")
+        );
+        assert_eq!(all.image_count, 2);
+        assert_eq!(all.language.as_deref(), Some("en-US"));
+
+        // One index extracted into a new WIM next to the source; the source untouched.
+        let mut extract = request(ImageKind::Os, s.source("install.wim"));
+        extract.index = Some(2);
+        extract.architecture = Some("x64".into());
+        let job = s.import(extract).await;
+        let pro = s.domain.catalog().get(image_id(&job)).await.expect("row");
+        assert_eq!(pro.name, "Windows 11 Pro");
+        assert_eq!(pro.image_count, 1);
+        assert_eq!(pro.architecture.as_deref(), Some("amd64"));
+        assert!(pro.owned);
+        assert_eq!(
+            pro.file_path.file_name().and_then(|n| n.to_str()),
+            Some("install-index2.wim")
+        );
+        assert_eq!(
+            pro.inspection.images[0].edition_id.as_deref(),
+            Some("Professional")
+        );
+        assert_eq!(sha256(&s.root.join("install.wim")), install_hash);
+
+        let boots = s
+            .domain
+            .catalog()
+            .list(ImageKind::Boot)
+            .await
+            .expect("list");
+        let oses = s.domain.catalog().list(ImageKind::Os).await.expect("list");
+        assert_eq!((boots.len(), oses.len()), (1, 2));
+
+        // The file browser lists inside the image.
+        let entries = s
+            .domain
+            .for_actor(&s.analyst)
+            .catalog()
+            .browse(ImageKind::Boot, id, 1, "/Windows/Boot/PXE")
+            .await
+            .expect("browse");
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert!(
+            names.contains(&"pxeboot.n12") && names.contains(&"wdsnbp.com"),
+            "{names:?}"
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_inputs_get_specific_errors_and_leave_nothing() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let before = files_in(&s.root);
+        let catalog = s.domain.for_actor(&s.admin).catalog();
+        let refused = |kind, file: &str| {
+            let request = request(kind, s.source(file));
+            let catalog = s.domain.for_actor(&s.admin).catalog();
+            async move {
+                catalog
+                    .import(request)
+                    .await
+                    .expect_err("refused")
+                    .to_string()
+            }
+        };
+        let cases: [(ImageKind, &str, &str); 8] = [
+            (ImageKind::Os, "notes.wim", "is not a WIM file"),
+            (ImageKind::Os, "truncated.wim", "truncated"),
+            (ImageKind::Os, "install.esd", "encrypted ESD"),
+            (
+                ImageKind::Os,
+                "lonely.swm",
+                "other parts are missing (lonely2.swm",
+            ),
+            (ImageKind::Os, "split.swm", "join the parts"),
+            (ImageKind::Boot, "winpe4.wim", "Windows PE 4.0"),
+            (ImageKind::Boot, "install.wim", "is not Windows PE"),
+            (ImageKind::Os, "missing.wim", "does not exist"),
+        ];
+        for (kind, file, expected) in cases {
+            let message = refused(kind, file).await;
+            assert!(message.contains(expected), "{file}: {message}");
+        }
+        let outside = catalog
+            .import(request(ImageKind::Os, "/etc/passwd".into()))
+            .await
+            .expect_err("outside");
+        assert!(
+            outside
+                .to_string()
+                .contains("outside the image source roots"),
+            "{outside}"
+        );
+        let escape = catalog
+            .import(request(
+                ImageKind::Os,
+                format!("{}/../x.wim", s.root.display()),
+            ))
+            .await
+            .expect_err("dotdot");
+        assert!(escape.to_string().contains(".."), "{escape}");
+        let share = catalog
+            .import(request(ImageKind::Os, r"\\other\share\install.wim".into()))
+            .await
+            .expect_err("share");
+        assert!(share.to_string().contains("share"), "{share}");
+        let mut index = request(ImageKind::Os, s.source("install.wim"));
+        index.index = Some(3);
+        let err = catalog.import(index).await.expect_err("index");
+        assert!(err.to_string().contains("index 3 does not exist"), "{err}");
+
+        // A bit flipped in file data passes the header check and fails the job's verification.
+        let job = s
+            .import(request(ImageKind::Boot, s.source("bitflip.wim")))
+            .await;
+        assert_eq!(job.state, JobState::Failed);
+        assert!(
+            job.error.as_deref().unwrap_or("").contains("damaged"),
+            "{:?}",
+            job.error
+        );
+        let job = s
+            .import(request(ImageKind::Os, s.source("bitflip.wim")))
+            .await;
+        assert_eq!(job.state, JobState::Failed, "in place, too");
+
+        // Names are unique per kind, ignoring case.
+        let mut first = request(ImageKind::Boot, s.source("boot_x86.wim"));
+        first.name = Some("Lab PE".into());
+        image_id(&s.import(first).await);
+        let mut again = request(ImageKind::Boot, s.source("boot_amd64.wim"));
+        again.name = Some("lab pe".into());
+        let err = catalog.import(again).await.expect_err("duplicate");
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(err.to_string().contains("already exists"));
+
+        // The analyst reads but does not add.
+        let err = s
+            .domain
+            .for_actor(&s.analyst)
+            .catalog()
+            .import(request(ImageKind::Os, s.source("install.wim")))
+            .await
+            .expect_err("forbidden");
+        assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+
+        assert_eq!(
+            s.domain
+                .catalog()
+                .list(ImageKind::Os)
+                .await
+                .expect("list")
+                .len(),
+            0
+        );
+        assert_eq!(
+            s.domain
+                .catalog()
+                .list(ImageKind::Boot)
+                .await
+                .expect("list")
+                .len(),
+            1
+        );
+        assert_eq!(
+            files_in(&s.root),
+            before,
+            "no stray file beside the sources"
+        );
+        assert_eq!(
+            files_in(&store::store_dir(&s.domain, ImageKind::Boot)).len(),
+            1,
+            "only the one imported boot image in the store"
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn edits_are_optimistically_locked_and_deletes_remove_only_owned_files() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let catalog = s.domain.for_actor(&s.admin).catalog();
+        let boot = image_id(
+            &s.import(request(ImageKind::Boot, s.source("boot_x86.wim")))
+                .await,
+        );
+        let os = image_id(
+            &s.import(request(ImageKind::Os, s.source("install.wim")))
+                .await,
+        );
+        let image = catalog.get(ImageKind::Boot, boot).await.expect("get");
+        let edit = |name: &str, version: i32| ImageEdit {
+            name: name.into(),
+            version: "2.0".into(),
+            comment: "with drivers".into(),
+            architecture: None,
+            language: None,
+            expected_row_version: version,
+        };
+        let edited = catalog
+            .edit(ImageKind::Boot, boot, edit("PE x86", image.row_version))
+            .await
+            .expect("edit");
+        assert_eq!((edited.name.as_str(), edited.row_version), ("PE x86", 2));
+        let err = catalog
+            .edit(
+                ImageKind::Boot,
+                boot,
+                edit("Someone else's", image.row_version),
+            )
+            .await
+            .expect_err("stale");
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(err.to_string().contains("changed by someone else"), "{err}");
+        assert_eq!(
+            catalog.get(ImageKind::Boot, boot).await.expect("get").name,
+            "PE x86"
+        );
+        let err = catalog
+            .edit(ImageKind::Os, boot, edit("x", 2))
+            .await
+            .expect_err("wrong kind");
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+
+        let mut os_edit = edit("Windows 11", 1);
+        os_edit.language = Some("de-DE".into());
+        os_edit.architecture = Some("arm64".into());
+        let os_image = catalog
+            .edit(ImageKind::Os, os, os_edit)
+            .await
+            .expect("edit");
+        assert_eq!(os_image.language.as_deref(), Some("de-DE"));
+        assert_eq!(os_image.architecture.as_deref(), Some("arm64"));
+        let mut bad = edit("Windows 11", 2);
+        bad.language = Some("en US!".into());
+        assert!(catalog.edit(ImageKind::Os, os, bad).await.is_err());
+
+        let err = s
+            .domain
+            .for_actor(&s.analyst)
+            .catalog()
+            .edit(ImageKind::Boot, boot, edit("x", 2))
+            .await
+            .expect_err("forbidden");
+        assert!(matches!(err, Error::Forbidden(_)));
+
+        // Deleting: a stale version is refused; the owned file goes, the admin's stays.
+        let boot_file = catalog
+            .get(ImageKind::Boot, boot)
+            .await
+            .expect("get")
+            .file_path;
+        assert!(matches!(
+            catalog.delete(ImageKind::Boot, boot, 1).await,
+            Err(Error::Conflict(_))
+        ));
+        catalog
+            .delete(ImageKind::Boot, boot, 2)
+            .await
+            .expect("delete");
+        assert!(!boot_file.exists());
+        catalog.delete(ImageKind::Os, os, 2).await.expect("delete");
+        assert!(s.root.join("install.wim").exists());
+        assert!(
+            s.domain
+                .catalog()
+                .list(ImageKind::Boot)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn servicing_jobs_verify_optimize_extract_and_split() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let catalog = s.domain.catalog();
+        let boot = image_id(
+            &s.import(request(ImageKind::Boot, s.source("boot_amd64.wim")))
+                .await,
+        );
+        let original = catalog.get(boot).await.expect("get");
+
+        let job = s.service(ImageKind::Boot, boot, ImageAction::Verify).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+
+        let job = s
+            .service(
+                ImageKind::Boot,
+                boot,
+                ImageAction::Optimize {
+                    compression: Compression::Xpress,
+                },
+            )
+            .await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let optimized = catalog.get(boot).await.expect("get");
+        assert_ne!(optimized.file_path, original.file_path);
+        assert_eq!(optimized.content_revision, 2);
+        assert_eq!(optimized.row_version, original.row_version, "not an edit");
+        assert_eq!(optimized.inspection.file.compression, "xpress");
+        assert_eq!(optimized.sha256, sha256(&optimized.file_path));
+        assert!(
+            !original.file_path.exists(),
+            "the replaced owned file is gone"
+        );
+        assert_eq!(
+            files_in(&store::store_dir(&s.domain, ImageKind::Boot)).len(),
+            1
+        );
+
+        let os = image_id(
+            &s.import(request(ImageKind::Os, s.source("install.wim")))
+                .await,
+        );
+        let job = s
+            .service(
+                ImageKind::Os,
+                os,
+                ImageAction::Extract {
+                    index: 1,
+                    name: "Home only".into(),
+                },
+            )
+            .await;
+        let home = catalog.get(image_id(&job)).await.expect("get");
+        assert_eq!((home.image_count, home.source_index), (1, Some(1)));
+        assert_eq!(
+            home.inspection.images[0].edition_id.as_deref(),
+            Some("Core")
+        );
+        let err = s
+            .domain
+            .for_actor(&s.admin)
+            .catalog()
+            .service(
+                ImageKind::Boot,
+                boot,
+                ImageAction::Extract {
+                    index: 1,
+                    name: "x".into(),
+                },
+            )
+            .await
+            .expect_err("boot images have one index");
+        assert!(matches!(err, Error::InvalidInput { .. }));
+
+        let job = s
+            .service(ImageKind::Os, os, ImageAction::Split { part_mib: 16 })
+            .await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let parts = job
+            .result
+            .as_ref()
+            .and_then(|r| r.get("parts"))
+            .and_then(|p| p.as_array())
+            .expect("parts");
+        assert!(!parts.is_empty());
+        for part in parts {
+            assert!(Path::new(part["path"].as_str().expect("path")).is_file());
+        }
+
+        // Damage found by verification is recorded on the image.
+        let in_place = catalog.get(os).await.expect("get");
+        let mut bytes = std::fs::read(&in_place.file_path).expect("read");
+        let at = 208 + (bytes.len() - 208) / 4;
+        bytes[at] ^= 0x10;
+        std::fs::write(&in_place.file_path, bytes).expect("damage");
+        let job = s.service(ImageKind::Os, os, ImageAction::Verify).await;
+        assert_eq!(job.state, JobState::Failed);
+        let damaged = catalog.get(os).await.expect("get");
+        assert_eq!(damaged.state, ImageState::Damaged);
+        assert!(damaged.state_detail.is_some());
+
+        std::fs::remove_file(&in_place.file_path).expect("remove");
+        let job = s.service(ImageKind::Os, os, ImageAction::Verify).await;
+        assert_eq!(job.state, JobState::Failed);
+        assert_eq!(
+            catalog.get(os).await.expect("get").state,
+            ImageState::Missing
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_removes_what_a_crash_left_and_keeps_what_the_catalog_uses() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let boot = image_id(
+            &s.import(request(ImageKind::Boot, s.source("boot_x86.wim")))
+                .await,
+        );
+        let used = s.domain.catalog().get(boot).await.expect("get").file_path;
+
+        // As a killed import leaves them: a linked output with no row, and a temporary file.
+        let dir = store::store_dir(&s.domain, ImageKind::Boot);
+        let orphan = dir.join("orphan-abc.wim");
+        std::fs::write(&orphan, b"written, never committed").expect("write");
+        let temp = dir.join(".other.wim.wimdeck-tmp-123");
+        std::fs::write(&temp, b"half").expect("write");
+        domain::testing::record_pending_output(&s.domain, &orphan).await;
+        domain::testing::record_pending_output(&s.domain, &used).await;
+
+        let report = store::sweep(&s.domain).await.expect("sweep");
+        assert_eq!(report.abandoned_files, vec![orphan.clone()]);
+        assert_eq!(report.temporary_files, vec![temp.clone()]);
+        assert!(!orphan.exists() && !temp.exists());
+        assert!(used.exists(), "a file the catalog uses stays");
+        let again = store::sweep(&s.domain).await.expect("sweep");
+        assert_eq!(again, store::SweepReport::default());
+        s.stop().await;
+    }
+}
