@@ -8,7 +8,11 @@ data="$root/target/e2e-data"
 password='correct horse battery'
 
 rm -rf "$data"
+source "$root/scripts/common.sh"
+config="$data/wimdeck.toml"
+write_demo_config "$config" "$data/sources"
+"$bin" demo seed "$data/sources" --data-dir "$data" --config "$config"
 echo "$password" | "$bin" user add admin --role full-administrator --password-stdin --data-dir "$data"
 echo "$password" | "$bin" user add analyst --role read-only-analyst --password-stdin --data-dir "$data"
 export WIMDECK_SITE_ROOT="$root/target/site"
-exec "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port"
+exec "$bin" serve --data-dir "$data" --config "$config" --listen "127.0.0.1:$port"

@@ -108,3 +108,17 @@ shrink_site() {
   printf 'wasm: %s bytes gzip, %s bytes brotli\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm.gz)" \
     "$(stat -c %s target/site/pkg/wimdeck_bg.wasm.br)"
 }
+
+# A configuration whose image source root is $2 (created), also reachable as \\wimdeck\sources.
+write_demo_config() {
+    local config=$1 sources=$2
+    mkdir -p "$sources" "$(dirname "$config")"
+    cat >"$config" <<EOF
+# Written by Wimdeck's scripts; edit freely. \`wimdeck config print\` shows every setting.
+[images]
+source_roots = ["$sources"]
+
+[images.shares]
+'\\\\wimdeck\sources' = "$sources"
+EOF
+}

@@ -26,6 +26,9 @@ use leptos_router::{
 use components::layout::ConsoleLayout;
 use pages::{
     dashboard::DashboardPage,
+    images::{
+        AddBootImagePage, AddOsImagePage, BootImagePage, BootImagesPage, OsImagePage, OsImagesPage,
+    },
     jobs::{JobDetailPage, JobsPage, SchedulesPage},
     not_found::NotFoundPage,
     setup::SetupPage,
@@ -95,6 +98,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=SetupPage />
                     <ParentRoute path=path!("") view=ConsoleLayout>
                         <Route path=path!("") view=DashboardPage />
+                        <Route path=path!("/boot-images") view=BootImagesPage />
+                        <Route path=path!("/boot-images/add") view=AddBootImagePage />
+                        <Route path=path!("/boot-images/:id") view=BootImagePage />
+                        <Route path=path!("/os-images") view=OsImagesPage />
+                        <Route path=path!("/os-images/add") view=AddOsImagePage />
+                        <Route path=path!("/os-images/:id") view=OsImagePage />
                         <Route path=path!("/jobs") view=JobsPage />
                         <Route path=path!("/jobs/schedules") view=SchedulesPage />
                         <Route path=path!("/jobs/:id") view=JobDetailPage />

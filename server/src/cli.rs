@@ -60,6 +60,55 @@ pub enum Command {
         #[command(subcommand)]
         command: WimCommand,
     },
+    /// The image catalog, through the database (a running server sees the changes at once).
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Demo data: sample WIMs and catalog entries, for trying Wimdeck out.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+/// The image catalog.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List boot images or OS images.
+    List {
+        #[arg(long, value_parser = ["boot", "os"], default_value = "boot")]
+        kind: String,
+        /// One JSON object per image.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a WIM as a boot image or OS image, running the import job here and waiting for it.
+    Import {
+        #[arg(long, value_parser = ["boot", "os"])]
+        kind: String,
+        /// A path under images.source_roots, or \\server\share\… under images.shares.
+        source: String,
+        /// Boot images: the index to use (default: the boot index). OS images: extract this
+        /// index into a new WIM next to the source (default: import every index in place).
+        #[arg(long)]
+        index: Option<u32>,
+        /// Default: the image's name in the WIM.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "")]
+        version: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+/// Demo data.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write sample WIMs into DIR (good ones, and broken ones to try the errors with) and, if
+    /// the catalog is empty and DIR is an image source root, import the good ones.
+    Seed { dir: PathBuf },
 }
 
 /// Work with WIM files directly (no server, no database).
@@ -148,6 +197,10 @@ impl Cli {
                 print!("{}", config.to_toml_redacted()?);
                 Ok(())
             }
+            Command::Image { command } => image_command(command, &config).await,
+            Command::Demo {
+                command: DemoCommand::Seed { dir },
+            } => demo_seed(&dir, &config).await,
             Command::Wim {
                 command: WimCommand::Inspect { file, json },
             } => {
@@ -166,6 +219,143 @@ impl Cli {
             }
         }
     }
+}
+
+/// `wimdeck image …`
+async fn image_command(command: ImageCommand, config: &Config) -> Result<(), Error> {
+    use domain::catalog::{ImageKind, kinds::ImportRequest};
+    let domain = Domain::open(config).await?;
+    match command {
+        ImageCommand::List { kind, json } => {
+            let images = domain.catalog().list(ImageKind::parse(&kind)?).await?;
+            for image in &images {
+                if json {
+                    let line = serde_json::json!({
+                        "id": image.id,
+                        "name": image.name,
+                        "version": image.version,
+                        "architecture": image.architecture,
+                        "os_version": image.os_version,
+                        "winpe_release": image.winpe_release,
+                        "language": image.language,
+                        "image_count": image.image_count,
+                        "decompressed_bytes": image.decompressed_bytes,
+                        "file_bytes": image.file_bytes,
+                        "file_path": image.file_path,
+                        "sha256": image.sha256,
+                        "state": image.state.as_str(),
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{:>4}  {:<40} {:<8} {:<16} {:>12} KB  {}",
+                        image.id,
+                        image.name,
+                        image.architecture.as_deref().unwrap_or("-"),
+                        image.os_version.as_deref().unwrap_or("-"),
+                        image.decompressed_bytes.div_ceil(1024),
+                        image.state.as_str()
+                    );
+                }
+            }
+            if !json && images.is_empty() {
+                println!("no {kind} images");
+            }
+        }
+        ImageCommand::Import {
+            kind,
+            source,
+            index,
+            name,
+            version,
+            comment,
+        } => {
+            let request = ImportRequest {
+                kind: ImageKind::parse(&kind)?,
+                source,
+                index,
+                name,
+                version,
+                comment,
+                architecture: None,
+                language: None,
+            };
+            let url = run_import(&domain, request).await?;
+            println!("imported: {url}");
+        }
+    }
+    domain.close().await?;
+    Ok(())
+}
+
+/// Queues an import, runs it with a runner of this process, and returns the new image's page.
+async fn run_import(
+    domain: &Domain,
+    request: domain::catalog::kinds::ImportRequest,
+) -> Result<String, Error> {
+    use domain::jobs::{JobState, Runner, RunnerOptions};
+    let job_id = domain.catalog().queue_import(request, None).await?;
+    let runner = Runner::start(domain, RunnerOptions::from_config(&domain.config().jobs));
+    let job = loop {
+        let job = domain.jobs().get(job_id).await?;
+        if job.state.is_final() {
+            break job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    runner.shutdown().await;
+    match job.state {
+        JobState::Succeeded => Ok(job
+            .result
+            .as_ref()
+            .and_then(|r| r.get("url"))
+            .and_then(|u| u.as_str())
+            .unwrap_or_default()
+            .to_owned()),
+        _ => Err(Error::Usage(format!(
+            "job {job_id} {}: {}",
+            job.state.label().to_lowercase(),
+            job.error.unwrap_or_default()
+        ))),
+    }
+}
+
+/// `wimdeck demo seed DIR`
+async fn demo_seed(dir: &std::path::Path, config: &Config) -> Result<(), Error> {
+    use domain::catalog::{ImageKind, kinds::ImportRequest};
+    if dir.join("install.wim").is_file() {
+        println!("sample WIMs already in {}", dir.display());
+    } else {
+        domain::fixtures::sample_library(dir)?;
+        println!("wrote sample WIMs to {}", dir.display());
+    }
+    let domain = Domain::open(config).await?;
+    let empty = domain.catalog().list(ImageKind::Boot).await?.is_empty()
+        && domain.catalog().list(ImageKind::Os).await?.is_empty();
+    if empty {
+        let dir = dir.canonicalize()?;
+        let imports = [
+            (ImageKind::Boot, "boot_amd64.wim", "Boot image (x64)"),
+            (ImageKind::Boot, "boot_x86.wim", "Boot image (x86)"),
+            (ImageKind::Os, "install.wim", "Windows 11 24H2"),
+        ];
+        for (kind, file, name) in imports {
+            let request = ImportRequest {
+                kind,
+                source: dir.join(file).display().to_string(),
+                index: None,
+                name: Some(name.to_owned()),
+                version: "demo".to_owned(),
+                comment: "Demo data generated by Wimdeck".to_owned(),
+                architecture: None,
+                language: None,
+            };
+            let url = run_import(&domain, request).await?;
+            println!("imported {name}: {url}");
+        }
+    }
+    domain.close().await?;
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> Result<String, Error> {

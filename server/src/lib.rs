@@ -114,6 +114,11 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
             display_addr(local)
         );
     }
+    // Before any job runs: whatever a crash left half-done goes.
+    let swept = domain::catalog::store::sweep(&domain).await?;
+    for path in swept.abandoned_files.iter().chain(&swept.temporary_files) {
+        tracing::info!("removed {} left by an interrupted job", path.display());
+    }
     let pruner = tokio::spawn(prune_sessions(domain.clone()));
     let runner = domain::jobs::Runner::start(
         &domain,

@@ -11,7 +11,12 @@ use crate::{
 };
 
 /// The console's areas; only those that work are listed.
-const AREAS: &[(&str, &str)] = &[("/", "Dashboard"), ("/jobs", "Jobs")];
+const AREAS: &[(&str, &str)] = &[
+    ("/", "Dashboard"),
+    ("/boot-images", "Boot Images"),
+    ("/os-images", "OS Images"),
+    ("/jobs", "Jobs"),
+];
 
 #[component]
 pub fn ConsoleLayout() -> impl IntoView {

@@ -363,6 +363,20 @@ impl<'a> Catalog<'a> {
             .transpose()
     }
 
+    /// Queues an import after checking what can be checked at once (the job checks it all
+    /// again); `by` is the user it runs for (`None`: Wimdeck itself, e.g. the command line).
+    pub async fn queue_import(
+        &self,
+        request: kinds::ImportRequest,
+        by: Option<&Actor>,
+    ) -> Result<i64> {
+        let params = kinds::ImportImage.check(request, self.domain).await?;
+        self.domain
+            .jobs()
+            .enqueue_as(by, NewJob::new(kinds::IMPORT, params))
+            .await
+    }
+
     /// Fails with a conflict when the name is taken.
     pub async fn ensure_name_free(&self, kind: ImageKind, name: &str) -> Result<()> {
         let taken = images::Entity::find()
@@ -713,11 +727,7 @@ impl<'a> ActorCatalog<'a> {
     /// Queues an import; checks what can be checked at once, the job checks everything again.
     pub async fn import(&self, request: kinds::ImportRequest) -> Result<i64> {
         self.require_editor("add images")?;
-        let params = kinds::ImportImage.check(request, self.domain).await?;
-        self.domain
-            .jobs()
-            .enqueue_as(Some(self.actor), NewJob::new(kinds::IMPORT, params))
-            .await
+        self.catalog.queue_import(request, Some(self.actor)).await
     }
 
     /// Queues a servicing job on an image.

@@ -152,7 +152,10 @@ fn LiveJob(view: JobDetailView) -> impl IntoView {
             {view.retry_of.map(|r| view! { <dt>"Retry of"</dt><dd><a href=format!("/jobs/{r}")>{format!("Job {r}")}</a></dd> })}
         </dl>
         <details class="panel"><summary>"Parameters"</summary><pre>{view.params_json.clone()}</pre></details>
-        {move || result.get().map(|r| view! { <section class="panel"><h2>"Result"</h2><pre data-testid="result">{r}</pre></section> })}
+        {move || result.get().map(|r| {
+            let link = result_link(&r).map(|url| view! { <p><a class="button" href=url>"Open the image"</a></p> });
+            view! { <section class="panel"><h2>"Result"</h2>{link}<pre data-testid="result">{r}</pre></section> }
+        })}
         <section class="panel">
             <h2>"Log"</h2>
             <pre class="log" data-testid="log">
@@ -196,4 +199,11 @@ fn watch(id: i64, row: RwSignal<JobRow>, on_end: impl Fn() + Clone + 'static) {
             drop(tx);
         });
     });
+}
+
+/// A local page a job's result points at (`"url": "/boot-images/7"`), if any.
+fn result_link(result_json: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(result_json).ok()?;
+    let url = value.get("url")?.as_str()?;
+    (url.starts_with('/') && !url.starts_with("//")).then(|| url.to_owned())
 }

@@ -1,0 +1,281 @@
+//! An image's properties: general fields (edited with optimistic locking), the file, each
+//! index's metadata, servicing actions, deletion, and the file browser.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use super::{Kind, browser::FileBrowser, kilobytes, state_label};
+use crate::{
+    api::images::{DeleteImage, EditImage, ImageDetailView, ServiceImage, image_detail},
+    components::error::{ErrorBanner, action_error},
+    format,
+};
+
+#[component]
+pub fn BootImagePage() -> impl IntoView {
+    view! { <ImagePage kind=Kind::Boot /> }
+}
+
+#[component]
+pub fn OsImagePage() -> impl IntoView {
+    view! { <ImagePage kind=Kind::Os /> }
+}
+
+#[component]
+fn ImagePage(kind: Kind) -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let reload = RwSignal::new(0u32);
+    let detail = Resource::new(
+        move || (id(), reload.get()),
+        move |(id, _)| image_detail(kind.wire().to_owned(), id),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(view) => view! { <Properties kind view reload /> }.into_any(),
+                    Err(error) => view! { <Title text="Image" /><ErrorBanner error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Properties(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl IntoView {
+    let id = view.row.id;
+    let indexes: Vec<(u32, String)> = view
+        .indexes
+        .iter()
+        .map(|i| (i.index, i.name.clone()))
+        .collect();
+    let jobs_link = format!(
+        "/jobs?target={}:{id}",
+        match kind {
+            Kind::Boot => "boot-image",
+            Kind::Os => "os-image",
+        }
+    );
+    let source = match view.source_index {
+        Some(i) => format!("{} (index {i})", view.source_path),
+        None => view.source_path.clone(),
+    };
+    let state_detail = view
+        .state_detail
+        .clone()
+        .map(|d| view! { <p class="error" role="status">{d}</p> });
+    let winpe = (kind == Kind::Boot).then(|| {
+        view! {
+            <dt>"Windows PE"</dt>
+            <dd>{format!("{} — {}", view.row.winpe_release, view.winpe_support)}</dd>
+        }
+    });
+    let f = view.file.clone();
+    view! {
+        <Title text=view.row.name.clone() />
+        <div class="page-head">
+            <h1>{view.row.name.clone()}</h1>
+            <span class=format!("badge image-{}", view.row.state)>{state_label(&view.row.state)}</span>
+            <a href=kind.base()>{format!("All {}s", kind.noun())}</a>
+        </div>
+        {state_detail}
+        {view.may_edit.then(|| view! { <EditForm kind view=view.clone() reload /> })}
+        {(!view.may_edit).then(|| view! {
+            <section class="panel" aria-label="General">
+                <h2>"General"</h2>
+                <dl class="facts">
+                    <dt>"Version"</dt><dd>{view.row.version.clone()}</dd>
+                    <dt>"Comment"</dt><dd>{view.comment.clone()}</dd>
+                </dl>
+            </section>
+        })}
+        <section class="panel" aria-label="Properties">
+            <h2>"Data source"</h2>
+            <dl class="facts">
+                <dt>"Image path"</dt><dd>{source}</dd>
+                <dt>"File in use"</dt><dd>{f.path.clone()}</dd>
+                <dt>"Owned by Wimdeck"</dt><dd>{if view.owned { "yes (deleted with the image)" } else { "no (the file is left alone)" }}</dd>
+                <dt>"Architecture"</dt><dd>{view.row.architecture.clone()}</dd>
+                <dt>"OS version"</dt><dd>{view.row.os_version.clone()}</dd>
+                {winpe}
+                <dt>"Language"</dt><dd>{view.language.clone()}</dd>
+                <dt>"Size"</dt><dd>{kilobytes(view.row.decompressed_bytes)}</dd>
+                <dt>"File size"</dt><dd>{format::bytes(f.size_bytes)}</dd>
+                <dt>"SHA-256"</dt><dd class="hash">{f.sha256.clone()}</dd>
+                <dt>"GUID"</dt><dd>{f.guid.clone()}</dd>
+                <dt>"Compression"</dt><dd>{format!("{}, {} byte chunks", f.compression, f.chunk_size)}</dd>
+                <dt>"WIM version"</dt><dd>{f.wim_version}</dd>
+                <dt>"Part"</dt><dd>{format!("{} of {}", f.part_number, f.total_parts)}</dd>
+                <dt>"Boot index"</dt><dd>{if f.boot_index == 0 { "none".to_owned() } else { f.boot_index.to_string() }}</dd>
+                <dt>"Integrity table"</dt><dd>{if f.has_integrity_table { "yes" } else { "no" }}</dd>
+                <dt>"Last verified"</dt><dd>{view.verified_at_ms.map(format::utc).unwrap_or_else(|| "never".into())}</dd>
+                <dt>"Content revision"</dt><dd>{view.content_revision}</dd>
+                <dt>"Added"</dt><dd>{format!("{} by {}", format::utc(view.created_at_ms), view.created_by)}</dd>
+                <dt>"Jobs"</dt><dd><a href=jobs_link>"Jobs on this image"</a></dd>
+            </dl>
+        </section>
+        <section class="panel" aria-label="Images in the file">
+            <h2>"Images in the file"</h2>
+            {view.indexes.iter().map(|i| view! {
+                <details class="index" open=view.indexes.len() == 1>
+                    <summary>{format!("{} — {}", i.index, i.name)}</summary>
+                    <dl class="facts">
+                        <dt>"Description"</dt><dd>{i.description.clone()}</dd>
+                        <dt>"Display name"</dt><dd>{i.display_name.clone()}</dd>
+                        <dt>"Edition"</dt><dd>{i.edition.clone()}</dd>
+                        <dt>"Architecture"</dt><dd>{i.architecture.clone()}</dd>
+                        <dt>"Version"</dt><dd>{i.version.clone()}</dd>
+                        <dt>"Languages"</dt><dd>{i.languages.clone()}</dd>
+                        <dt>"Default language"</dt><dd>{i.default_language.clone()}</dd>
+                        <dt>"Installation type"</dt><dd>{i.installation_type.clone()}</dd>
+                        <dt>"Product name"</dt><dd>{i.product_name.clone()}</dd>
+                        <dt>"Windows PE"</dt><dd>{if i.windows_pe.is_empty() { "—".to_owned() } else { i.windows_pe.clone() }}</dd>
+                        <dt>"Directories"</dt><dd>{i.directory_count}</dd>
+                        <dt>"Files"</dt><dd>{i.file_count}</dd>
+                        <dt>"Size"</dt><dd>{kilobytes(i.total_bytes)}</dd>
+                    </dl>
+                </details>
+            }).collect_view()}
+        </section>
+        {view.may_edit.then(|| view! { <Actions kind view=view.clone() /> })}
+        <FileBrowser kind id indexes />
+    }
+}
+
+/// Name, version, comment (and for OS images architecture and language), saved only if
+/// nobody changed the image since this page loaded.
+#[component]
+fn EditForm(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl IntoView {
+    let edit = ServerAction::<EditImage>::new();
+    let saved = move || matches!(edit.value().get(), Some(Ok(_)));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = edit.value().get() {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let os_fields = (kind == Kind::Os).then(|| {
+        let arch = view.row.architecture.clone();
+        view! {
+            <label>"Architecture"
+                <select name="architecture">
+                    {["x86", "amd64", "arm64"].map(|a| view! { <option value=a selected=arch == a>{a}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Language" <input name="language" value=view.language.clone() /></label>
+        }
+    });
+    view! {
+        <section class="panel" aria-label="General">
+            <h2>"General"</h2>
+            <ActionForm action=edit attr:class="grid">
+                <input type="hidden" name="kind" value=kind.wire() />
+                <input type="hidden" name="id" value=view.row.id />
+                <input type="hidden" name="row_version" value=view.row_version />
+                <label>"Name" <input name="name" required maxlength="128" value=view.row.name.clone() /></label>
+                <label>"Version" <input name="version" maxlength="64" value=view.row.version.clone() /></label>
+                <label>"Comment" <input name="comment" maxlength="2000" value=view.comment.clone() /></label>
+                {os_fields}
+                <button type="submit">"Save"</button>
+            </ActionForm>
+            {move || saved().then(|| view! { <p class="muted" role="status">"Saved."</p> })}
+            {action_error(edit.value())}
+        </section>
+    }
+}
+
+/// Servicing jobs and deletion.
+#[component]
+fn Actions(kind: Kind, view: ImageDetailView) -> impl IntoView {
+    let service = ServerAction::<ServiceImage>::new();
+    let delete = ServerAction::<DeleteImage>::new();
+    let navigate = use_navigate();
+    let to_list = navigate.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = service.value().get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            to_list(kind.base(), Default::default());
+        }
+    });
+    let id = view.row.id;
+    let hidden = move || {
+        view! {
+            <input type="hidden" name="kind" value=kind.wire() />
+            <input type="hidden" name="id" value=id />
+        }
+    };
+    let extract = (kind == Kind::Os && view.indexes.len() > 1).then(|| {
+        view! {
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="extract" />
+                <label>"Extract image"
+                    <select name="index">
+                        {view.indexes.iter().map(|i| view! { <option value=i.index>{format!("{} — {}", i.index, i.name)}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"as" <input name="name" required maxlength="128" placeholder="Name of the new OS image" /></label>
+                <button type="submit" class="secondary">"Extract index"</button>
+            </ActionForm>
+        }
+    });
+    let owned_note = if view.owned {
+        "Its file, which Wimdeck wrote, is deleted too."
+    } else {
+        "Its file is not Wimdeck's and stays where it is."
+    };
+    view! {
+        <section class="panel" aria-label="Actions">
+            <h2>"Actions"</h2>
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="verify" />
+                <button type="submit" class="secondary">"Verify"</button>
+                <span class="muted">"Checks every file's data against its hash."</span>
+            </ActionForm>
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="optimize" />
+                <label>"Compression"
+                    <select name="compression">
+                        <option value="lzx" selected>"Maximum (LZX)"</option>
+                        <option value="xpress">"Fast (XPRESS)"</option>
+                        <option value="none">"None"</option>
+                    </select>
+                </label>
+                <button type="submit" class="secondary">"Optimize"</button>
+            </ActionForm>
+            {extract}
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="split" />
+                <label>"Split into parts of"
+                    <span class="with-unit"><input name="part_mib" type="number" min="16" max="4095" value="4000" required />" MiB"</span>
+                </label>
+                <button type="submit" class="secondary">"Split"</button>
+            </ActionForm>
+            {action_error(service.value())}
+            <details class="danger-zone">
+                <summary>{format!("Delete this {}…", kind.noun())}</summary>
+                <p>{format!("\"{}\" is removed from the catalog. {owned_note}", view.row.name)}</p>
+                <ActionForm action=delete attr:class="row">
+                    {hidden()}
+                    <input type="hidden" name="row_version" value=view.row_version />
+                    <button type="submit" class="danger">{format!("Delete \"{}\"", view.row.name)}</button>
+                </ActionForm>
+                {action_error(delete.value())}
+            </details>
+        </section>
+    }
+}
