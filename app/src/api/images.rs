@@ -1,6 +1,9 @@
 //! Boot images and OS images: lists, the Add wizard, properties, edits, deletes, servicing
 //! actions and the file browser.
 
+// A server function takes one argument per form field, so the forms post plain fields.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -345,7 +348,6 @@ pub async fn preview_image_source(source: String) -> Result<SourcePreview, AppEr
 
 /// Queues an import; returns the job's id.
 #[server(endpoint = "import_image")]
-#[allow(clippy::too_many_arguments)]
 pub async fn import_image(
     kind: String,
     source: String,
@@ -373,7 +375,6 @@ pub async fn import_image(
 
 /// Saves the properties page's fields, unless the image changed since `row_version`.
 #[server(endpoint = "edit_image")]
-#[allow(clippy::too_many_arguments)]
 pub async fn edit_image(
     kind: String,
     id: i64,
