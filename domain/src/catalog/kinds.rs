@@ -173,7 +173,7 @@ fn missing_parts(first: &Path, total: u16) -> Vec<String> {
 }
 
 /// An ESD whose tables wimlib cannot read is, in practice, an encrypted ESD.
-fn explain_open_error(path: &Path, error: WimError) -> Error {
+pub(crate) fn explain_open_error(path: &Path, error: WimError) -> Error {
     let solid = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("esd"))
@@ -656,7 +656,9 @@ impl JobKind for VerifyImage {
                         .set_state(image.id, ImageState::Ready, None, true)
                         .await?;
                     ctx.info("Every file's data matches its hash");
-                    Ok(Completion::new(json!({ "verified": true })))
+                    Ok(Completion::new(
+                        json!({ "verified": true, "url": image_url(image.kind, image.id) }),
+                    ))
                 }
                 Err(WimError::Cancelled) => Err(JobError::Cancelled),
                 Err(e) => {

@@ -720,7 +720,9 @@ impl<'a> ActorCatalog<'a> {
         let path = sources::resolve(source, &self.domain.config().images)?;
         let backend = self.domain.wim_backend();
         let shown = path.clone();
-        let inspection = crate::wim::blocking(move || backend.inspect(&shown, false)).await?;
+        let inspection = crate::wim::blocking(move || backend.inspect(&shown, false))
+            .await
+            .map_err(|e| kinds::explain_open_error(&path, e))?;
         Ok((path.display().to_string(), inspection))
     }
 

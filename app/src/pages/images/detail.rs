@@ -33,6 +33,8 @@ fn ImagePage(kind: Kind) -> impl IntoView {
             .unwrap_or(0)
     };
     let reload = RwSignal::new(0u32);
+    // Lives above the reloaded properties, so "Saved." survives the reload a save causes.
+    let saved = RwSignal::new(false);
     let detail = Resource::new(
         move || (id(), reload.get()),
         move |(id, _)| image_detail(kind.wire().to_owned(), id),
@@ -41,7 +43,7 @@ fn ImagePage(kind: Kind) -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(view) => view! { <Properties kind view reload /> }.into_any(),
+                    Ok(view) => view! { <Properties kind view reload saved /> }.into_any(),
                     Err(error) => view! { <Title text="Image" /><ErrorBanner error /> }.into_any(),
                 }
             })}
@@ -50,7 +52,12 @@ fn ImagePage(kind: Kind) -> impl IntoView {
 }
 
 #[component]
-fn Properties(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl IntoView {
+fn Properties(
+    kind: Kind,
+    view: ImageDetailView,
+    reload: RwSignal<u32>,
+    saved: RwSignal<bool>,
+) -> impl IntoView {
     let id = view.row.id;
     let indexes: Vec<(u32, String)> = view
         .indexes
@@ -87,7 +94,7 @@ fn Properties(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl 
             <a href=kind.base()>{format!("All {}s", kind.noun())}</a>
         </div>
         {state_detail}
-        {view.may_edit.then(|| view! { <EditForm kind view=view.clone() reload /> })}
+        {view.may_edit.then(|| view! { <EditForm kind view=view.clone() reload saved /> })}
         {(!view.may_edit).then(|| view! {
             <section class="panel" aria-label="General">
                 <h2>"General"</h2>
@@ -153,13 +160,20 @@ fn Properties(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl 
 /// Name, version, comment (and for OS images architecture and language), saved only if
 /// nobody changed the image since this page loaded.
 #[component]
-fn EditForm(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl IntoView {
+fn EditForm(
+    kind: Kind,
+    view: ImageDetailView,
+    reload: RwSignal<u32>,
+    saved: RwSignal<bool>,
+) -> impl IntoView {
     let edit = ServerAction::<EditImage>::new();
-    let saved = move || matches!(edit.value().get(), Some(Ok(_)));
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = edit.value().get() {
+    Effect::new(move |_| match edit.value().get() {
+        Some(Ok(_)) => {
+            saved.set(true);
             reload.update(|n| *n += 1);
         }
+        Some(Err(_)) => saved.set(false),
+        None => {}
     });
     let os_fields = (kind == Kind::Os).then(|| {
         let arch = view.row.architecture.clone();
@@ -185,7 +199,7 @@ fn EditForm(kind: Kind, view: ImageDetailView, reload: RwSignal<u32>) -> impl In
                 {os_fields}
                 <button type="submit">"Save"</button>
             </ActionForm>
-            {move || saved().then(|| view! { <p class="muted" role="status">"Saved."</p> })}
+            {move || saved.get().then(|| view! { <p class="muted" role="status">"Saved."</p> })}
             {action_error(edit.value())}
         </section>
     }
