@@ -121,6 +121,14 @@ pub enum WimCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rewrite every image of SOURCE into a new WIM at OUTPUT (recompressed, unused data
+    /// dropped, verified before it appears under its name; OUTPUT must not exist).
+    Export {
+        source: PathBuf,
+        output: PathBuf,
+        #[arg(long, value_parser = ["lzx", "xpress", "none"], default_value = "lzx")]
+        compression: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +209,29 @@ impl Cli {
             Command::Demo {
                 command: DemoCommand::Seed { dir },
             } => demo_seed(&dir, &config).await,
+            Command::Wim {
+                command:
+                    WimCommand::Export {
+                        source,
+                        output,
+                        compression,
+                    },
+            } => {
+                use domain::wim::{Compression, Monitor, WimBackend, Wimlib};
+                let compression = match compression.as_str() {
+                    "none" => Compression::None,
+                    "xpress" => Compression::Xpress,
+                    _ => Compression::Lzx,
+                };
+                let shown = output.clone();
+                domain::wim::blocking(move || {
+                    Wimlib.export(&source, &output, compression, &Monitor::unwatched())
+                })
+                .await
+                .map_err(domain::Error::from)?;
+                println!("wrote and verified {}", shown.display());
+                Ok(())
+            }
             Command::Wim {
                 command: WimCommand::Inspect { file, json },
             } => {

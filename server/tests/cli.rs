@@ -289,3 +289,73 @@ fn wim_inspect_prints_json_and_text_and_refuses_other_files() {
         text(&out.stderr)
     );
 }
+
+/// A kill -9 in the middle of an export leaves the source byte-identical and nothing under the
+/// output's name; the temporary file it leaves in the image store goes at the next start.
+#[tokio::test]
+async fn kill_9_during_an_export_leaves_the_original_and_no_output() {
+    use domain::fixtures::{self, Arch, WindowsTree};
+    use std::time::{Duration, Instant};
+
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut tree = WindowsTree::windows11(Arch::Amd64, "Professional", "Windows 11 Pro");
+    for n in 0..8 {
+        tree.files
+            .push((format!("Windows/System32/big{n}.dll"), 6 * 1024 * 1024));
+    }
+    let root = db.data_dir.join("tree");
+    tree.write(&root).expect("tree");
+    let source = db.data_dir.join("install.wim");
+    fixtures::capture(&root, "Windows 11 Pro", &source, false).expect("capture");
+    let before = std::fs::read(&source).expect("read");
+    let store = db.data_dir.join("images").join("os");
+    std::fs::create_dir_all(&store).expect("store");
+    let output = store.join("optimized.wim");
+
+    // XPRESS forces every chunk to be decompressed and compressed again: seconds of work.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args(["wim", "export", "--compression", "xpress"])
+        .arg(&source)
+        .arg(&output)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let temp = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(".wimdeck-tmp-"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let growing = temp(&store)
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| m.len() > 1024 * 1024);
+        if growing {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "the export ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no temporary output appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+
+    assert_eq!(
+        std::fs::read(&source).expect("read"),
+        before,
+        "source unchanged"
+    );
+    assert!(!output.exists(), "nothing under the final name");
+    assert!(temp(&store).is_some(), "the killed writer's temporary file");
+
+    let domain = domain::Domain::open(&db.config()).await.expect("open");
+    let report = domain::catalog::store::sweep(&domain).await.expect("sweep");
+    assert_eq!(report.temporary_files.len(), 1, "{report:?}");
+    assert!(temp(&store).is_none());
+}
