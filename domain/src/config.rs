@@ -132,6 +132,10 @@ pub struct ImagesConfig {
     /// Share paths admins type, mapped to local directories:
     /// `"\\\\deploy01\\sources" = "/srv/sources"`.
     pub shares: std::collections::BTreeMap<String, PathBuf>,
+    /// The Windows PE each default boot image is made from, per architecture (`x86`,
+    /// `amd64`): the ADK's `winpe.wim` or any `boot.wim`. Wimdeck (re)creates the default boot
+    /// images from them at start and on demand when their Windows PE version changes.
+    pub default_boot_sources: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// Settings given on the command line; each one set overrides every other source.
@@ -198,6 +202,16 @@ impl Config {
                 "jobs.retention_days must be at least 1".into(),
             ));
         }
+        if let Some(arch) = self
+            .images
+            .default_boot_sources
+            .keys()
+            .find(|a| !matches!(a.as_str(), "x86" | "amd64" | "arm64"))
+        {
+            return Err(Error::Config(format!(
+                "images.default_boot_sources: '{arch}' is not an architecture (x86, amd64, arm64)"
+            )));
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -213,6 +227,16 @@ impl Config {
 
     /// The database URL in force: the configured one, or SQLite inside the data directory.
     pub fn effective_database_url(&self) -> Result<String> {
+        if let Some(arch) = self
+            .images
+            .default_boot_sources
+            .keys()
+            .find(|a| !matches!(a.as_str(), "x86" | "amd64" | "arm64"))
+        {
+            return Err(Error::Config(format!(
+                "images.default_boot_sources: '{arch}' is not an architecture (x86, amd64, arm64)"
+            )));
+        }
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }

@@ -650,3 +650,119 @@ async fn the_sweep_removes_what_a_crash_left_and_keeps_what_the_catalog_uses() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
+    use domain::{
+        catalog::defaults::UPDATE_DEFAULTS,
+        fixtures::{Arch, WinPeRelease, WindowsTree},
+        jobs::NewJob,
+    };
+    for backend in BACKENDS {
+        let db = TestDb::create(backend).await;
+        let adk = db.data_dir.join("adk");
+        std::fs::create_dir_all(&adk).expect("adk");
+        let winpe = adk.join("winpe.wim");
+        std::fs::copy(&samples().boot_amd64, &winpe).expect("copy");
+        let mut config = db.config();
+        config.images.source_roots = vec![samples().install.parent().expect("dir").to_path_buf()];
+        config
+            .images
+            .default_boot_sources
+            .insert("amd64".into(), winpe.clone());
+        let domain = Domain::open(&config).await.expect("open");
+        let runner = Runner::start(&domain, fast_runner_options());
+        let update = || async {
+            let id = domain
+                .jobs()
+                .enqueue_as(None, NewJob::new(UPDATE_DEFAULTS, serde_json::json!({})))
+                .await
+                .expect("queue");
+            let job = wait_until_final(&domain, id, LONG).await;
+            assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+            job.result.expect("result")["defaults"][0]["action"]
+                .as_str()
+                .expect("action")
+                .to_owned()
+        };
+
+        assert_eq!(update().await, "created");
+        let default = domain
+            .catalog()
+            .default_for("amd64")
+            .await
+            .expect("db")
+            .expect("default");
+        assert_eq!(default.name, "Boot image (x64)");
+        assert_eq!(default.os_version.as_deref(), Some("10.0.26100.1"));
+        // A custom boot image beside it, and the admin's own changes to the default.
+        let custom = domain
+            .catalog()
+            .queue_import(
+                ImportRequest {
+                    name: Some("Custom PE".into()),
+                    ..request(ImageKind::Boot, samples().boot_x86.display().to_string())
+                },
+                None,
+            )
+            .await
+            .expect("import");
+        let custom = image_id(&wait_until_final(&domain, custom, LONG).await);
+        let custom_before = domain.catalog().get(custom).await.expect("get");
+        let edit = ImageEdit {
+            name: "Default PE x64".into(),
+            version: "7".into(),
+            comment: "kept across regenerations".into(),
+            architecture: None,
+            language: None,
+            expected_row_version: default.row_version,
+        };
+        domain
+            .catalog()
+            .edit(ImageKind::Boot, default.id, edit)
+            .await
+            .expect("edit");
+
+        assert_eq!(update().await, "up-to-date");
+        assert_eq!(
+            domain
+                .catalog()
+                .get(default.id)
+                .await
+                .expect("get")
+                .content_revision,
+            1
+        );
+
+        // A newer ADK: the same architecture, a new build.
+        let tree_dir = db.data_dir.join("newer");
+        let mut newer = WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10);
+        newer.build = 26200;
+        newer.write(&tree_dir).expect("tree");
+        std::fs::remove_file(&winpe).expect("remove");
+        fixtures::capture(&tree_dir, "Microsoft Windows PE (amd64)", &winpe, true)
+            .expect("capture");
+        assert_eq!(update().await, "regenerated");
+        let regenerated = domain.catalog().get(default.id).await.expect("get");
+        assert_eq!(regenerated.os_version.as_deref(), Some("10.0.26200.1"));
+        assert_eq!(regenerated.content_revision, 2);
+        assert_eq!(
+            (
+                regenerated.name.as_str(),
+                regenerated.version.as_str(),
+                regenerated.comment.as_str()
+            ),
+            ("Default PE x64", "7", "kept across regenerations")
+        );
+        assert!(
+            !default.file_path.exists(),
+            "the replaced default file is gone"
+        );
+        assert_eq!(
+            domain.catalog().get(custom).await.expect("get"),
+            custom_before,
+            "custom untouched"
+        );
+        runner.shutdown().await;
+    }
+}

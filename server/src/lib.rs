@@ -119,6 +119,14 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
     for path in swept.abandoned_files.iter().chain(&swept.temporary_files) {
         tracing::info!("removed {} left by an interrupted job", path.display());
     }
+    if !domain.config().images.default_boot_sources.is_empty() {
+        // Creates missing default boot images, regenerates those whose source changed.
+        let job = domain::jobs::NewJob::new(
+            domain::catalog::defaults::UPDATE_DEFAULTS,
+            serde_json::json!({}),
+        );
+        domain.jobs().enqueue_as(None, job).await?;
+    }
     let pruner = tokio::spawn(prune_sessions(domain.clone()));
     let runner = domain::jobs::Runner::start(
         &domain,

@@ -39,6 +39,8 @@ pub struct ImageListView {
     /// Architectures present, for the filter.
     pub architectures: Vec<String>,
     pub may_edit: bool,
+    /// Boot images: default boot images are configured and this user may update them.
+    pub may_update_defaults: bool,
 }
 
 /// One index of a WIM.
@@ -319,7 +321,18 @@ pub async fn list_images(
         total,
         architectures,
         may_edit: catalog.may_edit(),
+        may_update_defaults: kind == domain::catalog::ImageKind::Boot
+            && catalog.may_edit()
+            && catalog.defaults_configured(),
     })
+}
+
+/// Queues the job that creates or regenerates the default boot images; returns its id.
+#[server(endpoint = "update_default_boot_images")]
+pub async fn update_default_boot_images() -> Result<i64, AppError> {
+    let actor = crate::api::ssr::actor()?;
+    let domain = crate::api::ssr::domain()?;
+    Ok(domain.for_actor(&actor).catalog().update_defaults().await?)
 }
 
 /// The properties page of one image.

@@ -31,6 +31,7 @@ pub fn all() -> Vec<Arc<dyn JobKind>> {
         Arc::new(OptimizeImage),
         Arc::new(ExtractIndex),
         Arc::new(SplitImage),
+        Arc::new(super::defaults::UpdateDefaultBootImages),
     ]
 }
 
@@ -75,7 +76,7 @@ struct ImportParams {
 }
 
 /// A WIM as an import may use it, or the specific reason it may not.
-fn check_source(
+pub(crate) fn check_source(
     request_kind: ImageKind,
     path: &Path,
     inspection: &WimInspection,
@@ -218,7 +219,7 @@ fn params_error(e: serde_json::Error) -> Error {
 }
 
 /// Runs `work` with the engine on a blocking thread.
-async fn engine<T: Send + 'static>(
+pub(crate) async fn engine<T: Send + 'static>(
     domain: &Domain,
     work: impl FnOnce(&dyn WimBackend) -> Result<T, WimError> + Send + 'static,
 ) -> Result<T, WimError> {
@@ -228,7 +229,7 @@ async fn engine<T: Send + 'static>(
 
 /// Writes an output the catalog will own: records it, runs `write`, inspects the result.
 /// Returns the pending record and the output's inspection (with hash).
-async fn write_output(
+pub(crate) async fn write_output(
     ctx: &JobContext,
     output: &Path,
     write: impl FnOnce(&dyn WimBackend, &Path, &Monitor) -> Result<(), WimError> + Send + 'static,

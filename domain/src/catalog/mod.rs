@@ -8,6 +8,7 @@
 //! recorded beforehand ([`store`]), so a crash leaves nothing the start-up sweep cannot remove.
 //! Where images may be read from is [`sources`].
 
+pub mod defaults;
 pub mod kinds;
 pub mod sources;
 pub mod store;
@@ -730,6 +731,23 @@ impl<'a> ActorCatalog<'a> {
     pub async fn import(&self, request: kinds::ImportRequest) -> Result<i64> {
         self.require_editor("add images")?;
         self.catalog.queue_import(request, Some(self.actor)).await
+    }
+
+    /// Whether default boot images are configured (`images.default_boot_sources`).
+    pub fn defaults_configured(&self) -> bool {
+        !self.domain.config().images.default_boot_sources.is_empty()
+    }
+
+    /// Queues the job that creates or regenerates the default boot images.
+    pub async fn update_defaults(&self) -> Result<i64> {
+        self.require_editor("update the default boot images")?;
+        self.domain
+            .jobs()
+            .enqueue_as(
+                Some(self.actor),
+                NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
+            )
+            .await
     }
 
     /// Queues a servicing job on an image.

@@ -127,6 +127,7 @@ mod tests {
         let config = ImagesConfig {
             source_roots: vec![root.clone()],
             shares,
+            ..ImagesConfig::default()
         };
         Setup {
             _dir: dir,

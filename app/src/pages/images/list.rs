@@ -2,12 +2,15 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::Form, hooks::use_query_map};
+use leptos_router::{
+    components::Form,
+    hooks::{use_navigate, use_query_map},
+};
 
 use super::{Kind, kilobytes, state_label};
 use crate::{
-    api::images::{ImageListView, list_images},
-    components::error::ErrorBanner,
+    api::images::{ImageListView, UpdateDefaultBootImages, list_images},
+    components::error::{ErrorBanner, action_error},
     format,
 };
 
@@ -99,6 +102,9 @@ fn ListView(
     } else {
         format!("No {} matches the filter.", kind.noun())
     };
+    let defaults = view
+        .may_update_defaults
+        .then(|| view! { <UpdateDefaults /> });
     let add = view.may_edit.then(|| {
         view! { <a class="button" href=format!("{}/add", kind.base())>{format!("Add {}", kind.noun())}</a> }
     });
@@ -117,6 +123,7 @@ fn ListView(
             <button type="submit" class="secondary">"Filter"</button>
             {add}
         </Form>
+        {defaults}
         <p class="muted">{format!("{shown} of {} shown", view.total)}</p>
         {(shown == 0).then(|| view! { <p class="muted">{empty_text}</p> })}
         <table class="list" aria-label=kind.title()>
@@ -155,6 +162,25 @@ fn ListView(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// Recreates the default boot images from their configured Windows PE sources if changed.
+#[component]
+fn UpdateDefaults() -> impl IntoView {
+    let update = ServerAction::<UpdateDefaultBootImages>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = update.value().get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+    view! {
+        <ActionForm action=update attr:class="row">
+            <button type="submit" class="secondary">"Update default boot images"</button>
+            <span class="muted">"Regenerates them if their Windows PE source changed; custom boot images are left alone."</span>
+        </ActionForm>
+        {action_error(update.value())}
     }
 }
 
