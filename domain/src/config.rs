@@ -227,16 +227,6 @@ impl Config {
 
     /// The database URL in force: the configured one, or SQLite inside the data directory.
     pub fn effective_database_url(&self) -> Result<String> {
-        if let Some(arch) = self
-            .images
-            .default_boot_sources
-            .keys()
-            .find(|a| !matches!(a.as_str(), "x86" | "amd64" | "arm64"))
-        {
-            return Err(Error::Config(format!(
-                "images.default_boot_sources: '{arch}' is not an architecture (x86, amd64, arm64)"
-            )));
-        }
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }
