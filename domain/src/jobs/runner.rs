@@ -423,6 +423,7 @@ async fn finalize(
             let by_user = user_cancelled || cancel_requested(domain, job.id).await;
             if by_user {
                 ctx.warn("Cancelled");
+                flush_log(domain, job.id, &ctx.log).await;
                 let finish = Finish {
                     state: JobState::Cancelled,
                     result: None,
@@ -434,6 +435,7 @@ async fn finalize(
                     .map(|ok| ok.then_some(JobState::Cancelled))
             } else {
                 ctx.warn("Stopped because the server is shutting down");
+                flush_log(domain, job.id, &ctx.log).await;
                 let reason = "The server stopped before this job finished.";
                 queue::end_unfinished(
                     domain.db(),
@@ -448,10 +450,13 @@ async fn finalize(
         }
         Err(JobError::Transient(message)) if job.retry_safe && job.attempts < job.max_attempts => {
             ctx.warn(format!("Attempt failed, will retry: {message}"));
+            flush_log(domain, job.id, &ctx.log).await;
             queue::end_unfinished(domain.db(), job, token, now, false, &message).await
         }
         Err(JobError::Failed(message) | JobError::Transient(message)) => {
             ctx.error(format!("Failed: {message}"));
+            // Written before the job turns final, so whoever sees it final sees its log.
+            flush_log(domain, job.id, &ctx.log).await;
             let finish = Finish {
                 state: JobState::Failed,
                 result: None,
