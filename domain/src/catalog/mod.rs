@@ -307,15 +307,6 @@ fn name_taken(kind: ImageKind, name: &str) -> Error {
     ))
 }
 
-/// How a list is sorted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortOrder {
-    #[default]
-    Name,
-    /// Most recently changed first.
-    Changed,
-}
-
 /// The catalog, as the system uses it (no permission checks).
 pub struct Catalog<'a> {
     domain: &'a Domain,
@@ -529,7 +520,8 @@ impl<'a> Catalog<'a> {
     /// Saves an edit made on the properties page, unless someone else changed the image since
     /// the version the edit is based on.
     pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
-        let current = self.get_kind(kind, id).await?;
+        // Refuses an id of the other kind before anything is written.
+        self.get_kind(kind, id).await?;
         let name = validate_name(&edit.name)?;
         let version = validate_text("version", &edit.version, 64)?;
         let comment = validate_text("comment", &edit.comment, 2000)?;
@@ -580,7 +572,6 @@ impl<'a> Catalog<'a> {
                 )))
             }
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let _ = current;
                 Err(name_taken(kind, &name))
             }
             Err(e) => Err(e.into()),
