@@ -281,6 +281,68 @@ async fn boot_and_os_images_are_imported_by_jobs() {
 }
 
 #[tokio::test]
+async fn split_wims_are_joined_or_extracted_from_all_their_parts() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let parts = ["split.swm", "split2.swm"].map(|p| sha256(&s.root.join(p)));
+        let original = s
+            .domain
+            .wim_backend()
+            .inspect(&s.root.join("install.wim"), false)
+            .expect("inspect");
+
+        // All images: the parts joined into split.wim beside them, which Wimdeck owns.
+        let job = s
+            .import(request(ImageKind::Os, s.source("split.swm")))
+            .await;
+        let joined = s.domain.catalog().get(image_id(&job)).await.expect("row");
+        assert_eq!(
+            joined.file_path.file_name().and_then(|n| n.to_str()),
+            Some("split.wim")
+        );
+        assert!(joined.owned);
+        assert_eq!(joined.image_count, 2);
+        assert_eq!(joined.inspection.file.total_parts, 1);
+        assert_eq!(joined.inspection.images, original.images);
+        assert_eq!(joined.sha256, sha256(&joined.file_path));
+
+        // One index, extracted from the parts.
+        let mut one = request(ImageKind::Os, s.source("split.swm"));
+        one.index = Some(2);
+        one.name = Some("Pro from parts".into());
+        let job = s.import(one).await;
+        let pro = s.domain.catalog().get(image_id(&job)).await.expect("row");
+        assert_eq!(
+            pro.file_path.file_name().and_then(|n| n.to_str()),
+            Some("split-index2.wim")
+        );
+        let mut expected = original.images[1].clone();
+        expected.index = 1;
+        assert_eq!(pro.inspection.images, vec![expected]);
+
+        // The parts are untouched, and a second join is refused rather than overwriting.
+        assert_eq!(
+            ["split.swm", "split2.swm"].map(|p| sha256(&s.root.join(p))),
+            parts
+        );
+        let mut again = request(ImageKind::Os, s.source("split.swm"));
+        again.name = Some("Again".into());
+        let err = s
+            .domain
+            .for_actor(&s.admin)
+            .catalog()
+            .import(again)
+            .await
+            .expect_err("exists");
+        assert!(
+            err.to_string().contains("split.wim already exists"),
+            "{err}"
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn bad_inputs_get_specific_errors_and_leave_nothing() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
@@ -297,16 +359,17 @@ async fn bad_inputs_get_specific_errors_and_leave_nothing() {
                     .to_string()
             }
         };
-        let cases: [(ImageKind, &str, &str); 8] = [
+        let cases: [(ImageKind, &str, &str); 9] = [
             (ImageKind::Os, "notes.wim", "is not a WIM file"),
             (ImageKind::Os, "truncated.wim", "truncated"),
             (ImageKind::Os, "install.esd", "encrypted ESD"),
+            (ImageKind::Os, "lonely.swm", "but lonely2.swm"),
+            (ImageKind::Os, "split2.swm", "is part 2 of a split WIM"),
             (
                 ImageKind::Os,
-                "lonely.swm",
-                "other parts are missing (lonely2.swm",
+                "mixed.swm",
+                "mixed2.swm does not belong with",
             ),
-            (ImageKind::Os, "split.swm", "join the parts"),
             (ImageKind::Boot, "winpe4.wim", "Windows PE 4.0"),
             (ImageKind::Boot, "install.wim", "is not Windows PE"),
             (ImageKind::Os, "missing.wim", "does not exist"),

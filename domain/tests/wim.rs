@@ -357,12 +357,65 @@ mod operations {
             "wimverify",
             &[parts[0].to_str().expect("utf-8"), "--ref", &pattern],
         );
+        // Joined again, and one index extracted straight from the parts: the same content
+        // (wimdir --detailed lists every file's times, attributes and stream SHA-1s; where the
+        // data sits in the file may differ) as the original.
+        let joined = dir.path().join("joined.wim");
+        Wimlib
+            .join(&parts[0], &joined, &Monitor::unwatched())
+            .expect("join");
+        let extracted = dir.path().join("pro.wim");
+        Wimlib
+            .extract_index(&parts[0], 2, &extracted, &Monitor::unwatched())
+            .expect("extract from the parts");
+        for wim in [&joined, &extracted] {
+            tool("wimverify", &[wim.to_str().expect("utf-8")]);
+        }
+        let listing = |wim: &Path, index: &str| {
+            tool(
+                "wimdir",
+                &[wim.to_str().expect("utf-8"), index, "--detailed"],
+            )
+            .lines()
+            .filter(|l| {
+                ![
+                    "Offset in WIM",
+                    "Compressed size",
+                    "Part Number",
+                    "Flags",
+                    "Reference Count",
+                ]
+                .iter()
+                .any(|placement| l.starts_with(placement))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+        };
+        for index in ["1", "2"] {
+            assert_eq!(listing(&joined, index), listing(&source, index));
+        }
+        assert_eq!(listing(&extracted, "1"), listing(&source, "2"));
+        assert_eq!(
+            Wimlib.inspect(&joined, false).expect("joined").images,
+            Wimlib.inspect(&source, false).expect("source").images
+        );
+        // A part missing: refused by name, nothing written.
+        std::fs::rename(&parts[1], dir.path().join("aside")).expect("move");
+        let err = Wimlib
+            .join(
+                &parts[0],
+                &dir.path().join("never.wim"),
+                &Monitor::unwatched(),
+            )
+            .expect_err("incomplete");
+        assert!(err.to_string().contains("but install2.swm"), "{err}");
+        std::fs::rename(dir.path().join("aside"), &parts[1]).expect("move back");
         let mut expected: Vec<String> = parts
             .iter()
             .filter_map(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
-        expected.push("install.wim".into());
+        expected.extend(["install.wim".into(), "joined.wim".into(), "pro.wim".into()]);
         let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
         assert!(
             strays(dir.path(), &expected).is_empty(),

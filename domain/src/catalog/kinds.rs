@@ -83,26 +83,8 @@ pub(crate) fn check_source(
     index: Option<u32>,
 ) -> Result<Option<u32>> {
     let file = &inspection.file;
-    if file.total_parts > 1 {
-        let missing = missing_parts(path, file.total_parts);
-        let detail = if missing.is_empty() {
-            "Wimdeck imports whole WIM files: join the parts first (wimlib-imagex join)".to_owned()
-        } else {
-            format!(
-                "its other parts are missing ({}); put them beside it, or join the parts into one WIM first",
-                missing.join(", ")
-            )
-        };
-        return Err(Error::invalid(
-            "source",
-            format!(
-                "{} is part {} of a split WIM with {} parts; {detail}",
-                path.display(),
-                file.part_number,
-                file.total_parts
-            ),
-        ));
-    }
+    // A split WIM is usable when given by its first part with every other part beside it.
+    crate::wim::split_siblings(path).map_err(|e| Error::invalid("source", e.to_string()))?;
     if file.image_count == 0 {
         return Err(Error::invalid(
             "source",
@@ -157,22 +139,6 @@ pub(crate) fn check_source(
     }
 }
 
-/// The names of the parts `2..=total` missing beside the first part of a split WIM.
-fn missing_parts(first: &Path, total: u16) -> Vec<String> {
-    let stem = first
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = first
-        .extension()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "swm".into());
-    (2..=total)
-        .map(|n| format!("{stem}{n}.{ext}"))
-        .filter(|name| !first.with_file_name(name).is_file())
-        .collect()
-}
-
 /// An ESD whose tables wimlib cannot read is, in practice, an encrypted ESD.
 pub(crate) fn explain_open_error(path: &Path, error: WimError) -> Error {
     let solid = path
@@ -191,13 +157,19 @@ pub(crate) fn explain_open_error(path: &Path, error: WimError) -> Error {
     }
 }
 
-/// The file an OS image index is extracted into: `<stem>-index<N>.wim` beside the source.
-fn extraction_path(source: &Path, index: u32) -> PathBuf {
+/// The file an OS image import writes beside its source, if any: one index extracted into
+/// `<stem>-index<N>.wim`, or a split WIM's parts joined into `<stem>.wim`. `None` when the
+/// image is used in place.
+fn os_output_path(source: &Path, index: Option<u32>, split: bool) -> Option<PathBuf> {
     let stem = source
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
-    source.with_file_name(format!("{stem}-index{index}.wim"))
+    match (index, split) {
+        (Some(index), _) => Some(source.with_file_name(format!("{stem}-index{index}.wim"))),
+        (None, true) => Some(source.with_file_name(format!("{stem}.wim"))),
+        (None, false) => None,
+    }
 }
 
 fn monitor(ctx: &JobContext) -> Monitor {
@@ -317,18 +289,16 @@ impl ImportImage {
             .ensure_name_free(request.kind, &name)
             .await?;
         if request.kind == ImageKind::Os
-            && let Some(index) = index
+            && let Some(output) = os_output_path(&resolved, index, inspection.file.total_parts > 1)
+            && output.exists()
         {
-            let output = extraction_path(&resolved, index);
-            if output.exists() {
-                return Err(Error::invalid(
-                    "index",
-                    format!(
-                        "{} already exists; Wimdeck never overwrites a file (add that file instead, or remove it)",
-                        output.display()
-                    ),
-                ));
-            }
+            return Err(Error::invalid(
+                "index",
+                format!(
+                    "{} already exists; Wimdeck never overwrites a file (add that file instead, or remove it)",
+                    output.display()
+                ),
+            ));
         }
         let (architecture, language) = match request.kind {
             ImageKind::Os => (
@@ -411,10 +381,10 @@ impl JobKind for ImportImage {
                 .await?;
             ctx.check_cancelled()?;
 
-            let output = match (p.kind, index) {
-                (ImageKind::Boot, _) => Some(store::new_store_path(domain, p.kind, &p.name)?),
-                (ImageKind::Os, Some(index)) => Some(extraction_path(&resolved, index)),
-                (ImageKind::Os, None) => None,
+            let split = source.file.total_parts > 1;
+            let output = match p.kind {
+                ImageKind::Boot => Some(store::new_store_path(domain, p.kind, &p.name)?),
+                ImageKind::Os => os_output_path(&resolved, index, split),
             };
             let created_by = ctx.owner_name();
             let mut new = NewImage {
@@ -458,13 +428,27 @@ impl JobKind for ImportImage {
                     })
                 })));
             };
-            let index = index.unwrap_or(1);
-            ctx.info(format!("Writing image {index} to {}", output.display()));
             let from = resolved.clone();
-            let (pending, inspection) = write_output(ctx, &output, move |wim, out, watch| {
-                wim.extract_index(&from, index, out, watch)
-            })
-            .await?;
+            let (pending, inspection) = match index {
+                Some(index) => {
+                    ctx.info(format!("Writing image {index} to {}", output.display()));
+                    write_output(ctx, &output, move |wim, out, watch| {
+                        wim.extract_index(&from, index, out, watch)
+                    })
+                    .await?
+                }
+                None => {
+                    ctx.info(format!(
+                        "Joining the {} parts into {}",
+                        new.inspection.file.total_parts,
+                        output.display()
+                    ));
+                    write_output(ctx, &output, move |wim, out, watch| {
+                        wim.join(&from, out, watch)
+                    })
+                    .await?
+                }
+            };
             ctx.info(format!(
                 "Wrote and verified {} ({} bytes, SHA-256 {})",
                 output.display(),

@@ -715,6 +715,7 @@ impl<'a> ActorCatalog<'a> {
         let inspection = crate::wim::blocking(move || backend.inspect(&shown, false))
             .await
             .map_err(|e| kinds::explain_open_error(&path, e))?;
+        crate::wim::split_siblings(&path).map_err(|e| Error::invalid("source", e.to_string()))?;
         Ok((path.display().to_string(), inspection))
     }
 

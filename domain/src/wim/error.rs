@@ -19,6 +19,18 @@ pub enum WimError {
         part: u16,
         total: u16,
     },
+    #[error("{} is the first part of a split WIM with {total} parts, but {} missing; put every part beside it", .path.display(), missing_list(.missing))]
+    SplitIncomplete {
+        path: PathBuf,
+        total: u16,
+        missing: Vec<String>,
+    },
+    #[error("{} does not belong with {}: {detail}", .part.display(), .first.display())]
+    SplitMismatch {
+        first: PathBuf,
+        part: PathBuf,
+        detail: String,
+    },
     #[error("cannot read {}: {detail}", .path.display())]
     Io { path: PathBuf, detail: String },
     #[error("{} already exists; Wimdeck never overwrites a file", .0.display())]
@@ -39,6 +51,13 @@ pub enum WimError {
     Cancelled,
     #[error("WIM operation failed: {0}")]
     Internal(String),
+}
+
+fn missing_list(missing: &[String]) -> String {
+    match missing {
+        [one] => format!("{one} is"),
+        many => format!("{} are", many.join(", ")),
+    }
 }
 
 impl WimError {

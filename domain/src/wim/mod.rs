@@ -96,6 +96,10 @@ pub trait WimBackend: Send + Sync + 'static {
         monitor: &Monitor,
     ) -> Result<(), WimError>;
 
+    /// Joins the parts of a split WIM (given its first part, the others beside it) into one
+    /// WIM at `output`, compressed as the parts are.
+    fn join(&self, first_part: &Path, output: &Path, monitor: &Monitor) -> Result<(), WimError>;
+
     /// Checks the integrity table (if any), every image's metadata and all file data.
     fn verify(&self, path: &Path, monitor: &Monitor) -> Result<(), WimError>;
 
@@ -137,6 +141,110 @@ pub fn header_is_solid(path: &Path) -> bool {
             &header[..8] == b"MSWIM\0\0\0"
                 && u32::from_le_bytes([header[12], header[13], header[14], header[15]]) == 3584
         })
+}
+
+/// The fields of a WIM header that tie the parts of a split WIM together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartHeader {
+    guid: [u8; 16],
+    part: u16,
+    total: u16,
+}
+
+/// Reads a file's header directly (a part's header is all that identifies it); `None` when
+/// the file is too short or has no WIM magic.
+fn read_part_header(path: &Path) -> std::io::Result<Option<PartHeader>> {
+    use std::io::Read;
+    let mut header = [0u8; 44];
+    let mut file = std::fs::File::open(path)?;
+    match file.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    if &header[..8] != b"MSWIM\0\0\0" {
+        return Ok(None);
+    }
+    let mut guid = [0u8; 16];
+    guid.copy_from_slice(&header[24..40]);
+    Ok(Some(PartHeader {
+        guid,
+        part: u16::from_le_bytes([header[40], header[41]]),
+        total: u16::from_le_bytes([header[42], header[43]]),
+    }))
+}
+
+/// The name part `n` of a split WIM has beside its first part: `install.swm`, `install2.swm`, …
+pub fn split_part_path(first: &Path, n: u16) -> PathBuf {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match first.extension() {
+        Some(ext) => first.with_file_name(format!("{stem}{n}.{}", ext.to_string_lossy())),
+        None => first.with_file_name(format!("{stem}{n}")),
+    }
+}
+
+/// The other parts of the split WIM whose first part is `first`, in order, each checked to be
+/// the part it should be of the same set. Empty for a WIM that is not split; an error for a
+/// later part, or when a part is missing or belongs to another split WIM.
+pub fn split_siblings(first: &Path) -> Result<Vec<PathBuf>, WimError> {
+    let io = |path: &Path, e: std::io::Error| WimError::Io {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let Some(head) = read_part_header(first).map_err(|e| io(first, e))? else {
+        return Err(WimError::NotAWim(first.to_path_buf()));
+    };
+    if head.total <= 1 {
+        return Ok(Vec::new());
+    }
+    if head.part != 1 {
+        return Err(WimError::SplitPart {
+            path: first.to_path_buf(),
+            part: head.part,
+            total: head.total,
+        });
+    }
+    let paths: Vec<PathBuf> = (2..=head.total)
+        .map(|n| split_part_path(first, n))
+        .collect();
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|p| !p.is_file())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(WimError::SplitIncomplete {
+            path: first.to_path_buf(),
+            total: head.total,
+            missing,
+        });
+    }
+    for (n, path) in (2..=head.total).zip(&paths) {
+        let mismatch = |detail: String| WimError::SplitMismatch {
+            first: first.to_path_buf(),
+            part: path.clone(),
+            detail,
+        };
+        match read_part_header(path).map_err(|e| io(path, e))? {
+            None => return Err(mismatch("it is not a WIM part".into())),
+            Some(h) if h.guid != head.guid => {
+                return Err(mismatch(
+                    "it is a part of a different split WIM (another GUID)".into(),
+                ));
+            }
+            Some(h) if h.part != n || h.total != head.total => {
+                return Err(mismatch(format!(
+                    "its header says part {} of {}, expected part {n} of {}",
+                    h.part, h.total, head.total
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(paths)
 }
 
 /// Runs a blocking engine call on a blocking thread.

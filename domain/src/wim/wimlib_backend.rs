@@ -71,7 +71,7 @@ impl WimBackend for Wimlib {
     ) -> Result<(), WimError> {
         refuse_existing(output)?;
         let lib = WimLib::default();
-        let wim = open(&lib, source)?;
+        let wim = open_whole(&lib, source, false)?;
         let info = wim.info();
         let Some(selected) = NonZero::new(index).filter(|_| index <= info.image_count) else {
             return Err(WimError::NoSuchImage {
@@ -103,24 +103,16 @@ impl WimBackend for Wimlib {
         compression: Compression,
         monitor: &Monitor,
     ) -> Result<(), WimError> {
-        refuse_existing(output)?;
-        let lib = WimLib::default();
-        let wim = open(&lib, source)?;
-        let mut dest = lib
-            .create_new_wim(compression_type(compression))
-            .map_err(|e| WimError::from_wimlib(output, e))?;
-        // BOOT on an all-images export keeps the source's bootable image bootable.
-        wim.select_all_images()
-            .export(&dest, None, None, ExportFlags::BOOT)
-            .map_err(|e| WimError::from_wimlib(source, e))?;
-        monitor.progress.set_phase("Writing");
-        watch_writes(&mut dest, monitor);
-        write_verified(&dest, source, output, monitor)
+        rewrite(source, output, Some(compression_type(compression)), monitor)
+    }
+
+    fn join(&self, first_part: &Path, output: &Path, monitor: &Monitor) -> Result<(), WimError> {
+        rewrite(first_part, output, None, monitor)
     }
 
     fn verify(&self, path: &Path, monitor: &Monitor) -> Result<(), WimError> {
         let lib = WimLib::default();
-        let mut wim = open_checked(&lib, path, true)?;
+        let mut wim = open_whole(&lib, path, true)?;
         let progress = monitor.progress.clone();
         let cancel = monitor.cancel.clone();
         progress.set_phase("Verifying file data");
@@ -203,7 +195,7 @@ impl WimBackend for Wimlib {
         use wimlib::wim::{AddFlags, DeleteFlags, UpdateCommand, UpdateFlags};
         refuse_existing(output)?;
         let lib = WimLib::default();
-        let mut wim = open(&lib, source)?;
+        let mut wim = open_whole(&lib, source, false)?;
         let selected = select(&wim, source, index)?;
         // The strings the commands borrow must outlive them.
         let strings: Vec<(Option<CString>, CString)> = changes
@@ -268,7 +260,7 @@ impl WimBackend for Wimlib {
         };
         refuse_existing(first_part)?;
         let lib = WimLib::default();
-        let mut wim = open(&lib, source)?;
+        let mut wim = open_whole(&lib, source, false)?;
         // Parts are written into a private directory beside the target, then moved into place.
         let staging = dir.join(format!(
             ".{name}.wimdeck-split-{}",
@@ -328,6 +320,30 @@ impl WimBackend for Wimlib {
             .map_err(|e| io_error(dir, &e))?;
         Ok(placed)
     }
+}
+
+/// Writes every image of `source` into a new WIM at `output`, recompressed with `compression`
+/// or, without one, as the source is compressed (a join). BOOT keeps the bootable image
+/// bootable.
+fn rewrite(
+    source: &Path,
+    output: &Path,
+    compression: Option<CompressionType>,
+    monitor: &Monitor,
+) -> Result<(), WimError> {
+    refuse_existing(output)?;
+    let lib = WimLib::default();
+    let wim = open_whole(&lib, source, false)?;
+    let compression = compression.unwrap_or(wim.info().compression_type);
+    let mut dest = lib
+        .create_new_wim(compression)
+        .map_err(|e| WimError::from_wimlib(output, e))?;
+    wim.select_all_images()
+        .export(&dest, None, None, ExportFlags::BOOT)
+        .map_err(|e| WimError::from_wimlib(source, e))?;
+    monitor.progress.set_phase("Writing");
+    watch_writes(&mut dest, monitor);
+    write_verified(&dest, source, output, monitor)
 }
 
 /// Removes a staging directory, whatever happened.
@@ -458,6 +474,33 @@ fn c_path(path: &Path) -> Result<CString, WimError> {
 
 fn open(lib: &WimLib, path: &Path) -> Result<Wim, WimError> {
     open_checked(lib, path, false)
+}
+
+/// Opens a WIM with all its data: the first part of a split WIM with its other parts
+/// referenced (each checked to belong), so that operations reading file data work on it.
+fn open_whole(lib: &WimLib, path: &Path, check_integrity: bool) -> Result<Wim, WimError> {
+    use wimlib::{ReferenceFlags, string::ThinTStr};
+    let parts = super::split_siblings(path)?;
+    let wim = open_checked(lib, path, check_integrity)?;
+    if parts.is_empty() {
+        return Ok(wim);
+    }
+    let names = parts
+        .iter()
+        .map(|p| c_path(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<ThinTStr> = names
+        .iter()
+        .map(|n| ThinTStr::new(TStr::from_impl(n)))
+        .collect();
+    let flags = if check_integrity {
+        OpenFlags::CHECK_INTEGRITY
+    } else {
+        OpenFlags::empty()
+    };
+    wim.reference_resource_files(&refs, ReferenceFlags::empty(), flags)
+        .map_err(|e| WimError::from_wimlib(path, e))?;
+    Ok(wim)
 }
 
 /// Opens a WIM; with `check_integrity`, also checks it against its integrity table.

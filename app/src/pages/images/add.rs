@@ -104,7 +104,11 @@ fn Choices(kind: Kind, found: SourcePreview, source: String) -> impl IntoView {
                 <fieldset>
                     <legend>"Images to import"</legend>
                     <label class="choice"><input type="radio" name="mode" value="all" checked on:change=move |_| extract.set(false) />
-                        {format!("All {} images of the file, in place", file.image_count)}</label>
+                        {if file.total_parts > 1 {
+                            format!("All {} images, its {} parts joined into one WIM next to the source (the parts are not changed)", file.image_count, file.total_parts)
+                        } else {
+                            format!("All {} images of the file, in place", file.image_count)
+                        }}</label>
                     <label class="choice"><input type="radio" name="mode" value="extract" on:change=move |_| extract.set(true) />
                         "Extract one image into a new WIM next to the source (the source is not changed)"</label>
                     <Show when=move || extract.get()>
@@ -136,6 +140,9 @@ fn Choices(kind: Kind, found: SourcePreview, source: String) -> impl IntoView {
                 <dt>"Size"</dt><dd>{format::bytes(found.file.size_bytes)}</dd>
                 <dt>"Compression"</dt><dd>{found.file.compression.clone()}</dd>
                 <dt>"Images"</dt><dd>{found.file.image_count}</dd>
+                {(found.file.total_parts > 1).then(|| view! {
+                    <dt>"Split WIM"</dt><dd>{format!("{} parts, all present", found.file.total_parts)}</dd>
+                })}
                 <dt>"Boot index"</dt><dd>{if found.file.boot_index == 0 { "none".to_owned() } else { found.file.boot_index.to_string() }}</dd>
                 <dt>"Integrity table"</dt><dd>{if found.file.has_integrity_table { "yes" } else { "no" }}</dd>
             </dl>
