@@ -136,6 +136,8 @@ pub struct ImagesConfig {
     /// `amd64`): the ADK's `winpe.wim` or any `boot.wim`. Wimdeck (re)creates the default boot
     /// images from them at start and on demand when their Windows PE version changes.
     pub default_boot_sources: std::collections::BTreeMap<String, PathBuf>,
+    /// The largest file accepted by upload from the browser, in bytes (default 64 GiB).
+    pub upload_max_bytes: Option<u64>,
 }
 
 /// Settings given on the command line; each one set overrides every other source.

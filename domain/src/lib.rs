@@ -66,6 +66,8 @@ struct Inner {
     job_wake: Arc<Notify>,
     /// Cancellation tokens of jobs running in this process.
     running_jobs: Mutex<HashMap<i64, CancellationToken>>,
+    /// Hashing state of uploads being received by this process.
+    uploads: catalog::uploads::InFlight,
 }
 
 impl Domain {
@@ -100,6 +102,7 @@ impl Domain {
                 wim: Arc::new(wim::Wimlib),
                 job_wake: Arc::new(Notify::new()),
                 running_jobs: Mutex::new(HashMap::new()),
+                uploads: catalog::uploads::InFlight::default(),
             }),
         })
     }
@@ -135,6 +138,10 @@ impl Domain {
     /// The WIM engine.
     pub fn wim_backend(&self) -> Arc<dyn wim::WimBackend> {
         self.inner.wim.clone()
+    }
+
+    pub(crate) fn upload_receivers(&self) -> &catalog::uploads::InFlight {
+        &self.inner.uploads
     }
 
     /// Adds a job kind (later capabilities and tests add theirs).
@@ -273,6 +280,11 @@ impl<'a> ActorDomain<'a> {
     /// Boot images and OS images, with this user's rights.
     pub fn catalog(&self) -> catalog::ActorCatalog<'a> {
         catalog::ActorCatalog::new(self.domain, self.actor)
+    }
+
+    /// The user's uploads of WIM files from the browser.
+    pub fn uploads(&self) -> catalog::uploads::ActorUploads<'a> {
+        catalog::uploads::ActorUploads::new(self.domain, self.actor)
     }
 
     /// The installation's status, for the dashboard.

@@ -20,6 +20,8 @@ use domain::{
 };
 
 const LONG: Duration = Duration::from_secs(60);
+/// The upload limit in these tests.
+const UPLOAD_LIMIT: u64 = 8 << 20;
 
 /// The sample WIMs, written once per test run and copied into each test's source root.
 fn samples() -> &'static SampleLibrary {
@@ -35,6 +37,8 @@ fn samples() -> &'static SampleLibrary {
 
 struct Setup {
     domain: Domain,
+    config: domain::config::Config,
+    clock: ManualClock,
     runner: Option<Runner>,
     admin: Actor,
     analyst: Actor,
@@ -64,10 +68,11 @@ impl Setup {
             .images
             .shares
             .insert(r"\\deploy01\sources".into(), root.clone());
-        let domain =
-            Domain::open_with_clock(&config, Arc::new(ManualClock::starting_at(crate::T0)))
-                .await
-                .expect("open");
+        config.images.upload_max_bytes = Some(UPLOAD_LIMIT);
+        let clock = ManualClock::starting_at(crate::T0);
+        let domain = Domain::open_with_clock(&config, Arc::new(clock.clone()))
+            .await
+            .expect("open");
         let admin_id = domain
             .accounts()
             .create_user(
@@ -95,6 +100,8 @@ impl Setup {
                 roles: vec![Role::ReadOnlyAnalyst],
             },
             domain,
+            config,
+            clock,
             runner,
             root,
             _db: db,
@@ -827,5 +834,227 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
             "custom untouched"
         );
         runner.shutdown().await;
+    }
+}
+
+/// A request body that sends `data`, then fails as a dropped connection does.
+struct Dropped<'a>(&'a [u8]);
+
+impl tokio::io::AsyncRead for Dropped<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.0.is_empty() {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset",
+            )));
+        }
+        let n = self.0.len().min(buf.remaining());
+        buf.put_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn uploads_resume_after_drops_and_restarts_and_are_used_up_by_their_import() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let boot = std::fs::read(s.root.join("boot_amd64.wim")).expect("read");
+        let size = boot.len() as u64;
+
+        let upload = uploads.begin("boot_amd64.wim", size).await.expect("begin");
+        assert_eq!((upload.received_bytes, upload.complete()), (0, false));
+        let got = uploads
+            .receive(&upload.id, 0, &boot[..100_000])
+            .await
+            .expect("chunk");
+        assert_eq!(got.received_bytes, 100_000);
+        // A chunk at the wrong offset is refused; the browser asks and resumes.
+        let err = uploads
+            .receive(&upload.id, 0, &boot[..100_000])
+            .await
+            .expect_err("offset");
+        assert!(
+            err.to_string().contains("does not follow the 100000"),
+            "{err}"
+        );
+        // A dropped connection keeps what arrived.
+        let err = uploads
+            .receive(&upload.id, 100_000, Dropped(&boot[100_000..150_000]))
+            .await
+            .expect_err("dropped");
+        assert!(err.to_string().contains("connection dropped"), "{err}");
+        // Choosing the same file again resumes the same upload.
+        let again = uploads.begin("boot_amd64.wim", size).await.expect("resume");
+        assert_eq!(
+            (again.id.as_str(), again.received_bytes),
+            (upload.id.as_str(), 150_000)
+        );
+
+        // After a restart (no hashing state in memory) the rest completes it, with the hash of
+        // the whole file.
+        let restarted = Domain::open_with_clock(&s.config, Arc::new(s.clock.clone()))
+            .await
+            .expect("reopen");
+        let done = restarted
+            .for_actor(&s.admin)
+            .uploads()
+            .receive(&upload.id, 150_000, &boot[150_000..])
+            .await
+            .expect("rest");
+        assert!(done.complete());
+        assert_eq!(
+            done.sha256.as_deref(),
+            Some(sha256(&s.root.join("boot_amd64.wim")).as_str())
+        );
+        assert_eq!(std::fs::read(&done.path).expect("uploaded"), boot);
+        assert!(
+            done.path.ends_with("uploads/osd/boot_amd64.wim"),
+            "{}",
+            done.path.display()
+        );
+
+        // Imported as a boot image: the image has its copy, the upload is gone.
+        let job = s
+            .import(request(ImageKind::Boot, done.path.display().to_string()))
+            .await;
+        let image = s.domain.catalog().get(image_id(&job)).await.expect("row");
+        assert_ne!(image.file_path, done.path);
+        assert!(!done.path.exists());
+        assert!(uploads.list().await.expect("list").is_empty());
+
+        // An OS image used in place takes the uploaded file over.
+        let install = std::fs::read(s.root.join("install.wim")).expect("read");
+        let upload = uploads
+            .begin("install.wim", install.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &install[..])
+            .await
+            .expect("whole");
+        let job = s
+            .import(request(ImageKind::Os, done.path.display().to_string()))
+            .await;
+        let os = s.domain.catalog().get(image_id(&job)).await.expect("row");
+        assert_eq!(os.file_path, done.path);
+        assert!(os.owned);
+        assert!(uploads.list().await.expect("list").is_empty());
+        // Uploading a file of that name again is refused while the image uses it.
+        let err = uploads.begin("install.wim", 10).await.expect_err("in use");
+        assert!(
+            err.to_string().contains("is the file of the image"),
+            "{err}"
+        );
+        s.domain
+            .for_actor(&s.admin)
+            .catalog()
+            .delete(ImageKind::Os, os.id, os.row_version)
+            .await
+            .expect("delete");
+        assert!(!done.path.exists());
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn hostile_uploads_are_refused_and_leave_nothing() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let partial_dir = s.config.data_dir.join("uploads/.partial");
+        for (name, size, expected) in [
+            ("../boot.wim", 10, "not a plain file name"),
+            (r"C:\boot.wim", 10, "not a plain file name"),
+            (".boot.wim", 10, "must not start with a dot"),
+            ("notes.txt", 10, "upload a .wim, .swm or .esd file"),
+            ("empty.wim", 0, "is empty"),
+            (
+                "huge.wim",
+                UPLOAD_LIMIT + 1,
+                "uploads are limited to 8388608 bytes",
+            ),
+        ] {
+            let err = uploads.begin(name, size).await.expect_err(name);
+            assert!(err.to_string().contains(expected), "{name}: {err}");
+        }
+        assert!(files_in(&partial_dir).is_empty());
+
+        // Not a WIM: refused at the first bytes, nothing kept.
+        let fake = uploads.begin("fake.wim", 1000).await.expect("begin");
+        let err = uploads
+            .receive(&fake.id, 0, &b"PK\x03\x04 a zip file, not a WIM"[..])
+            .await
+            .expect_err("not a WIM");
+        assert!(err.to_string().contains("is not a WIM file"), "{err}");
+        assert!(matches!(
+            uploads.get(&fake.id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(files_in(&partial_dir).is_empty());
+
+        // More than announced: refused, the extra never written.
+        let small = uploads.begin("small.wim", 16).await.expect("begin");
+        let err = uploads
+            .receive(
+                &small.id,
+                0,
+                &b"MSWIM\0\0\0 and far more than sixteen bytes"[..],
+            )
+            .await
+            .expect_err("too long");
+        assert!(
+            err.to_string().contains("more data than the 16 bytes"),
+            "{err}"
+        );
+        assert_eq!(uploads.get(&small.id).await.expect("get").received_bytes, 0);
+
+        // Nobody else sees or feeds someone's upload; a read-only user may not upload.
+        let other = s
+            .domain
+            .accounts()
+            .create_user("other", crate::PASSWORD, &[Role::FullAdministrator])
+            .await
+            .expect("user");
+        let other = Actor {
+            user_id: other,
+            username: "other".into(),
+            roles: vec![Role::FullAdministrator],
+        };
+        let theirs = s.domain.for_actor(&other).uploads();
+        assert!(matches!(
+            theirs.get(&small.id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            theirs.receive(&small.id, 0, &b"MSWIM\0\0\0"[..]).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            s.domain
+                .for_actor(&s.analyst)
+                .uploads()
+                .begin("boot.wim", 10)
+                .await,
+            Err(Error::Forbidden(_))
+        ));
+
+        // An upload abandoned for a day goes at the next start; a recent one stays.
+        let recent = uploads.begin("recent.wim", 100).await.expect("begin");
+        s.clock.advance_ms(25 * 3600 * 1000);
+        let fresh = uploads.begin("fresh.wim", 100).await.expect("begin");
+        let report = store::sweep(&s.domain).await.expect("sweep");
+        assert_eq!(report.abandoned_uploads.len(), 2, "{report:?}");
+        assert!(matches!(
+            uploads.get(&recent.id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(files_in(&partial_dir), vec![fresh.id.clone()]);
+        s.stop().await;
     }
 }

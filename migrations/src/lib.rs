@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_accounts;
 mod m20261121_000002_jobs;
 mod m20261121_000003_images;
+mod m20261121_000004_uploads;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_jobs::Migration),
             Box::new(m20261121_000003_images::Migration),
+            Box::new(m20261121_000004_uploads::Migration),
         ]
     }
 }

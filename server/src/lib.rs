@@ -10,8 +10,12 @@ mod http_layer;
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{
-    Json, Router, extract::State, http::StatusCode, middleware, response::IntoResponse,
-    routing::get,
+    Json, Router,
+    extract::{Query, State},
+    http::StatusCode,
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, put},
 };
 use domain::Domain;
 use leptos::prelude::{LeptosOptions, provide_context};
@@ -53,6 +57,7 @@ pub fn router(domain: Domain) -> Router {
     let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/uploads/{id}", put(receive_upload))
         .with_state(domain.clone());
 
     Router::new()
@@ -69,6 +74,48 @@ pub fn router(domain: Domain) -> Router {
         ))
         .layer(middleware::from_fn(http_layer::reject_cross_site))
         .layer(middleware::from_fn(http_layer::security_headers))
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkQuery {
+    offset: u64,
+}
+
+/// Receives a chunk of an upload (`PUT /api/uploads/<id>?offset=N`), streamed to disk. The
+/// authentication layer has already refused requests without a session or from another site.
+async fn receive_upload(
+    State(domain): State<Domain>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(query): Query<ChunkQuery>,
+    request: axum::extract::Request,
+) -> Response {
+    use futures::TryStreamExt;
+    let Some(actor) = request
+        .extensions()
+        .get::<app::api::ssr::RequestContext>()
+        .and_then(|c| c.actor.clone())
+    else {
+        return wire_error(app::AppError::Unauthenticated);
+    };
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(body);
+    match domain
+        .for_actor(&actor)
+        .uploads()
+        .receive(&id, query.offset, reader)
+        .await
+    {
+        Ok(upload) => Json(app::api::uploads::UploadView::from(upload)).into_response(),
+        Err(e) => wire_error(app::AppError::from(e)),
+    }
+}
+
+/// An error as server functions send it: its status, and the error as JSON.
+fn wire_error(error: app::AppError) -> Response {
+    (error.status(), Json(error)).into_response()
 }
 
 /// Liveness: the process answers.
@@ -118,6 +165,9 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
     let swept = domain::catalog::store::sweep(&domain).await?;
     for path in swept.abandoned_files.iter().chain(&swept.temporary_files) {
         tracing::info!("removed {} left by an interrupted job", path.display());
+    }
+    for path in &swept.abandoned_uploads {
+        tracing::info!("removed {}, an upload abandoned for a day", path.display());
     }
     if !domain.config().images.default_boot_sources.is_empty() {
         // Creates missing default boot images, regenerates those whose source changed.

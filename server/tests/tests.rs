@@ -4,6 +4,7 @@
 mod cli;
 mod http;
 mod jobs;
+mod uploads;
 
 use axum::{
     Router,

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod images;
 pub mod jobs;
 pub mod session;
+pub mod uploads;
 
 #[cfg(feature = "ssr")]
 pub mod ssr;

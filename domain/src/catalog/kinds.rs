@@ -273,7 +273,7 @@ pub struct ImportImage;
 impl ImportImage {
     /// Checks a request against the file and the catalog; returns the job's parameters.
     pub(crate) async fn check(&self, request: ImportRequest, domain: &Domain) -> Result<Value> {
-        let resolved = sources::resolve(&request.source, &domain.config().images)?;
+        let resolved = sources::resolve_for(domain, &request.source)?;
         let path = resolved.clone();
         let inspection = engine(domain, move |wim| wim.inspect(&path, false))
             .await
@@ -368,7 +368,7 @@ impl JobKind for ImportImage {
             let domain = ctx.domain();
             store::discard_job_outputs(domain, ctx.job_id()).await?;
             // The file may have changed since the job was queued: check it all again.
-            let resolved = sources::resolve(&p.source, &domain.config().images)?;
+            let resolved = sources::resolve_for(domain, &p.source)?;
             ctx.info(format!("Reading {}", resolved.display()));
             ctx.progress().set_phase("Reading and hashing the source");
             let path = resolved.clone();
@@ -387,6 +387,8 @@ impl JobKind for ImportImage {
                 ImageKind::Os => os_output_path(&resolved, index, split),
             };
             let created_by = ctx.owner_name();
+            // An uploaded file is used up by its import (see `uploads`).
+            let upload = super::uploads::find_complete(domain.db(), &resolved).await?;
             let mut new = NewImage {
                 kind: p.kind,
                 name: p.name.clone(),
@@ -416,8 +418,13 @@ impl JobKind for ImportImage {
                 ));
                 let kind = p.kind;
                 let domain = domain.clone();
+                // The catalog takes an uploaded file over: deleting the image deletes it.
+                new.owned = upload.is_some();
                 return Ok(Completion::new(json!({})).with_effect(Box::new(move |txn| {
                     Box::pin(async move {
+                        if let Some(upload) = upload {
+                            super::uploads::consume(txn, &upload.id).await?;
+                        }
                         let id = Catalog::new(&domain).insert(txn, new).await?;
                         set_result(
                             txn,
@@ -460,8 +467,12 @@ impl JobKind for ImportImage {
             new.inspection = inspection;
             let kind = p.kind;
             let effect_domain = domain.clone();
+            let used_upload = upload.as_ref().map(|u| u.id.clone());
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
+                    if let Some(id) = used_upload {
+                        super::uploads::consume(txn, &id).await?;
+                    }
                     let id = Catalog::new(&effect_domain).insert(txn, new).await?;
                     store::settle(txn, pending).await?;
                     set_result(
@@ -472,13 +483,19 @@ impl JobKind for ImportImage {
                     .await
                 })
             });
-            Ok(owning_completion(
-                domain,
-                json!({}),
-                output,
-                pending,
-                effect,
-            ))
+            let completion = owning_completion(domain, json!({}), output, pending, effect);
+            Ok(match upload {
+                // The image has its own copy now: the uploaded file goes.
+                Some(_) => completion.after_commit(move || async move {
+                    if let Err(e) = std::fs::remove_file(&resolved) {
+                        tracing::warn!(
+                            "removing the used upload {} failed: {e}",
+                            resolved.display()
+                        );
+                    }
+                }),
+                None => completion,
+            })
         })
     }
 }

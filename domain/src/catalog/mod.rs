@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod kinds;
 pub mod sources;
 pub mod store;
+pub mod uploads;
 
 use std::path::PathBuf;
 
@@ -709,7 +710,7 @@ impl<'a> ActorCatalog<'a> {
     /// Reads a WIM's header and image list for the Add wizard (no hashing, no copying).
     pub async fn preview(&self, source: &str) -> Result<(String, WimInspection)> {
         self.require_editor("add images")?;
-        let path = sources::resolve(source, &self.domain.config().images)?;
+        let path = sources::resolve_for(self.domain, source)?;
         let backend = self.domain.wim_backend();
         let shown = path.clone();
         let inspection = crate::wim::blocking(move || backend.inspect(&shown, false))

@@ -56,6 +56,15 @@ pub fn resolve(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
     Ok(canonical)
 }
 
+/// [`resolve`] with the uploads folder as one more root: uploaded files import like the rest.
+pub fn resolve_for(domain: &crate::Domain, input: &str) -> Result<PathBuf> {
+    let mut images = domain.config().images.clone();
+    images
+        .source_roots
+        .push(super::uploads::uploads_dir(domain.config()));
+    resolve(input, &images)
+}
+
 /// `\\server\share\rest` → the mapped directory joined with `rest`, matching the longest
 /// configured share prefix, case-insensitively as Windows does.
 fn map_share(input: &str, config: &ImagesConfig) -> Result<PathBuf> {

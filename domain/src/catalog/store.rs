@@ -118,6 +118,8 @@ pub struct SweepReport {
     pub abandoned_files: Vec<PathBuf>,
     /// Temporary files in the image store and working directory.
     pub temporary_files: Vec<PathBuf>,
+    /// Partial files of uploads abandoned for a day.
+    pub abandoned_uploads: Vec<PathBuf>,
 }
 
 /// Cleans up after a crash: abandoned outputs of jobs that are no longer running, and
@@ -165,6 +167,7 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
             }
         }
     }
+    report.abandoned_uploads = super::uploads::sweep(domain).await?;
     Ok(report)
 }
 

@@ -6,5 +6,6 @@ pub(crate) mod jobs;
 pub(crate) mod pending_outputs;
 pub(crate) mod schedules;
 pub(crate) mod sessions;
+pub(crate) mod uploads;
 pub(crate) mod user_roles;
 pub(crate) mod users;
