@@ -1,4 +1,6 @@
 import { test, expect } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
 import { consoleErrors, hydrated, signIn } from './helpers';
 
 /** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
@@ -130,6 +132,40 @@ test('add an OS image by extracting one index, then delete it', async ({ page },
   await expect(page).toHaveURL(/\/os-images$/);
   await expect(page.getByRole('link', { name: 'Windows 11 24H2' })).toBeVisible();
   await expect(page.getByRole('link', { name })).toHaveCount(0);
+  expect(unexpected(errors)).toEqual([]);
+});
+
+test('upload a boot image from this computer, after a file that is not a WIM is refused', async ({ page }, testInfo) => {
+  const errors = consoleErrors(page);
+  const name = `E2E Upload ${testInfo.project.name}`;
+  // Copies under names of this project's own: the projects run side by side as one user.
+  const samples = path.join(__dirname, '..', '..', 'target', 'e2e-data', 'sources');
+  const wim = testInfo.outputPath(`pe-${testInfo.project.name}.wim`);
+  const notes = testInfo.outputPath(`notes-${testInfo.project.name}.wim`);
+  fs.copyFileSync(path.join(samples, 'boot_x86.wim'), wim);
+  fs.copyFileSync(path.join(samples, 'notes.wim'), notes);
+  await signIn(page);
+  await page.goto('/boot-images/add');
+  await hydrated(page);
+  const chooser = page.getByLabel('WIM file(s) from this computer');
+  const transfers = page.getByRole('list', { name: 'Transfers' });
+
+  await chooser.setInputFiles(notes);
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await expect(transfers).toContainText('is not a WIM file');
+
+  await chooser.setInputFiles(wim);
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await expect(transfers).toContainText('uploaded, SHA-256');
+  // The uploaded file is read at once, as a typed path would be.
+  await expect(page.getByLabel('Path of the WIM file')).toHaveValue(/uploads\/admin\/pe-.*\.wim$/);
+  await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Microsoft Windows PE (x86)');
+  await page.screenshot({ path: testInfo.outputPath('upload.png'), fullPage: true });
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Add boot image' }).click();
+  await finishJobAndOpenImage(page);
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Properties' })).toContainText('x86');
   expect(unexpected(errors)).toEqual([]);
 });
 

@@ -1,4 +1,4 @@
-//! The Add wizard: a path (local or share), the file read and its images shown, then the
+//! The Add wizard: a path (local or share) or an upload, the file read and its images shown, then the
 //! choices (index, name, version, comment; for OS images, all indexes or one extracted) and an
 //! import job whose page the admin lands on.
 
@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
-use super::{Kind, kilobytes};
+use super::{Kind, kilobytes, upload::Uploader};
 use crate::{
     api::images::{ImportImage, PreviewImageSource, SourcePreview},
     components::error::action_error,
@@ -43,12 +43,20 @@ fn AddImage(kind: Kind) -> impl IntoView {
             <ActionForm action=preview attr:class="row">
                 <label>"Path of the WIM file"
                     <input name="source" required placeholder=hint size="48"
+                        prop:value=move || source.get()
                         on:input=move |ev| source.set(event_target_value(&ev)) />
                 </label>
                 <button type="submit" class="secondary">"Read the file"</button>
             </ActionForm>
             <p class="muted">"A path on this server under an image source root, or a share path mapped to one."</p>
             {action_error(preview.value())}
+        </section>
+        <section class="panel" aria-label="Upload">
+            <h2>"… or upload it"</h2>
+            <Uploader on_uploaded=Callback::new(move |path: String| {
+                source.set(path.clone());
+                preview.dispatch(PreviewImageSource { source: path });
+            }) />
         </section>
         {move || {
             preview

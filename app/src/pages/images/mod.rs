@@ -4,6 +4,7 @@ mod add;
 mod browser;
 mod detail;
 mod list;
+mod upload;
 
 pub use add::{AddBootImagePage, AddOsImagePage};
 pub use detail::{BootImagePage, OsImagePage};
