@@ -404,6 +404,13 @@ impl<'a> ActorUploads<'a> {
             active.sha256 = Set(Some(sha256));
             active.completed_at_ms = Set(Some(now));
             let row = active.update(self.domain.db()).await?;
+            // An earlier upload of the same name had that file: it is gone now.
+            uploads::Entity::delete_many()
+                .filter(uploads::Column::Path.eq(row.path.as_str()))
+                .filter(uploads::Column::Id.ne(row.id.as_str()))
+                .filter(uploads::Column::CompletedAtMs.is_not_null())
+                .exec(self.domain.db())
+                .await?;
             drop(hashing);
             inflight.forget(id);
             return Ok(Upload::from_row(row));
