@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 mod db;
+pub mod drivers;
 mod error;
 pub mod fixtures;
 pub mod fsx;
