@@ -65,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Driver packages, read directly (no server, no database).
+    Driver {
+        #[command(subcommand)]
+        command: DriverCommand,
+    },
     /// Demo data: sample WIMs and catalog entries, for trying Wimdeck out.
     Demo {
         #[command(subcommand)]
@@ -100,6 +105,19 @@ pub enum ImageCommand {
         version: String,
         #[arg(long, default_value = "")]
         comment: String,
+    },
+}
+
+/// Driver packages.
+#[derive(Debug, Subcommand)]
+pub enum DriverCommand {
+    /// Print what the catalog would store for an INF, or for every INF under a folder; exits
+    /// with status 1 if any INF cannot be read or needs a file that is missing.
+    Inspect {
+        path: PathBuf,
+        /// One JSON array of reports.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -206,6 +224,9 @@ impl Cli {
                 Ok(())
             }
             Command::Image { command } => image_command(command, &config).await,
+            Command::Driver {
+                command: DriverCommand::Inspect { path, json },
+            } => driver_inspect(&path, json),
             Command::Demo {
                 command: DemoCommand::Seed { dir },
             } => demo_seed(&dir, &config).await,
@@ -250,6 +271,85 @@ impl Cli {
             }
         }
     }
+}
+
+/// `wimdeck driver inspect`
+fn driver_inspect(path: &std::path::Path, json: bool) -> Result<(), Error> {
+    let reports = domain::drivers::inf::inspect_path(path)?;
+    if reports.is_empty() {
+        return Err(Error::Usage(format!(
+            "no INF file under {}",
+            path.display()
+        )));
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&reports)
+            .map_err(|e| Error::Usage(format!("cannot print JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        for report in &reports {
+            print!("{}", describe_inf(report));
+        }
+    }
+    let failed = reports
+        .iter()
+        .filter(|r| r.error.is_some() || !r.missing_files.is_empty())
+        .count();
+    if failed > 0 {
+        return Err(Error::Usage(format!(
+            "{failed} of {} INF files cannot be used as they are",
+            reports.len()
+        )));
+    }
+    Ok(())
+}
+
+fn describe_inf(report: &domain::drivers::inf::InfReport) -> String {
+    use std::fmt::Write;
+    let mut out = format!("{}\n", report.inf.display());
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    if let Some(d) = &report.driver {
+        let archs: Vec<&str> = d.architectures.iter().map(|a| a.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "  class:         {} {}",
+            d.class,
+            d.class_guid.as_deref().unwrap_or("")
+        );
+        let _ = writeln!(out, "  provider:      {}", d.provider);
+        let _ = writeln!(
+            out,
+            "  version:       {} ({})",
+            d.version.as_deref().unwrap_or("-"),
+            d.date.as_deref().unwrap_or("no date")
+        );
+        let _ = writeln!(out, "  architectures: {}", archs.join(", "));
+        for (arch, file) in &d.catalog_files {
+            let _ = writeln!(
+                out,
+                "  catalog:       {file} ({})",
+                arch.map_or("all", |a| a.as_str())
+            );
+        }
+        for m in &d.models {
+            let _ = writeln!(
+                out,
+                "  device:        {} [{}] {}",
+                m.hardware_id,
+                m.architecture.as_str(),
+                m.description
+            );
+        }
+        for f in &d.files {
+            let _ = writeln!(out, "  file:          {}", f.path.display());
+        }
+    }
+    for missing in &report.missing_files {
+        let _ = writeln!(out, "  missing:       {}", missing.display());
+    }
+    out
 }
 
 /// `wimdeck image …`

@@ -290,6 +290,61 @@ fn wim_inspect_prints_json_and_text_and_refuses_other_files() {
     );
 }
 
+#[test]
+fn driver_inspect_reports_every_inf_of_a_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("net");
+    std::fs::create_dir_all(good.join("x64")).expect("dir");
+    // UTF-16LE with a BOM, as Windows writes INFs.
+    let inf = "[Version]\r\nSignature=\"$Windows NT$\"\r\nClass=Net\r\nProvider=%P%\r\n\
+               DriverVer=01/02/2024,1.2.3.4\r\n[Manufacturer]\r\n%P%=M,NTamd64\r\n\
+               [M.NTamd64]\r\n%D%=Install,PCI\\VEN_8086&DEV_100E\r\n\
+               [SourceDisksNames]\r\n1=%P%,,,\r\n[SourceDisksFiles]\r\nnet.sys=1,x64\r\n\
+               [Strings]\r\nP=\"Contoso\"\r\nD=\"Contoso NIC\"\r\n";
+    let bytes: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(inf.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(good.join("net.inf"), bytes).expect("inf");
+    std::fs::write(good.join("x64/net.sys"), b"MZ").expect("sys");
+    let path = dir.path().to_str().expect("utf-8");
+
+    let out = wimdeck(&["driver", "inspect", path, "--json"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json[0]["driver"]["provider"], "Contoso");
+    assert_eq!(json[0]["driver"]["date"], "2024-01-02");
+    assert_eq!(json[0]["driver"]["architectures"][0], "amd64");
+    assert_eq!(
+        json[0]["driver"]["models"][0]["hardware_id"],
+        "PCI\\VEN_8086&DEV_100E"
+    );
+    assert_eq!(json[0]["driver"]["files"][0]["path"], "x64/net.sys");
+
+    // A broken INF beside it: reported with its line, and the exit status says so.
+    std::fs::write(
+        dir.path().join("bad.inf"),
+        "[Version]\nSignature=\"$Windows NT$\"\nClass=Net\nDriverVer=99/99/2024\n",
+    )
+    .expect("inf");
+    let out = wimdeck(&["driver", "inspect", path], None);
+    assert!(!out.status.success());
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("error: line 4: DriverVer date"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("device:        PCI\\VEN_8086&DEV_100E [amd64] Contoso NIC"),
+        "{printed}"
+    );
+    assert!(
+        text(&out.stderr).contains("1 of 2 INF files"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A kill -9 in the middle of an export leaves the source byte-identical and nothing under the
 /// output's name; the temporary file it leaves in the image store goes at the next start.
 #[tokio::test]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use text::{Entry, InfText, Section, decode};
 
 /// Why an INF could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
 pub struct InfError {
     /// 1-based line, when the problem is on one.
@@ -192,6 +192,74 @@ impl InfDriver {
             .or_else(|| self.catalog_files.iter().find(|(a, _)| a.is_none()))
             .map(|(_, name)| name.as_str())
     }
+}
+
+/// One INF as `wimdeck driver inspect` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfReport {
+    pub inf: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<InfDriver>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<InfError>,
+    /// Files the INF needs that are not beside it (relative to its folder).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_files: Vec<PathBuf>,
+}
+
+/// Reads one INF, or every INF under a folder (sorted by path). Symbolic links are not
+/// followed, so a package cannot point the reader outside itself.
+pub fn inspect_path(path: &Path) -> std::io::Result<Vec<InfReport>> {
+    let mut infs = Vec::new();
+    if path.is_dir() {
+        collect_infs(path, &mut infs)?;
+        infs.sort();
+    } else {
+        infs.push(path.to_path_buf());
+    }
+    infs.into_iter()
+        .map(|inf| {
+            let bytes = std::fs::read(&inf)?;
+            let folder = inf.parent().map(Path::to_path_buf).unwrap_or_default();
+            Ok(match InfDriver::from_bytes(&bytes) {
+                Ok(driver) => InfReport {
+                    missing_files: driver
+                        .files
+                        .iter()
+                        .filter(|f| !folder.join(&f.path).is_file())
+                        .map(|f| f.path.clone())
+                        .collect(),
+                    inf,
+                    driver: Some(driver),
+                    error: None,
+                },
+                Err(error) => InfReport {
+                    inf,
+                    driver: None,
+                    error: Some(error),
+                    missing_files: Vec::new(),
+                },
+            })
+        })
+        .collect()
+}
+
+fn collect_infs(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            collect_infs(&path, out)?;
+        } else if kind.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("inf"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// `DriverVer = mm/dd/yyyy[,w.x.y.z]`.
