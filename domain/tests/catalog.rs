@@ -170,6 +170,18 @@ fn sha256(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
 }
 
+/// Whether `path` is gone, allowing for the moment between a job turning final and its
+/// after-commit clean-up.
+async fn gone(path: &Path) -> bool {
+    for _ in 0..100 {
+        if !path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// The files in a directory, sorted (hidden ones too).
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -609,7 +621,7 @@ async fn servicing_jobs_verify_optimize_extract_and_split() {
         assert_eq!(optimized.inspection.file.compression, "xpress");
         assert_eq!(optimized.sha256, sha256(&optimized.file_path));
         assert!(
-            !original.file_path.exists(),
+            gone(&original.file_path).await,
             "the replaced owned file is gone"
         );
         assert_eq!(
@@ -825,7 +837,7 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
             ("Default PE x64", "7", "kept across regenerations")
         );
         assert!(
-            !default.file_path.exists(),
+            gone(&default.file_path).await,
             "the replaced default file is gone"
         );
         assert_eq!(
@@ -925,7 +937,7 @@ async fn uploads_resume_after_drops_and_restarts_and_are_used_up_by_their_import
             .await;
         let image = s.domain.catalog().get(image_id(&job)).await.expect("row");
         assert_ne!(image.file_path, done.path);
-        assert!(!done.path.exists());
+        assert!(gone(&done.path).await);
         assert!(uploads.list().await.expect("list").is_empty());
 
         // An OS image used in place takes the uploaded file over.
