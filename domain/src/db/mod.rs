@@ -50,14 +50,36 @@ pub(crate) async fn connect(url: &str) -> Result<DatabaseConnection> {
         {
             std::fs::create_dir_all(&dir)?;
         }
-        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-        });
+        options
+            .max_connections(8)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            })
+            .map_sqlx_sqlite_before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sea_orm::sqlx::Connection::is_in_transaction(conn)) })
+            });
     } else {
-        options.max_connections(16);
+        // A task cancelled inside a transaction (a worker stopped, a request dropped) can hand
+        // its connection back still in that transaction, or in one the server has aborted.
+        // Such a connection is never reused: the statements of the next user would join the
+        // stale transaction or fail with "current transaction is aborted". `SELECT 1` is the
+        // check (it replaces the default ping, so acquiring still costs one round trip).
+        options
+            .max_connections(16)
+            .test_before_acquire(false)
+            .map_sqlx_postgres_before_acquire(|conn, _| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::{Connection, Executor};
+                    if conn.is_in_transaction() {
+                        return Ok(false);
+                    }
+                    conn.execute("SELECT 1").await?;
+                    Ok(true)
+                })
+            });
     }
     Database::connect(options).await.map_err(|e| {
         Error::Config(format!(
