@@ -73,6 +73,26 @@ impl TempOutput {
     }
 }
 
+/// Flushes a directory's entries (after creating or renaming something in it).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Copies `from` to `to` and flushes the copy to disk.
+pub fn copy_synced(from: &Path, to: &Path) -> io::Result<u64> {
+    let bytes = fs::copy(from, to)?;
+    File::open(to)?.sync_all()?;
+    Ok(bytes)
+}
+
+/// The SHA-256 of a file's contents, in lower-case hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 impl Drop for TempOutput {
     fn drop(&mut self) {
         if !self.persisted {

@@ -87,6 +87,7 @@ impl Domain {
         let job_kinds = jobs::kinds::builtin()
             .into_iter()
             .chain(catalog::kinds::all())
+            .chain(drivers::job_kinds())
             .map(|k| (k.name(), k))
             .collect();
         Ok(Self {
@@ -134,6 +135,11 @@ impl Domain {
     /// The image catalog, as the system uses it (no permission checks).
     pub fn catalog(&self) -> catalog::Catalog<'_> {
         catalog::Catalog::new(self)
+    }
+
+    /// The driver catalog, as the system uses it (no permission checks).
+    pub fn driver_catalog(&self) -> drivers::catalog::DriverCatalog<'_> {
+        drivers::catalog::DriverCatalog::new(self)
     }
 
     /// The WIM engine.
@@ -281,6 +287,16 @@ impl<'a> ActorDomain<'a> {
     /// Boot images and OS images, with this user's rights.
     pub fn catalog(&self) -> catalog::ActorCatalog<'a> {
         catalog::ActorCatalog::new(self.domain, self.actor)
+    }
+
+    /// The driver catalog, with this user's rights.
+    pub fn drivers(&self) -> drivers::catalog::ActorDrivers<'a> {
+        drivers::catalog::ActorDrivers::new(self.domain, self.actor)
+    }
+
+    /// The driver lists of boot images, with this user's rights.
+    pub fn boot_drivers(&self) -> drivers::boot::ActorBootDrivers<'a> {
+        drivers::boot::ActorBootDrivers::new(self.domain, self.actor)
     }
 
     /// The user's uploads of WIM files from the browser.

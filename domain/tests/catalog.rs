@@ -984,7 +984,11 @@ async fn hostile_uploads_are_refused_and_leave_nothing() {
             ("../boot.wim", 10, "not a plain file name"),
             (r"C:\boot.wim", 10, "not a plain file name"),
             (".boot.wim", 10, "must not start with a dot"),
-            ("notes.txt", 10, "upload a .wim, .swm or .esd file"),
+            (
+                "notes.txt",
+                10,
+                "upload a .wim, .swm or .esd file, or a .zip or .cab",
+            ),
             ("empty.wim", 0, "is empty"),
             (
                 "huge.wim",

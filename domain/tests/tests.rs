@@ -3,6 +3,7 @@
 mod accounts;
 mod catalog;
 mod database;
+mod drivers;
 mod fixtures;
 mod jobs;
 mod sessions;

@@ -10,6 +10,7 @@ mod m20261121_000001_accounts;
 mod m20261121_000002_jobs;
 mod m20261121_000003_images;
 mod m20261121_000004_uploads;
+mod m20261122_000005_drivers;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_jobs::Migration),
             Box::new(m20261121_000003_images::Migration),
             Box::new(m20261121_000004_uploads::Migration),
+            Box::new(m20261122_000005_drivers::Migration),
         ]
     }
 }

@@ -144,6 +144,9 @@ async fn update_one(
             catalog
                 .replace_file(&txn, current.id, &output, &written)
                 .await?;
+            // The new file is a new base, without drivers; its driver list is applied again
+            // below.
+            crate::drivers::boot::forget_injection(&txn, current.id).await?;
             ("regenerated", current.id)
         }
         None => {
@@ -185,9 +188,29 @@ async fn update_one(
         store::discard(domain.db(), pending, &output).await?;
         return Err(crate::Error::from(e).into());
     }
-    if let Some(old) = existing.filter(|o| o.owned).map(|o| o.file_path) {
-        let record = store::record_pending(domain.db(), &old, None, domain.now_ms()).await?;
-        store::discard(domain.db(), record, &old).await?;
+    if let Some(previous) = &existing {
+        let mut old_files: Vec<_> = previous.base_file_path.iter().cloned().collect();
+        if previous.owned {
+            old_files.push(previous.file_path.clone());
+        }
+        for old in old_files {
+            let record = store::record_pending(domain.db(), &old, None, domain.now_ms()).await?;
+            store::discard(domain.db(), record, &old).await?;
+        }
+        let listed = crate::drivers::boot::BootDrivers::new(domain)
+            .show(previous.id)
+            .await?;
+        if !listed.listed.is_empty() {
+            let image = catalog.get(previous.id).await?;
+            let job = domain
+                .jobs()
+                .enqueue_as(None, crate::drivers::boot::BootDrivers::apply_job(&image)?)
+                .await?;
+            ctx.info(format!(
+                "{architecture}: applying its {} driver(s) to the new image (job {job})",
+                listed.listed.len()
+            ));
+        }
     }
     Ok(DefaultOutcome {
         architecture: architecture.to_owned(),

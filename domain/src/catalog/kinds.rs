@@ -246,7 +246,11 @@ fn owning_completion(
 }
 
 /// Sets the job's stored result from inside its effect (once the new row's id is known).
-async fn set_result<C: sea_orm::ConnectionTrait>(db: &C, job_id: i64, result: Value) -> Result<()> {
+pub(crate) async fn set_result<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    job_id: i64,
+    result: Value,
+) -> Result<()> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
     crate::db::entities::jobs::Entity::update_many()
         .col_expr(

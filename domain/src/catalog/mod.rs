@@ -139,6 +139,13 @@ pub struct CatalogImage {
     pub row_version: i32,
     /// Changes whenever the file is replaced.
     pub content_revision: i32,
+    /// Boot images with drivers applied: the image as it was before (every driver revision
+    /// is built from it).
+    pub base_file_path: Option<PathBuf>,
+    /// The drivers the file in use contains.
+    pub injected_drivers: Vec<crate::drivers::boot::InjectedDriver>,
+    /// The content revision that has `injected_drivers`.
+    pub drivers_revision: Option<i32>,
     pub created_by: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -191,6 +198,9 @@ impl CatalogImage {
             verified_at_ms: m.verified_at_ms,
             row_version: m.row_version,
             content_revision: m.content_revision,
+            base_file_path: m.base_file_path.map(PathBuf::from),
+            injected_drivers: crate::drivers::boot::parse_injected(&m.injected_drivers),
+            drivers_revision: m.drivers_revision,
             created_by: m.created_by,
             created_at_ms: m.created_at_ms,
             updated_at_ms: m.updated_at_ms,
@@ -603,16 +613,25 @@ impl<'a> Catalog<'a> {
                 image.name
             )));
         }
-        // Recorded with the delete: if the server stops before the file is gone, the sweep
+        crate::db::entities::boot_image_drivers::Entity::delete_many()
+            .filter(crate::db::entities::boot_image_drivers::Column::ImageId.eq(id))
+            .exec(&txn)
+            .await?;
+        // Recorded with the delete: if the server stops before the files are gone, the sweep
         // finishes the job.
-        let pending = if image.owned {
-            Some(store::record_pending(&txn, &image.file_path, None, self.domain.now_ms()).await?)
-        } else {
-            None
-        };
+        let mut owned_files = Vec::new();
+        if image.owned {
+            owned_files.push(image.file_path.clone());
+        }
+        owned_files.extend(image.base_file_path.clone());
+        let mut pending = Vec::new();
+        for file in owned_files {
+            let record = store::record_pending(&txn, &file, None, self.domain.now_ms()).await?;
+            pending.push((record, file));
+        }
         txn.commit().await?;
-        if let Some(pending) = pending {
-            store::discard(db, pending, &image.file_path).await?;
+        for (record, file) in pending {
+            store::discard(db, record, &file).await?;
         }
         Ok(())
     }
@@ -664,6 +683,11 @@ fn parse_language(text: &str) -> Result<Option<String>> {
 }
 
 /// Roles that may add, change and delete images and run image jobs.
+/// Whether `actor` may add, change, delete and service images and drivers.
+pub(crate) fn may_edit(actor: &Actor) -> bool {
+    EDITOR_ROLES.iter().any(|r| actor.has_role(*r))
+}
+
 const EDITOR_ROLES: [Role; 2] = [
     Role::FullAdministrator,
     Role::OperatingSystemDeploymentManager,
@@ -688,7 +712,7 @@ impl<'a> ActorCatalog<'a> {
 
     /// Whether this user may add, change, delete and service images.
     pub fn may_edit(&self) -> bool {
-        EDITOR_ROLES.iter().any(|r| self.actor.has_role(*r))
+        may_edit(self.actor)
     }
 
     fn require_editor(&self, what: &str) -> Result<()> {

@@ -10,10 +10,26 @@ use crate::{Error, Result, config::ImagesConfig};
 /// Resolves a path an admin typed (local, or a share path under a configured share) to the
 /// canonical local path of an existing file inside a source root.
 pub fn resolve(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
-    let input = input.trim();
-    if input.is_empty() {
+    if input.trim().is_empty() {
         return Err(invalid("give the path of a WIM file"));
     }
+    let canonical = resolve_inside(input, config)?;
+    if !canonical.is_file() {
+        return Err(invalid(format!("{} is not a file", input.trim())));
+    }
+    Ok(canonical)
+}
+
+/// [`resolve`] for a file or a folder (driver packages come as either).
+pub fn resolve_entry(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
+    if input.trim().is_empty() {
+        return Err(invalid("give the path of a folder, a .zip or a .cab file"));
+    }
+    resolve_inside(input, config)
+}
+
+fn resolve_inside(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
+    let input = input.trim();
     if input.contains('\0') {
         return Err(invalid("the path contains a NUL character"));
     }
@@ -50,19 +66,25 @@ pub fn resolve(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
                 .join(", ")
         )));
     }
-    if !canonical.is_file() {
-        return Err(invalid(format!("{input} is not a file")));
-    }
     Ok(canonical)
 }
 
 /// [`resolve`] with the uploads folder as one more root: uploaded files import like the rest.
 pub fn resolve_for(domain: &crate::Domain, input: &str) -> Result<PathBuf> {
+    resolve(input, &with_uploads(domain))
+}
+
+/// [`resolve_entry`] with the uploads folder as one more root.
+pub fn resolve_entry_for(domain: &crate::Domain, input: &str) -> Result<PathBuf> {
+    resolve_entry(input, &with_uploads(domain))
+}
+
+fn with_uploads(domain: &crate::Domain) -> ImagesConfig {
     let mut images = domain.config().images.clone();
     images
         .source_roots
         .push(super::uploads::uploads_dir(domain.config()));
-    resolve(input, &images)
+    images
 }
 
 /// `\\server\share\rest` → the mapped directory joined with `rest`, matching the longest

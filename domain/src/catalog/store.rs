@@ -120,6 +120,8 @@ pub struct SweepReport {
     pub temporary_files: Vec<PathBuf>,
     /// Partial files of uploads abandoned for a day.
     pub abandoned_uploads: Vec<PathBuf>,
+    /// Driver-store folders of imports that never committed, and their staging folders.
+    pub abandoned_driver_folders: Vec<PathBuf>,
 }
 
 /// Cleans up after a crash: abandoned outputs of jobs that are no longer running, and
@@ -137,11 +139,7 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
                 continue;
             }
         }
-        let in_use = images::Entity::find()
-            .filter(images::Column::FilePath.eq(record.path.as_str()))
-            .one(db)
-            .await?
-            .is_some();
+        let in_use = in_use(db, &record.path).await?;
         let path = PathBuf::from(&record.path);
         if in_use {
             settle(db, record.id).await?;
@@ -168,7 +166,21 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
         }
     }
     report.abandoned_uploads = super::uploads::sweep(domain).await?;
+    report.abandoned_driver_folders = crate::drivers::catalog::sweep(domain).await?;
     Ok(report)
+}
+
+/// Whether an image's file in use, or its base, is `path`.
+async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
+    Ok(images::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(images::Column::FilePath.eq(path))
+                .add(images::Column::BaseFilePath.eq(path)),
+        )
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Removes what a previous attempt of the same job left (before a retry starts over).
@@ -179,12 +191,7 @@ pub(crate) async fn discard_job_outputs(domain: &Domain, job_id: i64) -> Result<
         .all(db)
         .await?;
     for record in records {
-        let in_use = images::Entity::find()
-            .filter(images::Column::FilePath.eq(record.path.as_str()))
-            .one(db)
-            .await?
-            .is_some();
-        if in_use {
+        if in_use(db, &record.path).await? {
             settle(db, record.id).await?;
         } else {
             discard(db, record.id, Path::new(&record.path)).await?;

@@ -37,8 +37,25 @@ use crate::{
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 30;
 /// Incomplete uploads untouched this long are removed at start-up.
 const ABANDONED_AFTER_MS: i64 = 24 * 3600 * 1000;
-/// File types the catalog imports.
-const EXTENSIONS: [&str; 3] = ["wim", "swm", "esd"];
+/// File types the catalogs import — images, then driver packages — with the bytes each must
+/// start with and what the file is called when they are missing.
+const FILE_TYPES: [(&str, &[u8], &str); 5] = [
+    ("wim", b"MSWIM\0\0\0", "a WIM file (no WIM header)"),
+    ("swm", b"MSWIM\0\0\0", "a WIM file (no WIM header)"),
+    ("esd", b"MSWIM\0\0\0", "a WIM file (no WIM header)"),
+    ("zip", b"PK\x03\x04", "a zip archive"),
+    ("cab", b"MSCF", "a cabinet (.cab) file"),
+];
+
+/// The header a file named `name` must start with, and what such a file is called.
+fn magic_for(name: &str) -> (&'static [u8], &'static str) {
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    FILE_TYPES
+        .iter()
+        .find(|(e, _, _)| extension.as_deref() == Some(*e))
+        .map(|(_, magic, noun)| (*magic, *noun))
+        .unwrap_or((FILE_TYPES[0].1, FILE_TYPES[0].2))
+}
 
 /// One upload, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,9 +160,9 @@ fn check_file_name(name: &str) -> Result<String> {
         return Err(invalid(format!("\"{name}\" must not start with a dot")));
     }
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if !extension.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) {
+    if !extension.is_some_and(|e| FILE_TYPES.iter().any(|(t, _, _)| *t == e)) {
         return Err(invalid(format!(
-            "{name} is not a WIM file; upload a .wim, .swm or .esd file"
+            "{name} is neither an image nor a driver package; upload a .wim, .swm or .esd file, or a .zip or .cab file of drivers"
         )));
     }
     Ok(name.to_owned())
@@ -363,19 +380,17 @@ impl<'a> ActorUploads<'a> {
                 ));
                 break;
             }
-            if position < 8 {
-                let start = usize::try_from(position).unwrap_or(8);
-                let magic = &b"MSWIM\0\0\0"[start..];
+            let (expected, noun) = magic_for(&row.file_name);
+            if position < expected.len() as u64 {
+                let start = usize::try_from(position).unwrap_or(expected.len());
+                let magic = &expected[start..];
                 let head = &chunk[..chunk.len().min(magic.len())];
                 if head != &magic[..head.len()] {
                     drop(file);
                     self.remove(id, &partial).await?;
                     return Err(Error::invalid(
                         "body",
-                        format!(
-                            "{} is not a WIM file (no WIM header); nothing was kept",
-                            row.file_name
-                        ),
+                        format!("{} is not {noun}; nothing was kept", row.file_name),
                     ));
                 }
             }
@@ -561,6 +576,8 @@ mod tests {
     fn file_names_are_plain_wim_names() {
         assert_eq!(check_file_name(" boot.wim ").expect("ok"), "boot.wim");
         assert!(check_file_name("install2.SWM").is_ok());
+        assert!(check_file_name("Intel LAN.zip").is_ok());
+        assert!(check_file_name("storage.CAB").is_ok());
         for bad in [
             "",
             "../boot.wim",

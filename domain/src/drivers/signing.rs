@@ -155,15 +155,16 @@ fn ctl_hashes(encap: Tlv<'_>) -> Result<HashSet<Vec<u8>>, String> {
 
 /// A member tag written as the hash in hex, UTF-16LE (as MakeCat writes them) or ASCII.
 fn hex_tag(value: &[u8]) -> Option<Vec<u8>> {
-    let text: String = if value.len() % 2 == 0 && value.iter().skip(1).step_by(2).all(|&b| b == 0) {
-        let units: Vec<u16> = value
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16(&units).ok()?
-    } else {
-        String::from_utf8(value.to_vec()).ok()?
-    };
+    let text: String =
+        if value.len().is_multiple_of(2) && value.iter().skip(1).step_by(2).all(|&b| b == 0) {
+            let units: Vec<u16> = value
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16(&units).ok()?
+        } else {
+            String::from_utf8(value.to_vec()).ok()?
+        };
     let text = text.trim_end_matches('\0');
     if !matches!(text.len(), 40 | 64) {
         return None;

@@ -151,7 +151,8 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
         ..Limits::default()
     };
     let outside = dir.path().join("evil.inf");
-    let cases: [(&Path, fn(&PackageError) -> bool); 6] = [
+    type Expect = fn(&PackageError) -> bool;
+    let cases: [(&Path, Expect); 6] = [
         (
             &hostile.zip_slip,
             |e| matches!(e, PackageError::Escapes { entry } if entry == "../../evil.inf"),

@@ -107,6 +107,17 @@ pub trait WimBackend: Send + Sync + 'static {
     /// directories first, then by name.
     fn list_dir(&self, path: &Path, index: u32, dir: &str) -> Result<Vec<DirEntry>, WimError>;
 
+    /// Copies `paths` (files or folders inside image `index`, like `/Windows/INF`) into
+    /// `target_dir`, each under its own name (not its full path); absent paths are skipped.
+    /// Returns the paths that existed.
+    fn extract_paths(
+        &self,
+        path: &Path,
+        index: u32,
+        paths: &[&str],
+        target_dir: &Path,
+    ) -> Result<Vec<String>, WimError>;
+
     /// Writes a new WIM at `output`: `source` with `changes` applied to image `index` (files
     /// and folders added or replaced, paths deleted). The building block for drivers and
     /// customization.

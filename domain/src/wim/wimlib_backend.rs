@@ -184,6 +184,56 @@ impl WimBackend for Wimlib {
         Ok(entries)
     }
 
+    fn extract_paths(
+        &self,
+        path: &Path,
+        index: u32,
+        paths: &[&str],
+        target_dir: &Path,
+    ) -> Result<Vec<String>, WimError> {
+        use wimlib::{
+            string::ThinTStr,
+            wim::{ExtractFlags, IterateDirTreeFlags},
+        };
+        let lib = WimLib::default();
+        let wim = open_whole(&lib, path, false)?;
+        let selected = select(&wim, path, index)?;
+        let image = wim.select_image(selected);
+        let mut present = Vec::new();
+        for inside in paths {
+            let inside = wim_path(inside);
+            let exists = image.iterate_dir_tree(
+                TStr::from_impl(&c_text(&inside)?),
+                IterateDirTreeFlags::empty(),
+                |_| Ok(()),
+            );
+            match exists {
+                Ok(()) => present.push(inside),
+                Err(wimlib::Error::PathDoesNotExist) => {}
+                Err(other) => return Err(WimError::from_wimlib(path, other)),
+            }
+        }
+        if present.is_empty() {
+            return Ok(present);
+        }
+        let strings: Vec<CString> = present
+            .iter()
+            .map(|p| c_text(p))
+            .collect::<Result<_, _>>()?;
+        let thin: Vec<ThinTStr<'_>> = strings
+            .iter()
+            .map(|s| ThinTStr::from(TStr::from_impl(s)))
+            .collect();
+        image
+            .extract_from_paths(
+                &thin,
+                TStr::from_impl(&c_path(target_dir)?),
+                ExtractFlags::NO_PRESERVE_DIR_STRUCTURE | ExtractFlags::NO_ACLS,
+            )
+            .map_err(|e| WimError::from_wimlib(path, e))?;
+        Ok(present)
+    }
+
     fn apply_changes(
         &self,
         source: &Path,

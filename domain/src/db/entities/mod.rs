@@ -1,5 +1,9 @@
 //! sea-orm entities, one module per table. Crate-private: callers see domain types.
 
+pub(crate) mod boot_image_drivers;
+pub(crate) mod driver_categories;
+pub(crate) mod driver_packages;
+pub(crate) mod drivers;
 pub(crate) mod images;
 pub(crate) mod job_logs;
 pub(crate) mod jobs;
