@@ -26,6 +26,7 @@ use leptos_router::{
 use components::layout::ConsoleLayout;
 use pages::{
     dashboard::DashboardPage,
+    drivers::{DriverPage, DriversPage},
     images::{
         AddBootImagePage, AddOsImagePage, BootImagePage, BootImagesPage, OsImagePage, OsImagesPage,
     },
@@ -104,6 +105,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/os-images") view=OsImagesPage />
                         <Route path=path!("/os-images/add") view=AddOsImagePage />
                         <Route path=path!("/os-images/:id") view=OsImagePage />
+                        <Route path=path!("/drivers") view=DriversPage />
+                        <Route path=path!("/drivers/:id") view=DriverPage />
                         <Route path=path!("/jobs") view=JobsPage />
                         <Route path=path!("/jobs/schedules") view=SchedulesPage />
                         <Route path=path!("/jobs/:id") view=JobDetailPage />

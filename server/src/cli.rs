@@ -460,6 +460,12 @@ async fn demo_seed(dir: &std::path::Path, config: &Config) -> Result<(), Error> 
         domain::fixtures::sample_library(dir)?;
         println!("wrote sample WIMs to {}", dir.display());
     }
+    let drivers = dir.join("drivers");
+    if !drivers.is_dir() {
+        std::fs::create_dir_all(&drivers)?;
+        domain::fixtures::drivers::demo_packages(&drivers)?;
+        println!("wrote sample driver packages to {}", drivers.display());
+    }
     let domain = Domain::open(config).await?;
     let empty = domain.catalog().list(ImageKind::Boot).await?.is_empty()
         && domain.catalog().list(ImageKind::Os).await?.is_empty();

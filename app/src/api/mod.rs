@@ -6,6 +6,7 @@
 //! with 401 before it runs.
 
 pub mod dashboard;
+pub mod drivers;
 pub mod images;
 pub mod jobs;
 pub mod session;

@@ -15,6 +15,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/", "Dashboard"),
     ("/boot-images", "Boot Images"),
     ("/os-images", "OS Images"),
+    ("/drivers", "Drivers"),
     ("/jobs", "Jobs"),
 ];
 

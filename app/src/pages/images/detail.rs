@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::{Kind, browser::FileBrowser, kilobytes, state_label};
+use super::{Kind, browser::FileBrowser, drivers_tab::DriversTab, kilobytes, state_label};
 use crate::{
     api::images::{DeleteImage, EditImage, ImageDetailView, ServiceImage, image_detail},
     components::error::{ErrorBanner, action_error},
@@ -152,6 +152,7 @@ fn Properties(
                 </details>
             }).collect_view()}
         </section>
+        {(kind == Kind::Boot).then(|| view! { <DriversTab image_id=id /> })}
         {view.may_edit.then(|| view! { <Actions kind view=view.clone() /> })}
         <FileBrowser kind id indexes />
     }

@@ -3,8 +3,9 @@
 mod add;
 mod browser;
 mod detail;
+mod drivers_tab;
 mod list;
-mod upload;
+pub(crate) mod upload;
 
 pub use add::{AddBootImagePage, AddOsImagePage};
 pub use detail::{BootImagePage, OsImagePage};

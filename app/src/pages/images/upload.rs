@@ -49,7 +49,18 @@ impl Transfer {
 /// The upload panel: choose files, watch them go, then `on_uploaded` gets the path to import
 /// (the first part of a split WIM, when its parts were sent together).
 #[component]
-pub(super) fn Uploader(on_uploaded: Callback<String>) -> impl IntoView {
+pub(crate) fn Uploader(
+    on_uploaded: Callback<String>,
+    /// The file chooser's label.
+    #[prop(default = "WIM file(s) from this computer")]
+    label: &'static str,
+    /// File types offered by the chooser.
+    #[prop(default = ".wim,.swm,.esd")]
+    accept: &'static str,
+    /// What to choose.
+    #[prop(default = "For a split WIM choose all its .swm parts.")]
+    hint: &'static str,
+) -> impl IntoView {
     let input = NodeRef::<leptos::html::Input>::new();
     let transfers = RwSignal::new(Vec::<Transfer>::new());
     let busy = RwSignal::new(false);
@@ -116,12 +127,12 @@ pub(super) fn Uploader(on_uploaded: Callback<String>) -> impl IntoView {
     };
     view! {
         <form class="row" on:submit=start aria-label="Upload">
-            <label>"WIM file(s) from this computer"
-                <input type="file" name="files" multiple accept=".wim,.swm,.esd" node_ref=input required />
+            <label>{label}
+                <input type="file" name="files" multiple accept=accept node_ref=input required />
             </label>
             <button type="submit" class="secondary" disabled=move || busy.get()>"Upload"</button>
         </form>
-        <p class="muted">"For a split WIM choose all its .swm parts. An interrupted upload resumes when you choose the same file again."</p>
+        <p class="muted">{hint}" An interrupted upload resumes when you choose the same file again."</p>
         <ul class="transfers" aria-label="Transfers">
             {move || transfers.get().into_iter().map(|t| {
                 let percent = (t.received * 100).checked_div(t.size).unwrap_or(100);
