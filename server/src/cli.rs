@@ -275,7 +275,33 @@ impl Cli {
 
 /// `wimdeck driver inspect`
 fn driver_inspect(path: &std::path::Path, json: bool) -> Result<(), Error> {
-    let reports = domain::drivers::inf::inspect_path(path)?;
+    use domain::drivers::package::{self, Limits, PackageFormat};
+    // An archive is unpacked (with the import's defences) into a scratch folder first.
+    let archive = path.is_file()
+        && matches!(
+            PackageFormat::detect(path),
+            Ok(PackageFormat::Zip | PackageFormat::Cab)
+        );
+    let scratch = std::env::temp_dir().join(format!(
+        "wimdeck-inspect-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let reports = if archive {
+        let unpacked = package::unpack(path, &scratch, &Limits::default())
+            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())));
+        let reports = unpacked.and_then(|_| Ok(domain::drivers::inf::inspect_path(&scratch)?));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let mut reports = reports?;
+        for r in &mut reports {
+            if let Ok(inner) = r.inf.strip_prefix(&scratch) {
+                r.inf = path.join(inner);
+            }
+        }
+        reports
+    } else {
+        domain::drivers::inf::inspect_path(path)?
+    };
     if reports.is_empty() {
         return Err(Error::Usage(format!(
             "no INF file under {}",
@@ -348,6 +374,18 @@ fn describe_inf(report: &domain::drivers::inf::InfReport) -> String {
     }
     for missing in &report.missing_files {
         let _ = writeln!(out, "  missing:       {}", missing.display());
+    }
+    match &report.signature {
+        Some(domain::drivers::signing::Signature::Signed { signer, catalog }) => {
+            let _ = writeln!(out, "  signed:        by {signer} ({catalog})");
+        }
+        Some(domain::drivers::signing::Signature::Unsigned { reason }) => {
+            let _ = writeln!(out, "  unsigned:      {reason}");
+        }
+        None => {}
+    }
+    if let Some(hash) = &report.content_hash {
+        let _ = writeln!(out, "  content hash:  {hash}");
     }
     out
 }

@@ -291,6 +291,44 @@ fn wim_inspect_prints_json_and_text_and_refuses_other_files() {
 }
 
 #[test]
+fn driver_inspect_reads_archives_and_says_what_the_catalog_would_store() {
+    use domain::fixtures::{Arch, drivers};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let package = dir.path().join("lan");
+    drivers::DriverPackage::network("e1d", &[Arch::Amd64])
+        .write(&package)
+        .expect("package");
+    let cab = dir.path().join("lan.cab");
+    drivers::cab_folder(&package, &cab).expect("cab");
+    let out = wimdeck(
+        &["driver", "inspect", cab.to_str().expect("utf-8"), "--json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json[0]["inf"], cab.join("e1d.inf").display().to_string());
+    assert_eq!(json[0]["signature"]["status"], "signed");
+    assert_eq!(json[0]["signature"]["signer"], "Contoso Networks");
+    assert_eq!(json[0]["content_hash"].as_str().map(str::len), Some(64));
+
+    let hostile = drivers::hostile_archives(&dir.path().join("hostile")).expect("hostile");
+    let out = wimdeck(
+        &[
+            "driver",
+            "inspect",
+            hostile.zip_slip.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("would land outside the package"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn driver_inspect_reports_every_inf_of_a_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("net");

@@ -308,7 +308,7 @@ pub(crate) fn hashes_of(bytes: &[u8]) -> Vec<Vec<u8>> {
 /// certificate-table directory entry and the certificate table. (The specification hashes the
 /// headers and then the sections in file order; for files whose sections follow each other,
 /// which is how linkers write them, that is the same bytes.) `None` when it is not a PE file.
-pub(crate) fn authenticode_ranges(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
+pub fn authenticode_ranges(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
     let u16_at = |at: usize| {
         bytes
             .get(at..at + 2)

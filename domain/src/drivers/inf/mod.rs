@@ -205,6 +205,12 @@ pub struct InfReport {
     /// Files the INF needs that are not beside it (relative to its folder).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_files: Vec<PathBuf>,
+    /// What the catalog would store, for a driver it would import: its content hash and
+    /// signature status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<super::signing::Signature>,
 }
 
 /// Reads one INF, or every INF under a folder (sorted by path). Symbolic links are not
@@ -222,22 +228,33 @@ pub fn inspect_path(path: &Path) -> std::io::Result<Vec<InfReport>> {
             let bytes = std::fs::read(&inf)?;
             let folder = inf.parent().map(Path::to_path_buf).unwrap_or_default();
             Ok(match InfDriver::from_bytes(&bytes) {
-                Ok(driver) => InfReport {
-                    missing_files: driver
+                Ok(driver) => {
+                    let missing_files: Vec<PathBuf> = driver
                         .files
                         .iter()
                         .filter(|f| !folder.join(&f.path).is_file())
                         .map(|f| f.path.clone())
-                        .collect(),
-                    inf,
-                    driver: Some(driver),
-                    error: None,
-                },
+                        .collect();
+                    let read = match missing_files.is_empty() {
+                        true => super::analyze::read_driver(&inf)?.ok(),
+                        false => None,
+                    };
+                    InfReport {
+                        missing_files,
+                        content_hash: read.as_ref().map(|r| r.content_hash.clone()),
+                        signature: read.map(|r| r.signature),
+                        inf,
+                        driver: Some(driver),
+                        error: None,
+                    }
+                }
                 Err(error) => InfReport {
                     inf,
                     driver: None,
                     error: Some(error),
                     missing_files: Vec::new(),
+                    content_hash: None,
+                    signature: None,
                 },
             })
         })
