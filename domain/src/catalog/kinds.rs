@@ -750,17 +750,8 @@ impl JobKind for OptimizeImage {
             if let Some(old) = old {
                 // The old file is unused once the row points at the new one.
                 let domain = domain.clone();
-                completion = completion.after_commit(move || async move {
-                    let removed =
-                        match store::record_pending(domain.db(), &old, None, domain.now_ms()).await
-                        {
-                            Ok(id) => store::discard(domain.db(), id, &old).await,
-                            Err(e) => Err(e),
-                        };
-                    if let Err(e) = removed {
-                        tracing::warn!("removing the replaced file {} failed: {e}", old.display());
-                    }
-                });
+                completion = completion
+                    .after_commit(move || async move { store::remove_unused(&domain, &old).await });
             }
             Ok(completion)
         })

@@ -170,6 +170,19 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
     Ok(report)
 }
 
+/// Removes a file the catalog no longer uses (a replaced revision), recording it first so a
+/// crash in between leaves it to the sweep; failures are logged, not returned, as the change
+/// that made the file unused has committed already.
+pub(crate) async fn remove_unused(domain: &Domain, path: &Path) {
+    let removed = match record_pending(domain.db(), path, None, domain.now_ms()).await {
+        Ok(id) => discard(domain.db(), id, path).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = removed {
+        tracing::warn!("removing the unused file {} failed: {e}", path.display());
+    }
+}
+
 /// Whether an image's file in use, or its base, is `path`.
 async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
     Ok(images::Entity::find()

@@ -469,20 +469,8 @@ impl JobKind for ApplyDrivers {
             // The previous revision goes once the row points at the new one; the base stays.
             if had_base && old != base {
                 let domain = domain.clone();
-                completion = completion.after_commit(move || async move {
-                    let removed =
-                        match store::record_pending(domain.db(), &old, None, domain.now_ms()).await
-                        {
-                            Ok(id) => store::discard(domain.db(), id, &old).await,
-                            Err(e) => Err(e),
-                        };
-                    if let Err(e) = removed {
-                        tracing::warn!(
-                            "removing the previous revision {} failed: {e}",
-                            old.display()
-                        );
-                    }
-                });
+                completion = completion
+                    .after_commit(move || async move { store::remove_unused(&domain, &old).await });
             }
             Ok(completion)
         })
