@@ -88,8 +88,17 @@ pub fn copy_synced(from: &Path, to: &Path) -> io::Result<u64> {
 /// The SHA-256 of a file's contents, in lower-case hex.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
     use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
     Ok(hex::encode(hasher.finalize()))
 }
 

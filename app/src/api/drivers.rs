@@ -98,7 +98,6 @@ pub struct BootDriversView {
     pub listed: Vec<ListedDriverView>,
     /// Enabled catalog drivers not on the list, as the filters leave them.
     pub available: Vec<DriverRow>,
-    pub available_total: u64,
     /// (name, version, folder in Windows PE) of the drivers in the file in use.
     pub injected: Vec<(String, String, String)>,
     pub drivers_revision: Option<i32>,
@@ -155,12 +154,7 @@ pub async fn driver_detail(id: i64) -> Result<DriverDetailView, AppError> {
     let domain = crate::api::ssr::domain()?;
     let drivers = domain.for_actor(&actor).drivers();
     let (driver, users) = drivers.get(id).await?;
-    let package = drivers
-        .packages()
-        .await?
-        .into_iter()
-        .find(|p| p.id == driver.package_id)
-        .map(ssr::package);
+    let package = drivers.package(driver.package_id).await?.map(ssr::package);
     Ok(DriverDetailView {
         row: ssr::row(&driver),
         class_guid: driver.class_guid.clone().unwrap_or_default(),
@@ -299,7 +293,6 @@ pub async fn boot_image_drivers(
             .filter(|d| !listed_ids.contains(&d.id))
             .map(ssr::row)
             .collect(),
-        available_total: page.total,
         injected: shown
             .injected
             .iter()

@@ -204,7 +204,7 @@ async fn update_one(
             let image = catalog.get(previous.id).await?;
             let job = domain
                 .jobs()
-                .enqueue_as(None, crate::drivers::boot::BootDrivers::apply_job(&image)?)
+                .enqueue_as(None, crate::drivers::boot::BootDrivers::apply_job(&image))
                 .await?;
             ctx.info(format!(
                 "{architecture}: applying its {} driver(s) to the new image (job {job})",

@@ -230,8 +230,8 @@ impl<'a> BootDrivers<'a> {
     }
 
     /// The job that writes the list into a new revision.
-    pub(crate) fn apply_job(image: &CatalogImage) -> Result<NewJob> {
-        Ok(NewJob::new(APPLY_DRIVERS, json!({ "image_id": image.id })).target(image.target()))
+    pub(crate) fn apply_job(image: &CatalogImage) -> NewJob {
+        NewJob::new(APPLY_DRIVERS, json!({ "image_id": image.id })).target(image.target())
     }
 }
 
@@ -281,7 +281,7 @@ impl<'a> ActorBootDrivers<'a> {
         let image = self.inner.boot_image(image_id).await?;
         self.domain
             .jobs()
-            .enqueue_as(Some(self.actor), BootDrivers::apply_job(&image)?)
+            .enqueue_as(Some(self.actor), BootDrivers::apply_job(&image))
             .await
     }
 }

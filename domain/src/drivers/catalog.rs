@@ -154,6 +154,22 @@ pub struct DriverPackageInfo {
     pub imported_at_ms: i64,
 }
 
+impl From<driver_packages::Model> for DriverPackageInfo {
+    fn from(p: driver_packages::Model) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            source: p.source,
+            format: p.format,
+            driver_count: p.driver_count,
+            rejected_count: p.rejected_count,
+            job_id: p.job_id,
+            imported_by: p.imported_by,
+            imported_at_ms: p.imported_at_ms,
+        }
+    }
+}
+
 /// A boot image that uses a driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriverUser {
@@ -353,6 +369,7 @@ impl<'a> DriverCatalog<'a> {
         Ok(classes.into_iter().collect())
     }
 
+    /// The latest 200 imports, newest first.
     pub async fn packages(&self) -> Result<Vec<DriverPackageInfo>> {
         Ok(driver_packages::Entity::find()
             .order_by_desc(driver_packages::Column::ImportedAtMs)
@@ -361,18 +378,15 @@ impl<'a> DriverCatalog<'a> {
             .all(self.domain.db())
             .await?
             .into_iter()
-            .map(|p| DriverPackageInfo {
-                id: p.id,
-                name: p.name,
-                source: p.source,
-                format: p.format,
-                driver_count: p.driver_count,
-                rejected_count: p.rejected_count,
-                job_id: p.job_id,
-                imported_by: p.imported_by,
-                imported_at_ms: p.imported_at_ms,
-            })
+            .map(DriverPackageInfo::from)
             .collect())
+    }
+
+    pub async fn package(&self, id: i64) -> Result<Option<DriverPackageInfo>> {
+        Ok(driver_packages::Entity::find_by_id(id)
+            .one(self.domain.db())
+            .await?
+            .map(DriverPackageInfo::from))
     }
 
     /// The boot images whose driver list has the driver, or whose file contains it.
@@ -647,6 +661,10 @@ impl<'a> ActorDrivers<'a> {
 
     pub async fn packages(&self) -> Result<Vec<DriverPackageInfo>> {
         self.catalog.packages().await
+    }
+
+    pub async fn package(&self, id: i64) -> Result<Option<DriverPackageInfo>> {
+        self.catalog.package(id).await
     }
 
     /// Queues the import of a package (a folder, `.zip` or `.cab` under the source roots, or

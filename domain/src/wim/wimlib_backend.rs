@@ -8,7 +8,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sha2::{Digest, Sha256};
 use wimlib::{
     WimLib,
     progress::{ProgressMsg, ProgressStatus},
@@ -640,17 +639,7 @@ fn compression_name(kind: CompressionType) -> &'static str {
 }
 
 fn sha256_file(path: &Path) -> Result<String, WimError> {
-    let mut file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).map_err(|e| io_error(path, &e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    crate::fsx::sha256_file(path).map_err(|e| io_error(path, &e))
 }
 
 /// Whether the file starts like a WIM: `MSWIM` (or `WLPWM` for pipable WIMs) and three NULs.

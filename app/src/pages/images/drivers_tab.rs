@@ -57,7 +57,7 @@ pub(super) fn DriversTab(image_id: i64) -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match view.await {
-                        Ok(v) => view! { <Lists view=v add remove /> }.into_any(),
+                        Ok(v) => view! { <Lists view=v remove /> }.into_any(),
                         Err(error) => view! { <ErrorBanner error /> }.into_any(),
                     }
                 })}
@@ -86,12 +86,7 @@ pub(super) fn DriversTab(image_id: i64) -> impl IntoView {
 }
 
 #[component]
-fn Lists(
-    view: BootDriversView,
-    add: ServerAction<AddBootImageDriver>,
-    remove: ServerAction<RemoveBootImageDriver>,
-) -> impl IntoView {
-    let _ = add;
+fn Lists(view: BootDriversView, remove: ServerAction<RemoveBootImageDriver>) -> impl IntoView {
     let apply = ServerAction::<ApplyBootImageDrivers>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
