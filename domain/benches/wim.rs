@@ -7,11 +7,11 @@
 //! Each operation runs 3 times per side, alternating which goes first; the median is reported
 //! and the ratio is Wimdeck ÷ wimlib-imagex (lower is better; 1.05 means 5% slower).
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Instant,
-};
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{find_imagex, run};
 
 use domain::{
     fixtures::{self, Arch, WindowsTree},
@@ -90,26 +90,8 @@ fn main() {
 }
 
 fn compare(label: &str, mut ours: impl FnMut(), mut reference: impl FnMut()) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let time = |f: &mut dyn FnMut()| {
-            let started = Instant::now();
-            f();
-            started.elapsed().as_secs_f64()
-        };
-        if round % 2 == 0 {
-            a.push(time(&mut ours));
-            b.push(time(&mut reference));
-        } else {
-            b.push(time(&mut reference));
-            a.push(time(&mut ours));
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (ours, theirs) = (median(&mut a), median(&mut b));
+    let medians = common::compare(ROUNDS, &mut [&mut ours, &mut reference]);
+    let (ours, theirs) = (medians[0], medians[1]);
     println!(
         "| {label} | {ours:.3} | {theirs:.3} | {:.3} |",
         ours / theirs
@@ -147,38 +129,4 @@ fn make_source(dir: &Path) -> PathBuf {
         std::fs::remove_dir_all(root).expect("remove tree");
     }
     source
-}
-
-/// `wimlib-imagex` from the bundled wimlib build that this benchmark links.
-fn find_imagex() -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> =
-        std::fs::read_dir(profile_dir.join("build"))
-            .expect("build dir")
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("wimlib-sys-"))
-            .map(|e| e.path().join("out/bin/wimlib-imagex"))
-            .filter(|p| p.is_file())
-            .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-            .collect();
-    candidates.sort();
-    candidates
-        .pop()
-        .map(|(_, p)| p)
-        .expect("wimlib-imagex from the bundled build")
-}
-
-fn run(program: &Path, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

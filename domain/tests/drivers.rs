@@ -8,8 +8,8 @@ use std::{
 };
 
 use domain::{
-    Actor, Domain, Error, Role,
-    catalog::{ImageKind, kinds::ImportRequest},
+    Actor, Config, Domain, Error, Role,
+    catalog::{ImageKind, defaults::UPDATE_DEFAULTS, kinds::ImportRequest},
     drivers::{
         catalog::DriverFilter, import::DriverImportRequest, inf::DriverArch, signing::Signature,
     },
@@ -17,7 +17,7 @@ use domain::{
         self, Arch, WinPeRelease, WindowsTree,
         drivers::{CatalogState, DriverPackage, cab_folder, hostile_archives, zip_folder},
     },
-    jobs::{Job, JobState, Runner},
+    jobs::{Job, JobFilter, JobState, NewJob, PageCursor, Runner},
     testing::{BACKENDS, Backend, ManualClock, TestDb, fast_runner_options, wait_until_final},
     wim::{Monitor, WimBackend, Wimlib},
 };
@@ -36,12 +36,18 @@ struct Setup {
 
 impl Setup {
     async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, |_, _| {}).await
+    }
+
+    /// A setup whose configuration `configure` adjusts, given the source root.
+    async fn with_config(backend: Backend, configure: impl FnOnce(&mut Config, &Path)) -> Self {
         let db = TestDb::create(backend).await;
         let root_dir = tempfile::tempdir().expect("tempdir");
         let root = root_dir.path().join("sources");
         std::fs::create_dir_all(&root).expect("root");
         let mut config = db.config();
         config.images.source_roots = vec![root.clone()];
+        configure(&mut config, &root);
         let clock = ManualClock::starting_at(crate::T0);
         let domain = Domain::open_with_clock(&config, Arc::new(clock))
             .await
@@ -641,6 +647,161 @@ async fn drivers_are_injected_into_new_revisions_and_the_base_is_kept() {
             .delete(e1d.id, e1d.row_version)
             .await
             .expect("delete driver");
+        s.stop().await;
+    }
+}
+
+/// Waits for the file at `path` to be removed (removals after commit run in the background).
+async fn gone(path: &Path) -> bool {
+    for _ in 0..100 {
+        if !path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_regenerated_default_boot_image_gets_its_drivers_again() {
+    for backend in BACKENDS {
+        let s = Setup::with_config(backend, |config, root| {
+            config
+                .images
+                .default_boot_sources
+                .insert("amd64".into(), root.join("adk/winpe.wim"));
+        })
+        .await;
+        std::fs::create_dir_all(s.root.join("adk")).expect("adk");
+        let winpe = boot_wim(&s.root.join("adk"), "winpe.wim", None);
+        DriverPackage::network("e1d", &[Arch::Amd64])
+            .write(&s.root.join("net"))
+            .expect("net");
+        s.import(&s.root.join("net"), &[]).await;
+        let e1d = s
+            .domain
+            .for_actor(&s.admin)
+            .drivers()
+            .list(&DriverFilter::default())
+            .await
+            .expect("list")
+            .drivers
+            .remove(0);
+        let update_defaults = || async {
+            let id = s
+                .domain
+                .jobs()
+                .enqueue_as(None, NewJob::new(UPDATE_DEFAULTS, serde_json::json!({})))
+                .await
+                .expect("queue");
+            let job = wait_until_final(&s.domain, id, LONG).await;
+            assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+            job.result.expect("result")["defaults"][0]["action"]
+                .as_str()
+                .expect("action")
+                .to_owned()
+        };
+        let newest_apply_job = || async {
+            let filter = JobFilter {
+                kind: Some("boot-image-drivers".into()),
+                ..JobFilter::default()
+            };
+            let page = s
+                .domain
+                .jobs()
+                .list(&filter, PageCursor::Newest, 1)
+                .await
+                .expect("jobs");
+            page.jobs.first().map(|j| j.id)
+        };
+
+        assert_eq!(update_defaults().await, "created");
+        let default = s
+            .domain
+            .catalog()
+            .default_for("amd64")
+            .await
+            .expect("db")
+            .expect("default");
+        let boot = s.domain.for_actor(&s.admin).boot_drivers();
+        boot.add(default.id, &[e1d.id]).await.expect("add");
+        let job = wait_until_final(
+            &s.domain,
+            boot.apply(default.id).await.expect("apply"),
+            LONG,
+        )
+        .await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let with_drivers = s.domain.catalog().get(default.id).await.expect("image");
+        assert_eq!(with_drivers.content_revision, 2);
+        let first_apply = newest_apply_job().await;
+
+        // A newer ADK: the default is regenerated from it, and its driver list is applied to
+        // the new base by a job of its own.
+        let tree = s.root.join(".newer");
+        let mut newer = WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10);
+        newer.build = 26200;
+        newer.write(&tree).expect("tree");
+        std::fs::remove_file(&winpe).expect("remove");
+        fixtures::capture(&tree, "Microsoft Windows PE (amd64)", &winpe, true).expect("capture");
+        assert_eq!(update_defaults().await, "regenerated");
+        let reapply = newest_apply_job().await.expect("an apply job");
+        assert_ne!(Some(reapply), first_apply, "no new apply job was queued");
+        let job = wait_until_final(&s.domain, reapply, LONG).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+
+        let after = s.domain.catalog().get(default.id).await.expect("image");
+        assert_eq!(after.os_version.as_deref(), Some("10.0.26200.1"));
+        // 1 created, 2 drivers, 3 regenerated, 4 drivers again.
+        assert_eq!(after.content_revision, 4);
+        assert_eq!(after.drivers_revision, Some(4));
+        assert_eq!(
+            after
+                .injected_drivers
+                .iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>(),
+            [e1d.id]
+        );
+        let base = after.base_file_path.clone().expect("a new base");
+        assert_ne!(base, default.file_path, "the old base is not reused");
+        assert!(base.is_file());
+        let shown = boot.show(default.id).await.expect("show");
+        assert!(!shown.pending && shown.listed[0].in_file);
+
+        // The new revision is the newer Windows PE with the driver and the answer file.
+        let inspected = Wimlib.inspect(&after.file_path, false).expect("inspect");
+        assert_eq!(
+            inspected.images[0]
+                .version
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("10.0.26200.1")
+        );
+        let (out, found) = extract(
+            &after.file_path,
+            &["/Unattend.xml", "/Windows/Wimdeck/Drivers/001-e1d"],
+        );
+        assert_eq!(found.len(), 2);
+        for file in &e1d.files {
+            assert_eq!(
+                std::fs::read(out.path().join("001-e1d").join(file)).expect("injected file"),
+                std::fs::read(e1d.store_path.join(file)).expect("store file"),
+                "{file}"
+            );
+        }
+        let xml = std::fs::read_to_string(out.path().join("Unattend.xml")).expect("xml");
+        assert!(
+            xml.contains(r"<Path>X:\Windows\Wimdeck\Drivers\001-e1d</Path>"),
+            "{xml}"
+        );
+
+        // Neither the old base nor the old revision is left behind.
+        assert!(gone(&default.file_path).await, "the old base stays");
+        assert!(
+            gone(&with_drivers.file_path).await,
+            "the old revision stays"
+        );
         s.stop().await;
     }
 }

@@ -113,10 +113,13 @@ impl InfText {
         let mut sections: Vec<Section> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut current: Option<usize> = None;
+        // [Strings] keep their text as written: they are what gets substituted.
+        let mut literal = false;
         for line in raw {
             match line.content {
                 Content::Header(name) => {
                     let key = name.to_ascii_lowercase();
+                    literal = key.starts_with("strings");
                     let at = *index.entry(key).or_insert_with(|| {
                         sections.push(Section {
                             name,
@@ -134,8 +137,6 @@ impl InfText {
                             "an entry before the first [section]".into(),
                         ));
                     };
-                    // [Strings] keep their text as written: they are what gets substituted.
-                    let literal = section.name.to_ascii_lowercase().starts_with("strings");
                     let resolve = |field: Field| -> Result<String, InfError> {
                         if literal {
                             Ok(field.plain())
@@ -246,9 +247,11 @@ struct RawLine {
 fn logical_lines(text: &str) -> Result<Vec<RawLine>, InfError> {
     let mut lines = Vec::new();
     let mut pending: Option<(usize, Vec<(bool, char)>)> = None;
+    // One buffer for every physical line: most INFs have thousands of short lines.
+    let mut chars: Vec<(bool, char)> = Vec::new();
     for (i, physical) in text.lines().enumerate() {
         let number = i + 1;
-        let mut chars: Vec<(bool, char)> = Vec::new();
+        chars.clear();
         let mut quoted = false;
         let mut iter = physical.chars().peekable();
         while let Some(c) = iter.next() {
@@ -272,13 +275,21 @@ fn logical_lines(text: &str) -> Result<Vec<RawLine>, InfError> {
         if continues {
             chars.pop();
         }
-        let (start, mut joined) = pending.take().unwrap_or((number, Vec::new()));
-        joined.extend(chars);
         if continues {
-            pending = Some((start, joined));
+            pending
+                .get_or_insert_with(|| (number, Vec::new()))
+                .1
+                .extend_from_slice(&chars);
             continue;
         }
-        if let Some(content) = split_line(start, joined)? {
+        let (start, joined) = match pending.take() {
+            Some((start, mut joined)) => {
+                joined.extend_from_slice(&chars);
+                (start, std::borrow::Cow::Owned(joined))
+            }
+            None => (number, std::borrow::Cow::Borrowed(chars.as_slice())),
+        };
+        if let Some(content) = split_line(start, &joined)? {
             lines.push(RawLine {
                 number: start,
                 content,
@@ -286,7 +297,7 @@ fn logical_lines(text: &str) -> Result<Vec<RawLine>, InfError> {
         }
     }
     if let Some((start, joined)) = pending
-        && let Some(content) = split_line(start, joined)?
+        && let Some(content) = split_line(start, &joined)?
     {
         lines.push(RawLine {
             number: start,
@@ -296,7 +307,7 @@ fn logical_lines(text: &str) -> Result<Vec<RawLine>, InfError> {
     Ok(lines)
 }
 
-fn split_line(number: usize, chars: Vec<(bool, char)>) -> Result<Option<Content>, InfError> {
+fn split_line(number: usize, chars: &[(bool, char)]) -> Result<Option<Content>, InfError> {
     let first = chars.iter().position(|&(q, c)| q || !c.is_whitespace());
     let Some(first) = first else {
         return Ok(None);
@@ -322,7 +333,7 @@ fn split_line(number: usize, chars: Vec<(bool, char)>) -> Result<Option<Content>
     let mut key: Option<Field> = None;
     let mut values = Vec::new();
     let mut field = Field::default();
-    for (quoted, c) in chars {
+    for &(quoted, c) in chars {
         match c {
             '=' if !quoted && key.is_none() && values.is_empty() => {
                 key = Some(std::mem::take(&mut field).trimmed());
