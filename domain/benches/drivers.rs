@@ -25,7 +25,7 @@ use std::{
 
 use common::{compare, find_imagex, median, run};
 use domain::{
-    Actor, Domain, Role,
+    Domain, Role,
     catalog::{ImageKind, kinds::ImportRequest},
     drivers::{
         analyze::read_package, catalog::DriverFilter, import::DriverImportRequest, inf::InfDriver,
@@ -257,11 +257,9 @@ fn injection() {
             &[Role::OperatingSystemDeploymentManager],
         ))
         .expect("user");
-    let admin = Actor {
-        user_id: user,
-        username: "osd".into(),
-        roles: vec![Role::OperatingSystemDeploymentManager],
-    };
+    let admin = runtime
+        .block_on(domain.accounts().actor(user))
+        .expect("actor");
     let actor = domain.for_actor(&admin);
     let _runner = runtime.block_on(async { Runner::start(&domain, fast_runner_options()) });
 

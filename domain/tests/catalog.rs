@@ -89,16 +89,8 @@ impl Setup {
             .expect("user");
         let runner = Some(Runner::start(&domain, fast_runner_options()));
         Self {
-            admin: Actor {
-                user_id: admin_id,
-                username: "osd".into(),
-                roles: vec![Role::OperatingSystemDeploymentManager],
-            },
-            analyst: Actor {
-                user_id: analyst_id,
-                username: "reader".into(),
-                roles: vec![Role::ReadOnlyAnalyst],
-            },
+            admin: domain.accounts().actor(admin_id).await.expect("actor"),
+            analyst: domain.accounts().actor(analyst_id).await.expect("actor"),
             domain,
             config,
             clock,
@@ -1037,11 +1029,7 @@ async fn hostile_uploads_are_refused_and_leave_nothing() {
             .create_user("other", crate::PASSWORD, &[Role::FullAdministrator])
             .await
             .expect("user");
-        let other = Actor {
-            user_id: other,
-            username: "other".into(),
-            roles: vec![Role::FullAdministrator],
-        };
+        let other = s.domain.accounts().actor(other).await.expect("actor");
         let theirs = s.domain.for_actor(&other).uploads();
         assert!(matches!(
             theirs.get(&small.id).await,

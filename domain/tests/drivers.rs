@@ -68,16 +68,8 @@ impl Setup {
             .expect("user");
         let runner = Some(Runner::start(&domain, fast_runner_options()));
         Self {
-            admin: Actor {
-                user_id: admin_id,
-                username: "osd".into(),
-                roles: vec![Role::OperatingSystemDeploymentManager],
-            },
-            analyst: Actor {
-                user_id: analyst_id,
-                username: "reader".into(),
-                roles: vec![Role::ReadOnlyAnalyst],
-            },
+            admin: domain.accounts().actor(admin_id).await.expect("actor"),
+            analyst: domain.accounts().actor(analyst_id).await.expect("actor"),
             domain,
             runner,
             root,

@@ -336,11 +336,7 @@ async fn admin(domain: &domain::Domain) -> domain::Actor {
         .create_user("admin", crate::PASSWORD, &roles)
         .await
         .expect("user");
-    domain::Actor {
-        user_id,
-        username: "admin".into(),
-        roles,
-    }
+    domain.accounts().actor(user_id).await.expect("actor")
 }
 
 #[tokio::test]

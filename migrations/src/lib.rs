@@ -11,6 +11,7 @@ mod m20261121_000002_jobs;
 mod m20261121_000003_images;
 mod m20261121_000004_uploads;
 mod m20261122_000005_drivers;
+mod m20261122_000006_security;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_images::Migration),
             Box::new(m20261121_000004_uploads::Migration),
             Box::new(m20261122_000005_drivers::Migration),
+            Box::new(m20261122_000006_security::Migration),
         ]
     }
 }

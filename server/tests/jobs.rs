@@ -24,7 +24,7 @@ async fn operators_start_jobs_and_everyone_signed_in_reads_them() {
         )
         .await;
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-        assert!(body_text(refused).await.contains("start jobs"));
+        assert!(body_text(refused).await.contains("administer jobs"));
 
         let started = send(
             &app,

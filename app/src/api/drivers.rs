@@ -143,7 +143,7 @@ pub async fn list_drivers(
             .into_iter()
             .map(ssr::package)
             .collect(),
-        may_edit: drivers.may_edit(),
+        may_edit: drivers.may_import(),
     })
 }
 
@@ -301,7 +301,7 @@ pub async fn boot_image_drivers(
         drivers_revision: shown.drivers_revision,
         content_revision: shown.content_revision,
         pending: shown.pending,
-        may_edit: drivers.may_edit(),
+        may_edit: me.boot_drivers().may_edit(image_id).await?,
     })
 }
 

@@ -293,6 +293,7 @@ pub async fn list_images(
 ) -> Result<ImageListView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
+    use domain::authz::{ObjectType, Operation};
     let kind = ssr::kind(&kind)?;
     let catalog = domain.for_actor(&actor).catalog();
     let all: Vec<ImageRow> = catalog.list(kind).await?.iter().map(ssr::row).collect();
@@ -320,9 +321,10 @@ pub async fn list_images(
         rows,
         total,
         architectures,
-        may_edit: catalog.may_edit(),
+        may_edit: catalog.may_add(kind),
         may_update_defaults: kind == domain::catalog::ImageKind::Boot
-            && catalog.may_edit()
+            && actor.holds(ObjectType::BootImage, Operation::Create)
+            && actor.holds(ObjectType::BootImage, Operation::Modify)
             && catalog.defaults_configured(),
     })
 }
@@ -343,7 +345,11 @@ pub async fn image_detail(kind: String, id: i64) -> Result<ImageDetailView, AppE
     let kind = ssr::kind(&kind)?;
     let catalog = domain.for_actor(&actor).catalog();
     let image = catalog.get(kind, id).await?;
-    Ok(ssr::detail(&image, catalog.may_edit()))
+    let may_edit = catalog
+        .operations_on(&image)
+        .await?
+        .contains(&domain::authz::Operation::Modify);
+    Ok(ssr::detail(&image, may_edit))
 }
 
 /// Reads a WIM's header and images for the Add wizard.

@@ -18,7 +18,7 @@ use sea_orm::{
 
 use crate::{
     Actor, Domain, Error, Result, Role,
-    db::entities::{user_roles, users},
+    db::entities::{role_assignments, security_roles, users},
 };
 use throttle::Key;
 
@@ -80,15 +80,44 @@ impl<'a> Accounts<'a> {
         let mut roles = roles.to_vec();
         roles.sort();
         roles.dedup();
-        user_roles::Entity::insert_many(roles.iter().map(|r| user_roles::ActiveModel {
-            user_id: Set(user.id),
-            role: Set(r.slug().to_owned()),
+        let slugs: Vec<&str> = roles.iter().map(|r| r.slug()).collect();
+        let role_rows = security_roles::Entity::find()
+            .filter(security_roles::Column::Slug.is_in(slugs))
+            .all(&txn)
+            .await?;
+        if role_rows.len() != roles.len() {
+            return Err(Error::Internal(
+                "a built-in security role is missing".into(),
+            ));
+        }
+        // Roles given at creation (the first administrator, `wimdeck user add`) cover all
+        // scopes; scoped assignments are made on the Users page.
+        let now = self.domain.now_ms();
+        role_assignments::Entity::insert_many(role_rows.iter().map(|r| {
+            role_assignments::ActiveModel {
+                user_id: Set(user.id),
+                role_id: Set(r.id),
+                all_scopes: Set(true),
+                created_by: Set("Wimdeck".into()),
+                created_at_ms: Set(now),
+                ..Default::default()
+            }
         }))
         .exec(&txn)
         .await?;
         txn.commit().await?;
         tracing::info!(user = username, roles = ?roles, "user created");
         Ok(user.id)
+    }
+
+    /// The user with id `user_id` as an actor, with their current rights (for the command
+    /// line, jobs and tests; requests get theirs from the session).
+    pub async fn actor(&self, user_id: i64) -> Result<Actor> {
+        let user = users::Entity::find_by_id(user_id)
+            .one(self.domain.db())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+        load_actor(self.domain, user).await
     }
 
     /// How many users exist.
@@ -189,22 +218,12 @@ fn username_taken(username: &str) -> Error {
 }
 
 pub(crate) async fn load_actor(domain: &Domain, user: users::Model) -> Result<Actor> {
-    let rows = user_roles::Entity::find()
-        .filter(user_roles::Column::UserId.eq(user.id))
-        .all(domain.db())
-        .await?;
-    let mut roles = Vec::with_capacity(rows.len());
-    for row in rows {
-        match row.role.parse::<Role>() {
-            Ok(role) => roles.push(role),
-            Err(e) => tracing::warn!(user = %user.username, "ignoring stored role: {e}"),
-        }
-    }
-    roles.sort();
+    let grants = crate::authz::load_grants(domain.db(), user.id).await?;
     Ok(Actor {
         user_id: user.id,
         username: user.username,
-        roles,
+        roles: grants.builtin_roles(),
+        grants,
     })
 }
 

@@ -176,6 +176,7 @@ async fn update_one(
                         language: None,
                         inspection: written,
                         created_by: "Wimdeck".into(),
+                        creator: None,
                     },
                 )
                 .await?;

@@ -407,6 +407,7 @@ impl JobKind for ImportImage {
                 language: p.language.clone(),
                 inspection: source,
                 created_by,
+                creator: ctx.owner_user_id(),
             };
             let job_id = ctx.job_id();
             let Some(output) = output else {
@@ -818,6 +819,7 @@ impl JobKind for ExtractIndex {
                 language: None,
                 inspection,
                 created_by: ctx.owner_name(),
+                creator: ctx.owner_user_id(),
             };
             let job_id = ctx.job_id();
             let effect_domain = domain.clone();

@@ -24,7 +24,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Actor, Domain, Error, Result, Role,
+    Actor, Domain, Error, Result,
+    authz::{self, ObjectType, Operation},
     db::entities::{images, jobs},
     jobs::{JobState, JobTarget, NewJob},
     wim::{WimInspection, WinPeSupport},
@@ -39,6 +40,14 @@ pub enum ImageKind {
 }
 
 impl ImageKind {
+    /// The object type role-based administration knows this kind as.
+    pub fn object_type(self) -> ObjectType {
+        match self {
+            ImageKind::Boot => ObjectType::BootImage,
+            ImageKind::Os => ObjectType::OsImage,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ImageKind::Boot => "boot",
@@ -237,6 +246,8 @@ pub(crate) struct NewImage {
     pub language: Option<String>,
     pub inspection: WimInspection,
     pub created_by: String,
+    /// The user whose job adds the image: it gets their scopes that allow creating it.
+    pub creator: Option<i64>,
 }
 
 /// Derived columns from an inspection: (architecture, language, OS version, WinPE release,
@@ -428,8 +439,14 @@ impl<'a> Catalog<'a> {
             updated_at_ms: Set(now),
             ..Default::default()
         };
+        let kind = new.kind;
         match model.insert(db).await {
-            Ok(m) => Ok(m.id),
+            Ok(m) => {
+                let object = kind.object_type();
+                let scopes = authz::scopes::for_new_object(db, object, new.creator).await?;
+                authz::scopes::set(db, object, m.id, &scopes).await?;
+                Ok(m.id)
+            }
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 Err(name_taken(new.kind, &new.name))
             }
@@ -613,6 +630,7 @@ impl<'a> Catalog<'a> {
                 image.name
             )));
         }
+        authz::scopes::remove(&txn, kind.object_type(), id).await?;
         crate::db::entities::boot_image_drivers::Entity::delete_many()
             .filter(crate::db::entities::boot_image_drivers::Column::ImageId.eq(id))
             .exec(&txn)
@@ -682,19 +700,8 @@ fn parse_language(text: &str) -> Result<Option<String>> {
     }
 }
 
-/// Roles that may add, change and delete images and run image jobs.
-/// Whether `actor` may add, change, delete and service images and drivers.
-pub(crate) fn may_edit(actor: &Actor) -> bool {
-    EDITOR_ROLES.iter().any(|r| actor.has_role(*r))
-}
-
-const EDITOR_ROLES: [Role; 2] = [
-    Role::FullAdministrator,
-    Role::OperatingSystemDeploymentManager,
-];
-
-/// The catalog on behalf of a signed-in user: everyone signed in may read it; adding,
-/// editing, deleting and servicing need Full Administrator or OS Deployment Manager.
+/// The catalog on behalf of a signed-in user. Every operation is checked against the user's
+/// role assignments and the image's security scopes; lists show only what the user may read.
 pub struct ActorCatalog<'a> {
     catalog: Catalog<'a>,
     domain: &'a Domain,
@@ -710,30 +717,55 @@ impl<'a> ActorCatalog<'a> {
         }
     }
 
-    /// Whether this user may add, change, delete and service images.
-    pub fn may_edit(&self) -> bool {
-        may_edit(self.actor)
+    /// Whether this user may add images of this kind (in some scope).
+    pub fn may_add(&self, kind: ImageKind) -> bool {
+        self.actor.holds(kind.object_type(), Operation::Create)
     }
 
-    fn require_editor(&self, what: &str) -> Result<()> {
-        if self.may_edit() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(what.to_owned()))
-        }
+    /// The operations this user may perform on `image`.
+    pub async fn operations_on(&self, image: &CatalogImage) -> Result<Vec<Operation>> {
+        let object = image.kind.object_type();
+        let scopes = authz::scopes::of(self.domain.db(), object, image.id).await?;
+        Ok(self.actor.grants.effective(object, &scopes))
+    }
+
+    /// The image, after checking `operation` on it.
+    pub(crate) async fn checked(
+        &self,
+        kind: ImageKind,
+        id: i64,
+        operation: Operation,
+    ) -> Result<CatalogImage> {
+        let object = kind.object_type();
+        self.actor.require(object, operation)?;
+        let image = self.catalog.get_kind(kind, id).await?;
+        let scopes = authz::scopes::of(self.domain.db(), object, id).await?;
+        self.actor.require_on(object, operation, &scopes)?;
+        Ok(image)
     }
 
     pub async fn list(&self, kind: ImageKind) -> Result<Vec<CatalogImage>> {
-        self.catalog.list(kind).await
+        let object = kind.object_type();
+        self.actor.require(object, Operation::Read)?;
+        let visibility = self.actor.grants.visibility(object);
+        let scopes = authz::scopes::of_all(self.domain.db(), object).await?;
+        let mut images = self.catalog.list(kind).await?;
+        images.retain(|image| {
+            let of_image = scopes.get(&image.id).map_or(&[][..], Vec::as_slice);
+            authz::scopes::visible(&visibility, of_image)
+        });
+        Ok(images)
     }
 
     pub async fn get(&self, kind: ImageKind, id: i64) -> Result<CatalogImage> {
-        self.catalog.get_kind(kind, id).await
+        self.checked(kind, id, Operation::Read).await
     }
 
     /// Reads a WIM's header and image list for the Add wizard (no hashing, no copying).
     pub async fn preview(&self, source: &str) -> Result<(String, WimInspection)> {
-        self.require_editor("add images")?;
+        if !self.may_add(ImageKind::Boot) {
+            self.actor.require(ObjectType::OsImage, Operation::Create)?;
+        }
         let path = sources::resolve_for(self.domain, source)?;
         let backend = self.domain.wim_backend();
         let shown = path.clone();
@@ -746,7 +778,8 @@ impl<'a> ActorCatalog<'a> {
 
     /// Queues an import; checks what can be checked at once, the job checks everything again.
     pub async fn import(&self, request: kinds::ImportRequest) -> Result<i64> {
-        self.require_editor("add images")?;
+        self.actor
+            .require(request.kind.object_type(), Operation::Create)?;
         self.catalog.queue_import(request, Some(self.actor)).await
     }
 
@@ -757,7 +790,10 @@ impl<'a> ActorCatalog<'a> {
 
     /// Queues the job that creates or regenerates the default boot images.
     pub async fn update_defaults(&self) -> Result<i64> {
-        self.require_editor("update the default boot images")?;
+        // It creates and replaces boot images that every scope's admins may depend on.
+        for operation in [Operation::Create, Operation::Modify] {
+            self.actor.require(ObjectType::BootImage, operation)?;
+        }
         self.domain
             .jobs()
             .enqueue_as(
@@ -774,8 +810,14 @@ impl<'a> ActorCatalog<'a> {
         id: i64,
         action: kinds::ImageAction,
     ) -> Result<i64> {
-        self.require_editor("service images")?;
-        let image = self.catalog.get_kind(kind, id).await?;
+        let operation = match action {
+            kinds::ImageAction::Verify => Operation::Validate,
+            _ => Operation::Modify,
+        };
+        let image = self.checked(kind, id, operation).await?;
+        if matches!(action, kinds::ImageAction::Extract { .. }) {
+            self.actor.require(ObjectType::OsImage, Operation::Create)?;
+        }
         let new = action.job(&image, self.domain).await?;
         self.domain
             .jobs()
@@ -784,12 +826,12 @@ impl<'a> ActorCatalog<'a> {
     }
 
     pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
-        self.require_editor("change images")?;
+        self.checked(kind, id, Operation::Modify).await?;
         self.catalog.edit(kind, id, edit).await
     }
 
     pub async fn delete(&self, kind: ImageKind, id: i64, expected_row_version: i32) -> Result<()> {
-        self.require_editor("delete images")?;
+        self.checked(kind, id, Operation::Delete).await?;
         self.catalog.delete(kind, id, expected_row_version).await
     }
 
@@ -801,7 +843,7 @@ impl<'a> ActorCatalog<'a> {
         index: u32,
         dir: &str,
     ) -> Result<Vec<crate::wim::DirEntry>> {
-        let image = self.catalog.get_kind(kind, id).await?;
+        let image = self.checked(kind, id, Operation::Read).await?;
         let backend = self.domain.wim_backend();
         let dir = dir.to_owned();
         let path = image.file_path.clone();

@@ -29,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     Actor, Domain, Error, Result,
+    authz::{ObjectType, Operation},
     config::Config,
     db::entities::{images, uploads},
 };
@@ -183,11 +184,20 @@ impl<'a> ActorUploads<'a> {
         Self { domain, actor }
     }
 
+    /// Uploads are sources of new images and driver packages: who may add one may upload.
     fn require_editor(&self) -> Result<()> {
-        if super::ActorCatalog::new(self.domain, self.actor).may_edit() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("upload images".into()))
+        let may = [
+            ObjectType::BootImage,
+            ObjectType::OsImage,
+            ObjectType::DriverPackage,
+        ]
+        .into_iter()
+        .any(|object| self.actor.holds(object, Operation::Create));
+        match may {
+            true => Ok(()),
+            false => Err(Error::Forbidden(
+                "upload files (it takes the right to add images or driver packages)".into(),
+            )),
         }
     }
 

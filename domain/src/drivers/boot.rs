@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     Actor, Config, Domain, Error, Result,
+    authz::{self, ObjectType, Operation},
     catalog::{Catalog, CatalogImage, ImageKind, kinds, store},
     db::entities::{boot_image_drivers, images},
     jobs::{BoxFuture, Completion, JobContext, JobError, JobKind, NewJob},
@@ -251,34 +252,42 @@ impl<'a> ActorBootDrivers<'a> {
         }
     }
 
-    fn require_editor(&self, what: &str) -> Result<()> {
-        if crate::catalog::may_edit(self.actor) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(what.to_owned()))
-        }
+    /// The boot image, after checking `operation` on it.
+    async fn checked(&self, image_id: i64, operation: Operation) -> Result<CatalogImage> {
+        crate::catalog::ActorCatalog::new(self.domain, self.actor)
+            .checked(ImageKind::Boot, image_id, operation)
+            .await
+    }
+
+    /// Whether this user may change the driver list of this boot image.
+    pub async fn may_edit(&self, image_id: i64) -> Result<bool> {
+        let scopes = authz::scopes::of(self.domain.db(), ObjectType::BootImage, image_id).await?;
+        Ok(self
+            .actor
+            .may(ObjectType::BootImage, Operation::Modify, &scopes))
     }
 
     pub async fn show(&self, image_id: i64) -> Result<BootImageDrivers> {
+        self.checked(image_id, Operation::Read).await?;
         self.inner.show(image_id).await
     }
 
     pub async fn add(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
-        self.require_editor("change the drivers of boot images")?;
+        self.checked(image_id, Operation::Modify).await?;
+        self.actor.require(ObjectType::Driver, Operation::Read)?;
         self.inner
             .add(image_id, driver_ids, &self.actor.username)
             .await
     }
 
     pub async fn remove(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
-        self.require_editor("change the drivers of boot images")?;
+        self.checked(image_id, Operation::Modify).await?;
         self.inner.remove(image_id, driver_ids).await
     }
 
     /// Queues the job that writes the list into a new revision of the image.
     pub async fn apply(&self, image_id: i64) -> Result<i64> {
-        self.require_editor("change the drivers of boot images")?;
-        let image = self.inner.boot_image(image_id).await?;
+        let image = self.checked(image_id, Operation::Modify).await?;
         self.domain
             .jobs()
             .enqueue_as(Some(self.actor), BootDrivers::apply_job(&image))

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{analyze::HardwareId, inf::DriverArch, signing::Signature};
 use crate::{
     Actor, Domain, Error, Result,
+    authz::{self, ObjectType, Operation},
     db::entities::{boot_image_drivers, driver_categories, driver_packages, drivers, images},
 };
 
@@ -628,49 +629,71 @@ impl<'a> ActorDrivers<'a> {
         }
     }
 
-    /// Whether this user may import, change and delete drivers.
+    /// Whether this user may change (enable, categorize) drivers.
     pub fn may_edit(&self) -> bool {
-        crate::catalog::may_edit(self.actor)
+        self.actor.holds(ObjectType::Driver, Operation::Modify)
     }
 
-    fn require_editor(&self, what: &str) -> Result<()> {
-        if self.may_edit() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(what.to_owned()))
-        }
+    /// Whether this user may import driver packages.
+    pub fn may_import(&self) -> bool {
+        self.actor
+            .holds(ObjectType::DriverPackage, Operation::Create)
+            && self.actor.holds(ObjectType::Driver, Operation::Create)
     }
 
     pub async fn list(&self, filter: &DriverFilter) -> Result<DriverPage> {
+        self.actor.require(ObjectType::Driver, Operation::Read)?;
         self.catalog.list(filter).await
     }
 
     pub async fn get(&self, id: i64) -> Result<(CatalogDriver, Vec<DriverUser>)> {
+        self.actor.require(ObjectType::Driver, Operation::Read)?;
         let driver = self.catalog.get(id).await?;
         let users = self.catalog.users(id).await?;
         Ok((driver, users))
     }
 
     pub async fn categories(&self) -> Result<Vec<String>> {
+        self.actor.require(ObjectType::Driver, Operation::Read)?;
         self.catalog.categories().await
     }
 
     pub async fn classes(&self) -> Result<Vec<String>> {
+        self.actor.require(ObjectType::Driver, Operation::Read)?;
         self.catalog.classes().await
     }
 
+    /// The driver packages this user may read.
     pub async fn packages(&self) -> Result<Vec<DriverPackageInfo>> {
-        self.catalog.packages().await
+        let object = ObjectType::DriverPackage;
+        self.actor.require(object, Operation::Read)?;
+        let visibility = self.actor.grants.visibility(object);
+        let scopes = authz::scopes::of_all(self.domain.db(), object).await?;
+        let mut packages = self.catalog.packages().await?;
+        packages.retain(|p| {
+            let of_package = scopes.get(&p.id).map_or(&[][..], Vec::as_slice);
+            authz::scopes::visible(&visibility, of_package)
+        });
+        Ok(packages)
     }
 
+    /// One package, if this user may read it.
     pub async fn package(&self, id: i64) -> Result<Option<DriverPackageInfo>> {
-        self.catalog.package(id).await
+        let object = ObjectType::DriverPackage;
+        self.actor.require(object, Operation::Read)?;
+        let scopes = authz::scopes::of(self.domain.db(), object, id).await?;
+        match self.actor.may(object, Operation::Read, &scopes) {
+            true => self.catalog.package(id).await,
+            false => Ok(None),
+        }
     }
 
     /// Queues the import of a package (a folder, `.zip` or `.cab` under the source roots, or
     /// an upload).
     pub async fn import(&self, request: super::import::DriverImportRequest) -> Result<i64> {
-        self.require_editor("import drivers")?;
+        self.actor
+            .require(ObjectType::DriverPackage, Operation::Create)?;
+        self.actor.require(ObjectType::Driver, Operation::Create)?;
         super::import::queue(self.domain, self.actor, request).await
     }
 
@@ -680,7 +703,7 @@ impl<'a> ActorDrivers<'a> {
         enabled: bool,
         expected_row_version: i32,
     ) -> Result<()> {
-        self.require_editor("enable or disable drivers")?;
+        self.actor.require(ObjectType::Driver, Operation::Modify)?;
         self.catalog
             .set_enabled(id, enabled, expected_row_version)
             .await
@@ -692,14 +715,14 @@ impl<'a> ActorDrivers<'a> {
         categories: &[String],
         expected_row_version: i32,
     ) -> Result<()> {
-        self.require_editor("categorize drivers")?;
+        self.actor.require(ObjectType::Driver, Operation::Modify)?;
         self.catalog
             .set_categories(id, categories, expected_row_version)
             .await
     }
 
     pub async fn delete(&self, id: i64, expected_row_version: i32) -> Result<()> {
-        self.require_editor("delete drivers")?;
+        self.actor.require(ObjectType::Driver, Operation::Delete)?;
         self.catalog.delete(id, expected_row_version).await
     }
 }

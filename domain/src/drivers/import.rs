@@ -314,6 +314,7 @@ impl ImportDrivers {
         let upload = uploads::find_complete(domain.db(), resolved).await?;
         let job_id = ctx.job_id();
         let owner = ctx.owner_name();
+        let creator = ctx.owner_user_id();
         let params = p.clone();
         let effect_domain = domain.clone();
         let upload_id = upload.as_ref().map(|u| u.id.clone());
@@ -340,6 +341,9 @@ impl ImportDrivers {
                 }
                 .insert(txn)
                 .await?;
+                let object = crate::authz::ObjectType::DriverPackage;
+                let scopes = crate::authz::scopes::for_new_object(txn, object, creator).await?;
+                crate::authz::scopes::set(txn, object, package.id, &scopes).await?;
                 let mut ids = duplicates.clone();
                 for (at, driver) in &new {
                     let id =

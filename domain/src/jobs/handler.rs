@@ -171,6 +171,7 @@ impl LogBuffer {
 /// What a running job sees.
 pub struct JobContext {
     pub(crate) job_id: i64,
+    pub(crate) owner_user_id: Option<i64>,
     pub(crate) owner_name: Option<String>,
     pub(crate) attempt: u32,
     pub(crate) params: Value,
@@ -183,6 +184,11 @@ pub struct JobContext {
 impl JobContext {
     pub fn job_id(&self) -> i64 {
         self.job_id
+    }
+
+    /// The user who started the job; `None` for Wimdeck's own work.
+    pub fn owner_user_id(&self) -> Option<i64> {
+        self.owner_user_id
     }
 
     /// Who started the job ("Wimdeck" for its own work), for records it creates.

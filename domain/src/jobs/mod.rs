@@ -30,7 +30,8 @@ use sea_orm::{
 use serde_json::Value;
 
 use crate::{
-    Actor, Domain, Error, Result, Role,
+    Actor, Domain, Error, Result,
+    authz::{ObjectType, Operation},
     db::entities::{job_logs, jobs, schedules},
 };
 
@@ -660,12 +661,9 @@ pub(crate) async fn append_log<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Roles that may start, schedule, cancel and retry any job.
-const OPERATOR_ROLES: [Role; 2] = [Role::FullAdministrator, Role::InfrastructureAdministrator];
-
-/// The jobs service on behalf of a signed-in user. Every signed-in user may read jobs; starting
-/// and scheduling need an operator role; cancelling and retrying need an operator role or to be
-/// the job's owner.
+/// The jobs service on behalf of a signed-in user. Reading jobs takes Read on jobs; starting
+/// and scheduling take Administer; cancelling and retrying take Modify for one's own jobs and
+/// Administer for anyone's.
 pub struct ActorJobs<'a> {
     jobs: Jobs<'a>,
     actor: &'a Actor,
@@ -679,34 +677,33 @@ impl<'a> ActorJobs<'a> {
         }
     }
 
-    fn is_operator(&self) -> bool {
-        OPERATOR_ROLES.iter().any(|r| self.actor.has_role(*r))
+    fn require_operator(&self) -> Result<()> {
+        self.actor.require(ObjectType::Job, Operation::Administer)
     }
 
-    fn require_operator(&self, what: &str) -> Result<()> {
-        if self.is_operator() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(what.to_owned()))
-        }
+    fn require_read(&self) -> Result<()> {
+        self.actor.require(ObjectType::Job, Operation::Read)
     }
 
     /// Whether this user may cancel or retry that job.
     pub fn may_control(&self, job: &Job) -> bool {
-        self.is_operator() || job.owner_user_id == Some(self.actor.user_id)
+        self.actor.holds(ObjectType::Job, Operation::Administer)
+            || (job.owner_user_id == Some(self.actor.user_id)
+                && self.actor.holds(ObjectType::Job, Operation::Modify))
     }
 
     /// Whether this user may start and schedule jobs.
     pub fn may_start(&self) -> bool {
-        self.is_operator()
+        self.actor.holds(ObjectType::Job, Operation::Administer)
     }
 
     pub async fn start(&self, new: NewJob) -> Result<i64> {
-        self.require_operator("start jobs")?;
+        self.require_operator()?;
         self.jobs.enqueue_as(Some(self.actor), new).await
     }
 
     pub async fn get(&self, id: i64) -> Result<Job> {
+        self.require_read()?;
         self.jobs.get(id).await
     }
 
@@ -716,55 +713,68 @@ impl<'a> ActorJobs<'a> {
         cursor: PageCursor,
         page_size: u64,
     ) -> Result<JobPage> {
+        self.require_read()?;
         self.jobs.list(filter, cursor, page_size).await
     }
 
     pub async fn log(&self, id: i64, after_id: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
+        self.require_read()?;
         self.jobs.get(id).await?;
         self.jobs.log(id, after_id, limit).await
     }
 
     pub async fn log_tail(&self, id: i64, limit: u64) -> Result<Vec<LogLine>> {
+        self.require_read()?;
         self.jobs.get(id).await?;
         self.jobs.log_tail(id, limit).await
     }
 
     pub async fn cancel(&self, id: i64) -> Result<JobState> {
+        self.require_read()?;
         let job = self.jobs.get(id).await?;
         if !self.may_control(&job) {
-            return Err(Error::Forbidden("cancel this job".into()));
+            return Err(Error::Forbidden(
+                "cancel this job (it takes Modify on jobs for your own, Administer for others')"
+                    .into(),
+            ));
         }
         self.jobs.cancel(id, &self.actor.username).await
     }
 
     pub async fn retry(&self, id: i64) -> Result<i64> {
+        self.require_read()?;
         let job = self.jobs.get(id).await?;
         if !self.may_control(&job) {
-            return Err(Error::Forbidden("retry this job".into()));
+            return Err(Error::Forbidden(
+                "retry this job (it takes Modify on jobs for your own, Administer for others')"
+                    .into(),
+            ));
         }
         self.jobs.retry(id, self.actor).await
     }
 
     pub async fn running_count(&self) -> Result<u64> {
+        self.require_read()?;
         self.jobs.count_in(JobState::Running).await
     }
 
     pub async fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.require_read()?;
         self.jobs.schedules().await
     }
 
     pub async fn create_schedule(&self, new: NewSchedule) -> Result<i64> {
-        self.require_operator("create schedules")?;
+        self.require_operator()?;
         self.jobs.create_schedule(Some(self.actor), new).await
     }
 
     pub async fn set_schedule_enabled(&self, id: i64, enabled: bool) -> Result<()> {
-        self.require_operator("change schedules")?;
+        self.require_operator()?;
         self.jobs.set_schedule_enabled(id, enabled).await
     }
 
     pub async fn delete_schedule(&self, id: i64) -> Result<()> {
-        self.require_operator("delete schedules")?;
+        self.require_operator()?;
         self.jobs.delete_schedule(id).await
     }
 }

@@ -312,6 +312,7 @@ async fn run_job(
     let log = Arc::new(LogBuffer::default());
     let ctx = JobContext {
         job_id: job.id,
+        owner_user_id: job.owner_user_id,
         owner_name: job.owner_name.clone(),
         attempt: u32::try_from(job.attempts).unwrap_or(1),
         params: serde_json::from_str(&job.params).unwrap_or(Value::Null),

@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table. Crate-private: callers see domain types.
 
+pub(crate) mod assignment_scopes;
 pub(crate) mod boot_image_drivers;
 pub(crate) mod driver_categories;
 pub(crate) mod driver_packages;
@@ -7,9 +8,12 @@ pub(crate) mod drivers;
 pub(crate) mod images;
 pub(crate) mod job_logs;
 pub(crate) mod jobs;
+pub(crate) mod object_scopes;
 pub(crate) mod pending_outputs;
+pub(crate) mod role_assignments;
 pub(crate) mod schedules;
+pub(crate) mod security_roles;
+pub(crate) mod security_scopes;
 pub(crate) mod sessions;
 pub(crate) mod uploads;
-pub(crate) mod user_roles;
 pub(crate) mod users;

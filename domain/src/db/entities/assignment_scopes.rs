@@ -1,12 +1,12 @@
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "user_roles")]
+#[sea_orm(table_name = "assignment_scopes")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub user_id: i64,
+    pub assignment_id: i64,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub role: String,
+    pub scope_id: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
