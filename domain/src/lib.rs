@@ -299,6 +299,11 @@ impl<'a> ActorDomain<'a> {
         drivers::boot::ActorBootDrivers::new(self.domain, self.actor)
     }
 
+    /// Users, roles, security scopes, assignments and the scopes of objects.
+    pub fn security(&self) -> authz::admin::ActorSecurity<'a> {
+        authz::admin::ActorSecurity::new(self.domain, self.actor)
+    }
+
     /// The user's uploads of WIM files from the browser.
     pub fn uploads(&self) -> catalog::uploads::ActorUploads<'a> {
         catalog::uploads::ActorUploads::new(self.domain, self.actor)

@@ -6,6 +6,7 @@ mod database;
 mod drivers;
 mod fixtures;
 mod jobs;
+mod security;
 mod sessions;
 mod wim;
 

@@ -18,7 +18,8 @@ use sea_orm::{
 
 use crate::{
     Actor, Domain, Error, Result, Role,
-    db::entities::{role_assignments, security_roles, users},
+    authz::ScopeSet,
+    db::entities::{security_roles, sessions as sessions_table, users},
 };
 use throttle::Key;
 
@@ -42,12 +43,43 @@ impl<'a> Accounts<'a> {
     /// The smallest password length accepted.
     pub const MIN_PASSWORD_CHARS: usize = password::MIN_PASSWORD_CHARS;
 
-    /// Creates a local user with the given roles. Fails with `Conflict` when the name (compared
+    /// Creates a local user with the given built-in roles on all scopes (the first
+    /// administrator, `wimdeck user add`). Fails with `Conflict` when the name (compared
     /// case-insensitively) is taken.
     pub async fn create_user(&self, username: &str, password: &str, roles: &[Role]) -> Result<i64> {
+        if roles.is_empty() {
+            return Err(Error::invalid("roles", "a user needs at least one role"));
+        }
+        let mut roles = roles.to_vec();
+        roles.sort();
+        roles.dedup();
+        let slugs: Vec<&str> = roles.iter().map(|r| r.slug()).collect();
+        let role_rows = security_roles::Entity::find()
+            .filter(security_roles::Column::Slug.is_in(slugs))
+            .all(self.domain.db())
+            .await?;
+        if role_rows.len() != roles.len() {
+            return Err(Error::Internal(
+                "a built-in security role is missing".into(),
+            ));
+        }
+        let assignments: Vec<(i64, ScopeSet)> =
+            role_rows.iter().map(|r| (r.id, ScopeSet::All)).collect();
+        self.create_user_with(username, password, &assignments, "Wimdeck")
+            .await
+    }
+
+    /// Creates a local user with role assignments (role id, scopes), in one transaction.
+    pub(crate) async fn create_user_with(
+        &self,
+        username: &str,
+        password: &str,
+        assignments: &[(i64, ScopeSet)],
+        created_by: &str,
+    ) -> Result<i64> {
         password::check_username(username)?;
         password::check_new_password(password)?;
-        if roles.is_empty() {
+        if assignments.is_empty() {
             return Err(Error::invalid("roles", "a user needs at least one role"));
         }
         let hash = hash_blocking(password.to_owned()).await?;
@@ -61,12 +93,13 @@ impl<'a> Accounts<'a> {
         if taken {
             return Err(username_taken(username));
         }
+        let now = self.domain.now_ms();
         let user = users::ActiveModel {
             username: Set(username.to_owned()),
             username_key: Set(key),
             password_hash: Set(hash),
             disabled: Set(false),
-            created_at_ms: Set(self.domain.now_ms()),
+            created_at_ms: Set(now),
             last_sign_in_at_ms: Set(None),
             ..Default::default()
         }
@@ -77,37 +110,39 @@ impl<'a> Accounts<'a> {
             Some(SqlErr::UniqueConstraintViolation(_)) => username_taken(username),
             _ => e.into(),
         })?;
-        let mut roles = roles.to_vec();
-        roles.sort();
-        roles.dedup();
-        let slugs: Vec<&str> = roles.iter().map(|r| r.slug()).collect();
-        let role_rows = security_roles::Entity::find()
-            .filter(security_roles::Column::Slug.is_in(slugs))
-            .all(&txn)
+        for (role_id, scopes) in assignments {
+            crate::authz::admin::insert_assignment(
+                &txn, user.id, *role_id, scopes, created_by, now,
+            )
             .await?;
-        if role_rows.len() != roles.len() {
-            return Err(Error::Internal(
-                "a built-in security role is missing".into(),
-            ));
         }
-        // Roles given at creation (the first administrator, `wimdeck user add`) cover all
-        // scopes; scoped assignments are made on the Users page.
-        let now = self.domain.now_ms();
-        role_assignments::Entity::insert_many(role_rows.iter().map(|r| {
-            role_assignments::ActiveModel {
-                user_id: Set(user.id),
-                role_id: Set(r.id),
-                all_scopes: Set(true),
-                created_by: Set("Wimdeck".into()),
-                created_at_ms: Set(now),
-                ..Default::default()
-            }
-        }))
-        .exec(&txn)
-        .await?;
         txn.commit().await?;
-        tracing::info!(user = username, roles = ?roles, "user created");
+        tracing::info!(user = username, by = created_by, "user created");
         Ok(user.id)
+    }
+
+    /// Replaces a user's password and ends all their sessions.
+    pub(crate) async fn set_password(&self, user_id: i64, password: &str) -> Result<()> {
+        password::check_new_password(password)?;
+        let hash = hash_blocking(password.to_owned()).await?;
+        let txn = self.domain.db().begin().await?;
+        let updated = users::Entity::update_many()
+            .col_expr(
+                users::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(Error::NotFound(format!("user {user_id}")));
+        }
+        sessions_table::Entity::delete_many()
+            .filter(sessions_table::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// The user with id `user_id` as an actor, with their current rights (for the command

@@ -5,6 +5,7 @@
 //! cover) and passed to [`crate::Domain::for_actor`]. The capability handles that hands out
 //! check every operation with [`Actor::require`] or [`Actor::require_on`]: deny by default.
 
+pub mod admin;
 mod grants;
 mod model;
 pub(crate) mod scopes;
@@ -13,8 +14,8 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use grants::load as load_grants;
 pub use grants::{Grant, Grants, ScopeSet, Visibility};
+pub(crate) use grants::{load as load_grants, role_permissions};
 pub use model::{ObjectType, Operation, Permissions};
 
 use crate::{Error, Result};
