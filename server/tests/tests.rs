@@ -4,6 +4,7 @@
 mod cli;
 mod http;
 mod jobs;
+mod permissions;
 mod uploads;
 
 use axum::{

@@ -253,11 +253,11 @@ pub async fn boot_image_drivers(
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
     let me = domain.for_actor(&actor);
+    let shown = me.boot_drivers().show(image_id).await?;
     let image = me
         .catalog()
         .get(domain::catalog::ImageKind::Boot, image_id)
         .await?;
-    let shown = me.boot_drivers().show(image_id).await?;
     let drivers = me.drivers();
     let filter = domain::drivers::catalog::DriverFilter {
         text: ssr::some(text),

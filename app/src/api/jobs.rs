@@ -331,6 +331,7 @@ pub async fn watch_job(
 
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
+    domain.for_actor(&actor).jobs().require_read()?;
     let mut events = domain.subscribe_jobs();
     let (mut tx, rx) = futures::channel::mpsc::channel(16);
     let mut input = input;
@@ -467,6 +468,7 @@ pub async fn create_schedule(
     use domain::jobs::{NewSchedule, ScheduleSpec};
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
+    domain.for_actor(&actor).jobs().require_operator()?;
     if !STARTABLE_KINDS.contains(&kind.as_str()) {
         return Err(domain::Error::InvalidInput {
             field: "kind",

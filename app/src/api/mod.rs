@@ -13,6 +13,8 @@ pub mod session;
 pub mod uploads;
 
 #[cfg(feature = "ssr")]
+pub mod permissions;
+#[cfg(feature = "ssr")]
 pub mod ssr;
 
 use leptos::server_fn::ServerFn;

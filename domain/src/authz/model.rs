@@ -198,6 +198,24 @@ impl Permissions {
         Ok(())
     }
 
+    /// Removes `operations` on `object`.
+    pub fn revoke(&mut self, object: ObjectType, operations: &[Operation]) {
+        for op in operations {
+            self.0[object as usize] &= !op.bit();
+        }
+    }
+
+    /// Every operation on every type it applies to.
+    pub fn everything() -> Permissions {
+        let mut out = Permissions::NONE;
+        for object in ObjectType::ALL {
+            for op in object.operations() {
+                out.0[*object as usize] |= op.bit();
+            }
+        }
+        out
+    }
+
     /// The operations granted on `object`, in declaration order.
     pub fn operations_on(&self, object: ObjectType) -> Vec<Operation> {
         object

@@ -268,13 +268,14 @@ impl<'a> ActorBootDrivers<'a> {
     }
 
     pub async fn show(&self, image_id: i64) -> Result<BootImageDrivers> {
+        self.actor.require(ObjectType::Driver, Operation::Read)?;
         self.checked(image_id, Operation::Read).await?;
         self.inner.show(image_id).await
     }
 
     pub async fn add(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
-        self.checked(image_id, Operation::Modify).await?;
         self.actor.require(ObjectType::Driver, Operation::Read)?;
+        self.checked(image_id, Operation::Modify).await?;
         self.inner
             .add(image_id, driver_ids, &self.actor.username)
             .await

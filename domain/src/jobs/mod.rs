@@ -677,11 +677,21 @@ impl<'a> ActorJobs<'a> {
         }
     }
 
-    fn require_operator(&self) -> Result<()> {
+    /// Refuses a user who may not start or schedule jobs (before any input is looked at).
+    pub fn require_operator(&self) -> Result<()> {
         self.actor.require(ObjectType::Job, Operation::Administer)
     }
 
-    fn require_read(&self) -> Result<()> {
+    /// Refuses, before looking the job up, a user who may control no job at all.
+    fn require_control_any(&self) -> Result<()> {
+        if self.actor.holds(ObjectType::Job, Operation::Modify) {
+            return Ok(());
+        }
+        self.require_operator()
+    }
+
+    /// Refuses a user who may not read jobs.
+    pub fn require_read(&self) -> Result<()> {
         self.actor.require(ObjectType::Job, Operation::Read)
     }
 
@@ -730,7 +740,7 @@ impl<'a> ActorJobs<'a> {
     }
 
     pub async fn cancel(&self, id: i64) -> Result<JobState> {
-        self.require_read()?;
+        self.require_control_any()?;
         let job = self.jobs.get(id).await?;
         if !self.may_control(&job) {
             return Err(Error::Forbidden(
@@ -742,7 +752,7 @@ impl<'a> ActorJobs<'a> {
     }
 
     pub async fn retry(&self, id: i64) -> Result<i64> {
-        self.require_read()?;
+        self.require_control_any()?;
         let job = self.jobs.get(id).await?;
         if !self.may_control(&job) {
             return Err(Error::Forbidden(

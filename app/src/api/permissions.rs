@@ -1,0 +1,256 @@
+//! What every server function requires, declared in one place. The server's coverage test
+//! enumerates the registered server functions and fails when one is missing here, when a user
+//! without a declared permission gets past it, or when a user with exactly the declared
+//! permissions is refused. The checks themselves are in the domain's capability handles.
+
+use domain::authz::{ObjectType as T, Operation as O};
+use leptos::server_fn::ServerFn;
+
+use super::{dashboard, drivers, images, jobs, session, uploads};
+
+/// What a server function needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Callable without a session.
+    Public,
+    /// Any signed-in user.
+    SignedIn,
+    /// Every one of these permissions.
+    All(&'static [(T, O)]),
+    /// At least one of these permissions.
+    Any(&'static [(T, O)]),
+}
+
+/// One server function: its path, what it needs, and a request body it accepts (for the
+/// coverage test).
+#[derive(Debug, Clone, Copy)]
+pub struct Declared {
+    pub path: &'static str,
+    pub needs: Needs,
+    pub sample: &'static str,
+}
+
+const fn declare(path: &'static str, needs: Needs, sample: &'static str) -> Declared {
+    Declared {
+        path,
+        needs,
+        sample,
+    }
+}
+
+const ADD_ANYTHING: Needs = Needs::Any(&[
+    (T::BootImage, O::Create),
+    (T::OsImage, O::Create),
+    (T::DriverPackage, O::Create),
+]);
+
+/// The sample of a websocket server function: the test opens a real connection instead.
+pub const WEBSOCKET: &str = "(websocket)";
+
+/// Every server function.
+pub const DECLARED: &[Declared] = &[
+    // Session and dashboard.
+    declare(<session::SignIn as ServerFn>::PATH, Needs::Public, ""),
+    declare(
+        <session::CompleteSetup as ServerFn>::PATH,
+        Needs::Public,
+        "",
+    ),
+    declare(<session::SignOut as ServerFn>::PATH, Needs::SignedIn, ""),
+    declare(<session::Whoami as ServerFn>::PATH, Needs::SignedIn, ""),
+    declare(
+        <dashboard::DashboardStatus as ServerFn>::PATH,
+        Needs::SignedIn,
+        "",
+    ),
+    // Images.
+    declare(
+        <images::ListImages as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read)]),
+        "kind=boot",
+    ),
+    declare(
+        <images::ImageDetail as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read)]),
+        "kind=boot&id=1",
+    ),
+    declare(
+        <images::BrowseImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read)]),
+        "kind=boot&id=1&index=1&dir=%2F",
+    ),
+    declare(
+        <images::PreviewImageSource as ServerFn>::PATH,
+        Needs::Any(&[(T::BootImage, O::Create), (T::OsImage, O::Create)]),
+        "source=%2Fnowhere.wim",
+    ),
+    declare(
+        <images::ImportImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Create)]),
+        "kind=boot&source=%2Fnowhere.wim",
+    ),
+    declare(
+        <images::EditImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "kind=boot&id=1&name=x&version=&comment=&row_version=1",
+    ),
+    declare(
+        <images::DeleteImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Delete)]),
+        "kind=boot&id=1&row_version=1",
+    ),
+    declare(
+        <images::ServiceImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Validate)]),
+        "kind=boot&id=1&action=verify",
+    ),
+    declare(
+        <images::UpdateDefaultBootImages as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Create), (T::BootImage, O::Modify)]),
+        "",
+    ),
+    // Drivers.
+    declare(
+        <drivers::ListDrivers as ServerFn>::PATH,
+        Needs::All(&[(T::Driver, O::Read), (T::DriverPackage, O::Read)]),
+        "",
+    ),
+    declare(
+        <drivers::DriverDetail as ServerFn>::PATH,
+        Needs::All(&[(T::Driver, O::Read)]),
+        "id=1",
+    ),
+    declare(
+        <drivers::ImportDrivers as ServerFn>::PATH,
+        Needs::All(&[(T::DriverPackage, O::Create), (T::Driver, O::Create)]),
+        "source=%2Fnowhere",
+    ),
+    declare(
+        <drivers::SetDriverEnabled as ServerFn>::PATH,
+        Needs::All(&[(T::Driver, O::Modify)]),
+        "id=1&enabled=false&row_version=1",
+    ),
+    declare(
+        <drivers::SetDriverCategories as ServerFn>::PATH,
+        Needs::All(&[(T::Driver, O::Modify)]),
+        "id=1&row_version=1",
+    ),
+    declare(
+        <drivers::DeleteDriver as ServerFn>::PATH,
+        Needs::All(&[(T::Driver, O::Delete)]),
+        "id=1&row_version=1",
+    ),
+    declare(
+        <drivers::BootImageDrivers as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read), (T::Driver, O::Read)]),
+        "image_id=1",
+    ),
+    declare(
+        <drivers::AddBootImageDriver as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify), (T::Driver, O::Read)]),
+        "image_id=1&driver_id=1",
+    ),
+    declare(
+        <drivers::RemoveBootImageDriver as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id=1&driver_id=1",
+    ),
+    declare(
+        <drivers::ApplyBootImageDrivers as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id=1",
+    ),
+    // Jobs.
+    declare(
+        <jobs::ListJobs as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        "",
+    ),
+    declare(
+        <jobs::JobDetail as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        "id=1",
+    ),
+    declare(
+        <jobs::JobPoll as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        "id=1",
+    ),
+    declare(
+        <jobs::JobLog as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        "id=1",
+    ),
+    declare(
+        <jobs::WatchJob as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        WEBSOCKET,
+    ),
+    declare(
+        <jobs::RunningJobCount as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        "",
+    ),
+    declare(
+        <jobs::CancelJob as ServerFn>::PATH,
+        Needs::Any(&[(T::Job, O::Modify), (T::Job, O::Administer)]),
+        "id=1",
+    ),
+    declare(
+        <jobs::RetryJob as ServerFn>::PATH,
+        Needs::Any(&[(T::Job, O::Modify), (T::Job, O::Administer)]),
+        "id=1",
+    ),
+    declare(
+        <jobs::StartStorageCheck as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Administer)]),
+        "size_mib=0",
+    ),
+    declare(
+        <jobs::StartPruneJobs as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Administer)]),
+        "older_than_days=0",
+    ),
+    declare(
+        <jobs::ListSchedules as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Read)]),
+        "",
+    ),
+    declare(
+        <jobs::CreateSchedule as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Administer)]),
+        "name=x&kind=nothing&spec_kind=cron&spec=x",
+    ),
+    declare(
+        <jobs::SetScheduleEnabled as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Administer)]),
+        "id=1&enabled=false",
+    ),
+    declare(
+        <jobs::DeleteSchedule as ServerFn>::PATH,
+        Needs::All(&[(T::Job, O::Administer)]),
+        "id=1",
+    ),
+    // Uploads (sources of new images and driver packages).
+    declare(
+        <uploads::BeginUpload as ServerFn>::PATH,
+        ADD_ANYTHING,
+        "file_name=x.wim&size_bytes=1",
+    ),
+    declare(
+        <uploads::UploadStatus as ServerFn>::PATH,
+        ADD_ANYTHING,
+        "id=x",
+    ),
+    declare(<uploads::ListUploads as ServerFn>::PATH, ADD_ANYTHING, ""),
+    declare(
+        <uploads::DiscardUpload as ServerFn>::PATH,
+        ADD_ANYTHING,
+        "id=x",
+    ),
+];
+
+/// What `path` needs, if it is declared.
+pub fn declared(path: &str) -> Option<&'static Declared> {
+    DECLARED.iter().find(|d| d.path == path)
+}
