@@ -219,7 +219,7 @@ async fn first_websocket_answer(app: &Router, path: &str, cookie: &str) -> Strin
                 .await
                 .expect("send the job id");
             match tokio::time::timeout(std::time::Duration::from_secs(5), socket.next()).await {
-                Ok(Some(Ok(message))) => message.to_string(),
+                Ok(Some(Ok(message))) => format!("{message:?}"),
                 Ok(other) => format!("closed: {other:?}"),
                 Err(_) => "no answer within 5 s".into(),
             }
