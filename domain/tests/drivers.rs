@@ -445,6 +445,42 @@ fn extract(wim: &Path, paths: &[&str]) -> (tempfile::TempDir, Vec<String>) {
     (out, found)
 }
 
+/// Checks that `wim` holds `driver`'s files byte for byte in `folder` and an answer file that
+/// lists the folder for Windows PE; returns the answer file.
+fn assert_injected(
+    wim: &Path,
+    driver: &domain::drivers::catalog::CatalogDriver,
+    folder: &str,
+) -> String {
+    let (out, found) = extract(
+        wim,
+        &[
+            "/Unattend.xml",
+            &format!("/Windows/Wimdeck/Drivers/{folder}"),
+        ],
+    );
+    assert_eq!(found.len(), 2);
+    for file in &driver.files {
+        assert_eq!(
+            std::fs::read(out.path().join(folder).join(file)).expect("injected file"),
+            std::fs::read(driver.store_path.join(file)).expect("store file"),
+            "{file}"
+        );
+    }
+    let xml = std::fs::read_to_string(out.path().join("Unattend.xml")).expect("xml");
+    assert!(
+        xml.contains("Microsoft-Windows-PnpCustomizationsWinPE"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(&format!(
+            r"<Path>X:\Windows\Wimdeck\Drivers\{folder}</Path>"
+        )),
+        "{xml}"
+    );
+    xml
+}
+
 #[tokio::test]
 async fn drivers_are_injected_into_new_revisions_and_the_base_is_kept() {
     for backend in BACKENDS {
@@ -568,29 +604,9 @@ async fn drivers_are_injected_into_new_revisions_and_the_base_is_kept() {
 
         // The new revision holds the driver's files, byte for byte, and an answer file that
         // keeps MDT's command and adds the driver folder.
-        let (out, found) = extract(
-            &after.file_path,
-            &["/Unattend.xml", "/Windows/Wimdeck/Drivers/001-e1d"],
-        );
-        assert_eq!(found.len(), 2);
-        for file in &e1d.files {
-            assert_eq!(
-                std::fs::read(out.path().join("001-e1d").join(file)).expect("injected file"),
-                std::fs::read(e1d.store_path.join(file)).expect("store file"),
-                "{file}"
-            );
-        }
-        let xml = std::fs::read_to_string(out.path().join("Unattend.xml")).expect("xml");
+        let xml = assert_injected(&after.file_path, &e1d, "001-e1d");
         assert!(
             xml.contains(r"wscript.exe X:\Deploy\Scripts\LiteTouch.wsf"),
-            "{xml}"
-        );
-        assert!(
-            xml.contains("Microsoft-Windows-PnpCustomizationsWinPE"),
-            "{xml}"
-        );
-        assert!(
-            xml.contains(r"<Path>X:\Windows\Wimdeck\Drivers\001-e1d</Path>"),
             "{xml}"
         );
         Wimlib
@@ -770,23 +786,7 @@ async fn a_regenerated_default_boot_image_gets_its_drivers_again() {
                 .as_deref(),
             Some("10.0.26200.1")
         );
-        let (out, found) = extract(
-            &after.file_path,
-            &["/Unattend.xml", "/Windows/Wimdeck/Drivers/001-e1d"],
-        );
-        assert_eq!(found.len(), 2);
-        for file in &e1d.files {
-            assert_eq!(
-                std::fs::read(out.path().join("001-e1d").join(file)).expect("injected file"),
-                std::fs::read(e1d.store_path.join(file)).expect("store file"),
-                "{file}"
-            );
-        }
-        let xml = std::fs::read_to_string(out.path().join("Unattend.xml")).expect("xml");
-        assert!(
-            xml.contains(r"<Path>X:\Windows\Wimdeck\Drivers\001-e1d</Path>"),
-            "{xml}"
-        );
+        assert_injected(&after.file_path, &e1d, "001-e1d");
 
         // Neither the old base nor the old revision is left behind.
         assert!(gone(&default.file_path).await, "the old base stays");
