@@ -12,6 +12,7 @@
 //! Errors are one enum, [`Error`]; time comes from a [`Clock`] so expiry can be tested.
 
 pub mod accounts;
+pub mod audit;
 pub mod authz;
 pub mod catalog;
 pub mod clock;
@@ -115,6 +116,11 @@ impl Domain {
         let applied = db::migrate(&db).await?;
         db.close().await?;
         Ok(applied)
+    }
+
+    /// The audit log: appending and verifying the hash chain.
+    pub fn audit(&self) -> audit::Audit<'_> {
+        audit::Audit::new(self)
     }
 
     /// Users, passwords, sign-in and first-run setup.

@@ -270,6 +270,14 @@ async fn scopes_decide_what_a_scoped_user_sees_and_changes() {
             .expect_err("not yourself");
         assert!(matches!(err, Error::Conflict(_)), "{err}");
         assert_eq!(full.assignments.len(), 1);
+
+        // Every change above is in the audit log, chained.
+        let audit = domain.audit().verify().await.expect("verify");
+        assert_eq!(audit.broken_at, None);
+        assert_eq!(
+            audit.entries, 8,
+            "2 scopes, 3 users, 1 scope change, 1 role copy, 1 assignment"
+        );
         runner.shutdown().await;
     }
 }

@@ -12,6 +12,7 @@ mod m20261121_000003_images;
 mod m20261121_000004_uploads;
 mod m20261122_000005_drivers;
 mod m20261122_000006_security;
+mod m20261122_000007_audit;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_uploads::Migration),
             Box::new(m20261122_000005_drivers::Migration),
             Box::new(m20261122_000006_security::Migration),
+            Box::new(m20261122_000007_audit::Migration),
         ]
     }
 }

@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: DriverCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Demo data: sample WIMs and catalog entries, for trying Wimdeck out.
     Demo {
         #[command(subcommand)]
@@ -119,6 +124,14 @@ pub enum DriverCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The audit log.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the whole audit log; exits with status 1 at the first entry
+    /// that was edited, removed or reordered.
+    Verify,
 }
 
 /// Demo data.
@@ -230,6 +243,24 @@ impl Cli {
             Command::Demo {
                 command: DemoCommand::Seed { dir },
             } => demo_seed(&dir, &config).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => {
+                let domain = Domain::open(&config).await?;
+                let found = domain.audit().verify().await?;
+                match found.broken_at {
+                    None => {
+                        println!(
+                            "audit log: {} entries, the hash chain is intact",
+                            found.entries
+                        );
+                        Ok(())
+                    }
+                    Some((id, why)) => Err(Error::Usage(format!(
+                        "audit log: entry {id} is not what was recorded: {why}"
+                    ))),
+                }
+            }
             Command::Wim {
                 command:
                     WimCommand::Export {

@@ -452,3 +452,69 @@ async fn kill_9_during_an_export_leaves_the_original_and_no_output() {
     assert_eq!(report.temporary_files.len(), 1, "{report:?}");
     assert!(temp(&store).is_none());
 }
+
+/// `wimdeck audit verify` passes an untouched log and names the first entry edited in the
+/// database or removed from it.
+#[tokio::test]
+async fn audit_verify_detects_an_edited_or_removed_row() {
+    use sea_orm::{ConnectionTrait, Database};
+    for backend in BACKENDS {
+        let db = TestDb::create(backend).await;
+        let domain = domain::Domain::open(&db.config()).await.expect("open");
+        let admin_id = domain
+            .accounts()
+            .create_user("admin", crate::PASSWORD, &[domain::Role::FullAdministrator])
+            .await
+            .expect("admin");
+        let admin = domain.accounts().actor(admin_id).await.expect("actor");
+        let security = domain.for_actor(&admin).security();
+        for name in ["Lab", "Production", "Branch"] {
+            security.create_scope(name, "").await.expect("scope");
+        }
+        let verify = || {
+            wimdeck(
+                &[
+                    "--database-url",
+                    &db.url,
+                    "--data-dir",
+                    db.data_dir.to_str().expect("utf-8"),
+                    "audit",
+                    "verify",
+                ],
+                None,
+            )
+        };
+        let out = verify();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("3 entries, the hash chain is intact"),
+            "{}",
+            text(&out.stdout)
+        );
+
+        let conn = Database::connect(&db.url).await.expect("connect");
+        conn.execute_unprepared("UPDATE audit_log SET username = 'someone-else' WHERE id = 2")
+            .await
+            .expect("tamper");
+        let out = verify();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("entry 2 is not what was recorded")
+                && text(&out.stderr).contains("edited"),
+            "{}",
+            text(&out.stderr)
+        );
+
+        conn.execute_unprepared("DELETE FROM audit_log WHERE id = 2")
+            .await
+            .expect("remove");
+        let out = verify();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("entry 3 is not what was recorded")
+                && text(&out.stderr).contains("removed or reordered"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

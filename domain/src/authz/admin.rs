@@ -9,9 +9,12 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use serde_json::{Value, json};
+
 use super::{ObjectType, Operation, Permissions, ScopeSet, scopes};
 use crate::{
     Actor, Domain, Error, Result,
+    audit::{Entry, Outcome},
     db::entities::{
         assignment_scopes, object_scopes, role_assignments, security_roles, security_scopes,
         sessions, users,
@@ -112,6 +115,37 @@ impl<'a> ActorSecurity<'a> {
         self.actor.require(ObjectType::Security, operation)
     }
 
+    /// Records a change this user made.
+    async fn audit(
+        &self,
+        operation: Operation,
+        object_type: ObjectType,
+        object: (i64, &str),
+        changes: &[(&str, Value, Value)],
+    ) -> Result<()> {
+        self.domain
+            .audit()
+            .record(&Entry {
+                user_id: Some(self.actor.user_id),
+                username: self.actor.username.clone(),
+                operation,
+                object_type,
+                object_id: Some(object.0.to_string()),
+                object_name: object.1.to_owned(),
+                changes: changes
+                    .iter()
+                    .map(|(field, before, after)| {
+                        ((*field).to_owned(), (before.clone(), after.clone()))
+                    })
+                    .collect(),
+                outcome: Outcome::Allowed,
+                detail: String::new(),
+                source_addr: String::new(),
+            })
+            .await?;
+        Ok(())
+    }
+
     // ----- scopes -----
 
     pub async fn scopes(&self) -> Result<Vec<ScopeInfo>> {
@@ -156,6 +190,13 @@ impl<'a> ActorSecurity<'a> {
         .insert(self.domain.db())
         .await
         .map_err(|e| taken(e, "security scope", name))?;
+        self.audit(
+            Operation::Create,
+            ObjectType::Security,
+            (row.id, &row.name),
+            &[("scope", Value::Null, json!(row.name))],
+        )
+        .await?;
         Ok(row.id)
     }
 
@@ -190,7 +231,17 @@ impl<'a> ActorSecurity<'a> {
         if updated.rows_affected == 0 {
             return Err(changed_or_missing("security scope", id));
         }
-        Ok(())
+        self.audit(
+            Operation::Modify,
+            ObjectType::Security,
+            (id, name.trim()),
+            &[(
+                "scope",
+                Value::Null,
+                json!({"name": name.trim(), "description": description.trim()}),
+            )],
+        )
+        .await
     }
 
     /// Deletes an unused scope: no object and no assignment may refer to it.
@@ -221,7 +272,13 @@ impl<'a> ActorSecurity<'a> {
             )));
         }
         security_scopes::Entity::delete_by_id(id).exec(db).await?;
-        Ok(())
+        self.audit(
+            Operation::Delete,
+            ObjectType::Security,
+            (id, &scope.name),
+            &[("scope", json!(scope.name), Value::Null)],
+        )
+        .await
     }
 
     // ----- roles -----
@@ -258,6 +315,17 @@ impl<'a> ActorSecurity<'a> {
         .insert(self.domain.db())
         .await
         .map_err(|e| taken(e, "security role", name))?;
+        self.audit(
+            Operation::Create,
+            ObjectType::Security,
+            (row.id, &row.name),
+            &[(
+                "role",
+                Value::Null,
+                json!({"name": row.name, "copied_from": source.name}),
+            )],
+        )
+        .await?;
         Ok(row.id)
     }
 
@@ -312,7 +380,13 @@ impl<'a> ActorSecurity<'a> {
         if updated.rows_affected == 0 {
             return Err(changed_or_missing("security role", id));
         }
-        Ok(())
+        self.audit(
+            Operation::Modify,
+            ObjectType::Security,
+            (id, name.trim()),
+            &[("permissions", json!(role.permissions), json!(permissions))],
+        )
+        .await
     }
 
     /// Deletes an unassigned custom role.
@@ -337,7 +411,13 @@ impl<'a> ActorSecurity<'a> {
             )));
         }
         security_roles::Entity::delete_by_id(id).exec(db).await?;
-        Ok(())
+        self.audit(
+            Operation::Delete,
+            ObjectType::Security,
+            (id, &role.name),
+            &[("role", json!(role.name), Value::Null)],
+        )
+        .await
     }
 
     async fn role(&self, id: i64) -> Result<RoleInfo> {
@@ -408,15 +488,29 @@ impl<'a> ActorSecurity<'a> {
     ) -> Result<i64> {
         self.require(Operation::Create)?;
         self.check_grant(role_id, &scopes).await?;
-        self.domain
+        let role = self.role(role_id).await?;
+        let id = self
+            .domain
             .accounts()
             .create_user_with(
                 username,
                 password,
-                &[(role_id, scopes)],
+                &[(role_id, scopes.clone())],
                 &self.actor.username,
             )
-            .await
+            .await?;
+        self.audit(
+            Operation::Create,
+            ObjectType::Security,
+            (id, username),
+            &[(
+                "user",
+                Value::Null,
+                json!({"role": role.name, "scopes": scopes_json(&scopes)}),
+            )],
+        )
+        .await?;
+        Ok(id)
     }
 
     /// Gives a user a role on some scopes (or all). The caller must hold what it grants.
@@ -427,7 +521,20 @@ impl<'a> ActorSecurity<'a> {
             .one(self.domain.db())
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
-        self.insert_assignment(user_id, role_id, &scopes).await
+        let id = self.insert_assignment(user_id, role_id, &scopes).await?;
+        let role = self.role(role_id).await?;
+        self.audit(
+            Operation::Administer,
+            ObjectType::Security,
+            (user_id, &format!("user {user_id}")),
+            &[(
+                "assignment",
+                Value::Null,
+                json!({"role": role.name, "scopes": scopes_json(&scopes)}),
+            )],
+        )
+        .await?;
+        Ok(id)
     }
 
     /// Removes an assignment; only someone who could have made it may remove it, and a user's
@@ -464,7 +571,17 @@ impl<'a> ActorSecurity<'a> {
         role_assignments::Entity::delete_by_id(assignment_id)
             .exec(db)
             .await?;
-        Ok(())
+        self.audit(
+            Operation::Administer,
+            ObjectType::Security,
+            (row.user_id, &format!("user {}", row.user_id)),
+            &[(
+                "assignment",
+                json!({"role": grant.role_name, "scopes": scopes_json(&grant.scopes)}),
+                Value::Null,
+            )],
+        )
+        .await
     }
 
     /// Disables (signing out everywhere) or enables a user.
@@ -494,14 +611,31 @@ impl<'a> ActorSecurity<'a> {
                 .await?;
         }
         txn.commit().await?;
-        Ok(())
+        self.audit(
+            Operation::Modify,
+            ObjectType::Security,
+            (user_id, &format!("user {user_id}")),
+            &[("disabled", json!(!disabled), json!(disabled))],
+        )
+        .await
     }
 
     /// Sets a new password and signs the user out everywhere.
     pub async fn reset_password(&self, user_id: i64, password: &str) -> Result<()> {
         self.require(Operation::Modify)?;
         self.check_manage_user(user_id).await?;
-        self.domain.accounts().set_password(user_id, password).await
+        self.domain
+            .accounts()
+            .set_password(user_id, password)
+            .await?;
+        // The password itself is never recorded.
+        self.audit(
+            Operation::Modify,
+            ObjectType::Security,
+            (user_id, &format!("user {user_id}")),
+            &[("password", json!("(old)"), json!("(reset)"))],
+        )
+        .await
     }
 
     /// A user whose assignments hold more than the caller's may not be changed by them.
@@ -694,7 +828,13 @@ impl<'a> ActorSecurity<'a> {
         let txn = db.begin().await?;
         scopes::set(&txn, object, id, &ids).await?;
         txn.commit().await?;
-        Ok(())
+        self.audit(
+            Operation::SetSecurityScope,
+            object,
+            (id, &format!("{} {id}", object.label())),
+            &[("scopes", json!(old), json!(new_scopes))],
+        )
+        .await
     }
 }
 
@@ -769,4 +909,11 @@ pub(crate) async fn insert_assignment<C: sea_orm::ConnectionTrait>(
         .await?;
     }
     Ok(row.id)
+}
+
+fn scopes_json(scopes: &ScopeSet) -> Value {
+    match scopes {
+        ScopeSet::All => json!("all"),
+        ScopeSet::Only(ids) => json!(ids),
+    }
 }

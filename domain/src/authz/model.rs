@@ -242,10 +242,6 @@ impl Permissions {
         out
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|bits| *bits == 0)
-    }
-
     /// As stored and sent: `{"boot-image": ["read", …], …}`, types without operations left out.
     pub fn to_map(&self) -> std::collections::BTreeMap<ObjectType, Vec<Operation>> {
         ObjectType::ALL

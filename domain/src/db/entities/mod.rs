@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. Crate-private: callers see domain types.
 
 pub(crate) mod assignment_scopes;
+pub(crate) mod audit_log;
 pub(crate) mod boot_image_drivers;
 pub(crate) mod driver_categories;
 pub(crate) mod driver_packages;
