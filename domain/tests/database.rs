@@ -24,6 +24,7 @@ async fn migrations_apply_once_and_report_the_engine() {
             username: "x".into(),
             roles: vec![],
             grants: Default::default(),
+            source_addr: None,
         };
         let status = domain.for_actor(&actor).status().await.expect("status");
         assert!(!status.database_version.is_empty());

@@ -144,13 +144,62 @@ pub(crate) async fn authenticate(
             }
         }
     }
+    let actor = actor.map(|a| domain::Actor {
+        source_addr: client.source_addr.clone(),
+        ..a
+    });
+    let caller = actor.clone();
+    let path = path.to_owned();
     request.extensions_mut().insert(RequestContext {
         actor,
         session_token,
         client,
         tls,
     });
-    next.run(request).await
+    let response = next.run(request).await;
+    match caller {
+        Some(actor) if response.status() == StatusCode::FORBIDDEN => {
+            record_denial(&domain, &actor, &path, response).await
+        }
+        _ => response,
+    }
+}
+
+/// Records a refused attempt in the audit log, with what the server function needs (from its
+/// declaration) and the refusal's message, and passes the response on.
+async fn record_denial(
+    domain: &Domain,
+    actor: &domain::Actor,
+    path: &str,
+    response: Response,
+) -> Response {
+    use app::api::permissions::{Needs, declared};
+    use domain::authz::{ObjectType, Operation};
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let (object_type, operation) = match declared(path).map(|d| d.needs) {
+        Some(Needs::All(pairs) | Needs::Any(pairs)) if !pairs.is_empty() => pairs[0],
+        // The upload route is not a server function; it takes the right to add something.
+        _ => (ObjectType::BootImage, Operation::Create),
+    };
+    let entry = domain::audit::Entry {
+        user_id: Some(actor.user_id),
+        username: actor.username.clone(),
+        operation,
+        object_type,
+        object_id: None,
+        object_name: path.to_owned(),
+        changes: Default::default(),
+        outcome: domain::audit::Outcome::Denied,
+        detail: String::from_utf8_lossy(&bytes).into_owned(),
+        source_addr: actor.source_addr.clone().unwrap_or_default(),
+    };
+    if let Err(e) = domain.audit().record(&entry).await {
+        tracing::error!("recording a refused request in the audit log failed: {e}");
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 enum Access {

@@ -25,6 +25,30 @@ async fn operators_start_jobs_and_everyone_signed_in_reads_them() {
         .await;
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
         assert!(body_text(refused).await.contains("administer jobs"));
+        // The refusal is on record, with what was needed.
+        let conn = sea_orm::Database::connect(&_db.url).await.expect("connect");
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &conn,
+            sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT username, operation, object_type, object_name, detail FROM audit_log \
+                 WHERE outcome = 'denied'",
+            ),
+        )
+        .await
+        .expect("query")
+        .expect("a denied entry");
+        let field = |name: &str| row.try_get::<String>("", name).expect(name);
+        assert_eq!(
+            (field("username"), field("operation"), field("object_type")),
+            ("analyst".into(), "administer".into(), "job".into())
+        );
+        assert_eq!(field("object_name"), "/api/start_storage_check");
+        assert!(field("detail").contains("administer jobs"));
+        assert_eq!(
+            domain.audit().verify().await.expect("verify").broken_at,
+            None
+        );
 
         let started = send(
             &app,

@@ -259,6 +259,7 @@ pub(crate) async fn load_actor(domain: &Domain, user: users::Model) -> Result<Ac
         username: user.username,
         roles: grants.builtin_roles(),
         grants,
+        source_addr: None,
     })
 }
 

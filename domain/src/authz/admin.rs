@@ -140,7 +140,7 @@ impl<'a> ActorSecurity<'a> {
                     .collect(),
                 outcome: Outcome::Allowed,
                 detail: String::new(),
-                source_addr: String::new(),
+                source_addr: self.actor.source_addr.clone().unwrap_or_default(),
             })
             .await?;
         Ok(())

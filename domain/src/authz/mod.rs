@@ -106,6 +106,8 @@ pub struct Actor {
     /// The built-in roles among the user's assignments, for display.
     pub roles: Vec<Role>,
     pub grants: Grants,
+    /// Where the request came from, for the audit log.
+    pub source_addr: Option<String>,
 }
 
 impl Actor {
