@@ -176,6 +176,7 @@ async fn record_denial(
     use app::api::permissions::{Needs, declared};
     use domain::authz::{ObjectType, Operation};
     let (parts, body) = response.into_parts();
+    // A refusal is a short JSON error; the limit only guards against a surprise.
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
