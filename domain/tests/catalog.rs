@@ -73,24 +73,11 @@ impl Setup {
         let domain = Domain::open_with_clock(&config, Arc::new(clock.clone()))
             .await
             .expect("open");
-        let admin_id = domain
-            .accounts()
-            .create_user(
-                "osd",
-                crate::PASSWORD,
-                &[Role::OperatingSystemDeploymentManager],
-            )
-            .await
-            .expect("user");
-        let analyst_id = domain
-            .accounts()
-            .create_user("reader", crate::PASSWORD, &[Role::ReadOnlyAnalyst])
-            .await
-            .expect("user");
+        let (admin, analyst) = crate::osd_and_analyst(&domain).await;
         let runner = Some(Runner::start(&domain, fast_runner_options()));
         Self {
-            admin: domain.accounts().actor(admin_id).await.expect("actor"),
-            analyst: domain.accounts().actor(analyst_id).await.expect("actor"),
+            admin,
+            analyst,
             domain,
             config,
             clock,

@@ -29,3 +29,23 @@ pub(crate) async fn open(backend: Backend) -> (Domain, ManualClock, TestDb) {
 
 pub(crate) const T0: i64 = 1_800_000_000_000;
 pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// The two users most tests act as: an OS Deployment Manager ("osd") and a Read-only Analyst
+/// ("reader"), both on all scopes.
+pub(crate) async fn osd_and_analyst(domain: &Domain) -> (domain::Actor, domain::Actor) {
+    let mut actors = Vec::new();
+    for (name, role) in [
+        ("osd", domain::Role::OperatingSystemDeploymentManager),
+        ("reader", domain::Role::ReadOnlyAnalyst),
+    ] {
+        let id = domain
+            .accounts()
+            .create_user(name, PASSWORD, &[role])
+            .await
+            .expect("user");
+        actors.push(domain.accounts().actor(id).await.expect("actor"));
+    }
+    let analyst = actors.pop().expect("reader");
+    let osd = actors.pop().expect("osd");
+    (osd, analyst)
+}
