@@ -13,7 +13,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, SqlErr,
-    TransactionTrait,
 };
 
 use crate::{
@@ -84,7 +83,7 @@ impl<'a> Accounts<'a> {
         }
         let hash = hash_blocking(password.to_owned()).await?;
         let key = password::username_key(username);
-        let txn = self.domain.db().begin().await?;
+        let txn = crate::db::begin_write(self.domain.db()).await?;
         let taken = users::Entity::find()
             .filter(users::Column::UsernameKey.eq(&key))
             .one(&txn)
@@ -125,7 +124,7 @@ impl<'a> Accounts<'a> {
     pub(crate) async fn set_password(&self, user_id: i64, password: &str) -> Result<()> {
         password::check_new_password(password)?;
         let hash = hash_blocking(password.to_owned()).await?;
-        let txn = self.domain.db().begin().await?;
+        let txn = crate::db::begin_write(self.domain.db()).await?;
         let updated = users::Entity::update_many()
             .col_expr(
                 users::Column::PasswordHash,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    SqlErr, TransactionTrait, sea_query::Expr,
+    SqlErr, sea_query::Expr,
 };
 use serde::Serialize;
 
@@ -595,7 +595,7 @@ impl<'a> ActorSecurity<'a> {
         }
         self.check_manage_user(user_id).await?;
         let db = self.domain.db();
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         let updated = users::Entity::update_many()
             .col_expr(users::Column::Disabled, Expr::value(disabled))
             .filter(users::Column::Id.eq(user_id))
@@ -725,7 +725,7 @@ impl<'a> ActorSecurity<'a> {
         role_id: i64,
         scopes: &ScopeSet,
     ) -> Result<i64> {
-        let txn = self.domain.db().begin().await?;
+        let txn = crate::db::begin_write(self.domain.db()).await?;
         let id = insert_assignment(
             &txn,
             user_id,
@@ -825,7 +825,7 @@ impl<'a> ActorSecurity<'a> {
             ));
         }
         let ids: Vec<i64> = new_scopes.iter().copied().collect();
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         scopes::set(&txn, object, id, &ids).await?;
         txn.commit().await?;
         self.audit(

@@ -136,9 +136,7 @@ async fn update_one(
     })
     .await?;
     // One transaction per architecture: the row and the file agree at every step.
-    let txn = sea_orm::TransactionTrait::begin(domain.db())
-        .await
-        .map_err(crate::Error::from)?;
+    let txn = crate::db::begin_write(domain.db()).await?;
     let outcome = match &existing {
         Some(current) => {
             catalog

@@ -617,7 +617,7 @@ impl<'a> Catalog<'a> {
             )));
         }
         let db = self.domain.db();
-        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        let txn = crate::db::begin_write(db).await?;
         let deleted = images::Entity::delete_many()
             .filter(images::Column::Id.eq(id))
             .filter(images::Column::RowVersion.eq(expected_row_version))

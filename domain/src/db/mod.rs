@@ -6,7 +6,8 @@ use std::{path::Path, time::Duration};
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -97,6 +98,21 @@ fn sqlite_path(url: &str) -> Option<&Path> {
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
+/// Starts a transaction that will write. On SQLite it begins `IMMEDIATE`, taking the write lock
+/// up front: a deferred transaction that reads and then writes fails at once with "database is
+/// locked" when another connection committed in between (WAL cannot upgrade a stale snapshot),
+/// whereas `BEGIN IMMEDIATE` waits for the busy timeout like any other write. PostgreSQL ignores
+/// the option.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(txn)
+}
+
 /// Applies pending migrations; returns how many ran.
 pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<usize> {
     let pending = Migrator::get_pending_migrations(db).await?.len();
@@ -142,5 +158,62 @@ mod tests {
             Some(Path::new("rel/b.db"))
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    /// Read-then-write transactions racing a steady writer all commit: each waits for the
+    /// write lock instead of failing with "database is locked" on a stale snapshot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn write_transactions_wait_for_a_concurrent_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url).await.expect("connect");
+        let sql = |s: &str| Statement::from_string(DatabaseBackend::Sqlite, s.to_owned());
+        db.execute_raw(sql(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+        ))
+        .await
+        .expect("table");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (db, stop) = (db.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    db.execute_raw(sql("INSERT INTO t (n) VALUES (-1)"))
+                        .await
+                        .expect("writer");
+                }
+            })
+        };
+        let mut workers = Vec::new();
+        for worker in 0..4 {
+            let db = db.clone();
+            workers.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let txn = begin_write(&db).await.expect("begin");
+                    txn.query_one_raw(sql("SELECT COUNT(*) FROM t"))
+                        .await
+                        .expect("read");
+                    tokio::task::yield_now().await;
+                    txn.execute_raw(sql(&format!(
+                        "INSERT INTO t (n) VALUES ({})",
+                        worker * 100 + i
+                    )))
+                    .await
+                    .expect("write after read");
+                    txn.commit().await.expect("commit");
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await.expect("worker");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.await.expect("writer");
+        let row = db
+            .query_one_raw(sql("SELECT COUNT(*) AS c FROM t WHERE n >= 0"))
+            .await
+            .expect("count")
+            .expect("row");
+        assert_eq!(row.try_get::<i64>("", "c").expect("c"), 100);
     }
 }

@@ -10,7 +10,7 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -465,7 +465,7 @@ impl<'a> DriverCatalog<'a> {
             .iter()
             .map(|c| validate_category(c))
             .collect::<Result<_>>()?;
-        let txn = self.domain.db().begin().await?;
+        let txn = crate::db::begin_write(self.domain.db()).await?;
         let done = drivers::Entity::update_many()
             .col_expr(
                 drivers::Column::RowVersion,
@@ -515,7 +515,7 @@ impl<'a> DriverCatalog<'a> {
                 }
             )));
         }
-        let txn = self.domain.db().begin().await?;
+        let txn = crate::db::begin_write(self.domain.db()).await?;
         driver_categories::Entity::delete_many()
             .filter(driver_categories::Column::DriverId.eq(id))
             .exec(&txn)

@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::TransactionTrait;
 use serde_json::Value;
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
@@ -492,7 +491,7 @@ async fn commit_success(
         on_abort,
     } = completion;
     let attempt = async {
-        let txn = domain.db().begin().await?;
+        let txn = crate::db::begin_write(domain.db()).await?;
         let finish = Finish {
             state: JobState::Succeeded,
             result: Some(result.to_string()),
