@@ -45,6 +45,9 @@ pub struct SessionConfig {
     pub absolute_timeout_hours: u32,
     /// When the cookie carries `Secure`.
     pub secure_cookie: SecureCookie,
+    /// Security-sensitive changes (users, roles, assignments, API tokens) ask for the password
+    /// again when it was last entered longer ago than this.
+    pub reauthenticate_after_minutes: u32,
 }
 
 /// Whether session cookies are marked `Secure`.
@@ -88,6 +91,7 @@ impl Default for SessionConfig {
             idle_timeout_minutes: 30,
             absolute_timeout_hours: 12,
             secure_cookie: SecureCookie::Auto,
+            reauthenticate_after_minutes: 5,
         }
     }
 }
@@ -186,6 +190,11 @@ impl Config {
         if s.idle_timeout_minutes == 0 {
             return Err(Error::Config(
                 "session.idle_timeout_minutes must be at least 1".into(),
+            ));
+        }
+        if s.reauthenticate_after_minutes == 0 {
+            return Err(Error::Config(
+                "session.reauthenticate_after_minutes must be at least 1".into(),
             ));
         }
         if s.absolute_timeout_hours == 0 {

@@ -1,5 +1,7 @@
 use std::io;
 
+use crate::authz::{ObjectType, Operation};
+
 /// Everything that can go wrong in the domain.
 ///
 /// Variants a user can act on carry a message written for them; infrastructure failures
@@ -22,7 +24,10 @@ pub enum Error {
     #[error("sign-in required")]
     Unauthenticated,
     #[error("you do not have permission to {0}")]
-    Forbidden(String),
+    Forbidden(Refusal),
+    /// A security-sensitive change in a session whose password was entered too long ago.
+    #[error("enter your password again to {0}")]
+    ReauthenticationRequired(String),
     #[error(transparent)]
     Wim(#[from] crate::wim::WimError),
     #[error("configuration: {0}")]
@@ -35,7 +40,34 @@ pub enum Error {
     Internal(String),
 }
 
+/// What a refusal was about: the operation and object type it needed (for the audit log), and
+/// what the user was not allowed to do, as the end of "you do not have permission to …".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub object: ObjectType,
+    pub operation: Operation,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl Error {
+    pub(crate) fn forbidden(
+        object: ObjectType,
+        operation: Operation,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Forbidden(Refusal {
+            object,
+            operation,
+            message: message.into(),
+        })
+    }
+
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,

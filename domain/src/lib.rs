@@ -40,7 +40,7 @@ pub use authz::{Actor, Role};
 pub use clock::{Clock, SystemClock};
 pub use config::Config;
 pub use db::DatabaseKind;
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result};
 
 use sea_orm::DatabaseConnection;
 
@@ -126,6 +126,11 @@ impl Domain {
     /// Users, passwords, sign-in and first-run setup.
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts::new(self)
+    }
+
+    /// API tokens: resolving a bearer token to the user it acts for.
+    pub fn api_tokens(&self) -> accounts::ApiTokens<'_> {
+        accounts::ApiTokens::new(self)
     }
 
     /// Browser sessions: resolve, revoke, prune.
@@ -308,6 +313,16 @@ impl<'a> ActorDomain<'a> {
     /// Users, roles, security scopes, assignments and the scopes of objects.
     pub fn security(&self) -> authz::admin::ActorSecurity<'a> {
         authz::admin::ActorSecurity::new(self.domain, self.actor)
+    }
+
+    /// The audit log, for Auditors: search and export.
+    pub fn audit(&self) -> audit::ActorAudit<'a> {
+        audit::ActorAudit::new(self.domain, self.actor)
+    }
+
+    /// The user's own API tokens.
+    pub fn api_tokens(&self) -> accounts::ActorTokens<'a> {
+        accounts::ActorTokens::new(self.domain, self.actor)
     }
 
     /// The user's uploads of WIM files from the browser.

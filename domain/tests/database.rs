@@ -25,6 +25,7 @@ async fn migrations_apply_once_and_report_the_engine() {
             roles: vec![],
             grants: Default::default(),
             source_addr: None,
+            authentication: Default::default(),
         };
         let status = domain.for_actor(&actor).status().await.expect("status");
         assert!(!status.database_version.is_empty());

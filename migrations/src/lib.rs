@@ -13,6 +13,7 @@ mod m20261121_000004_uploads;
 mod m20261122_000005_drivers;
 mod m20261122_000006_security;
 mod m20261122_000007_audit;
+mod m20261123_000008_tokens;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_drivers::Migration),
             Box::new(m20261122_000006_security::Migration),
             Box::new(m20261122_000007_audit::Migration),
+            Box::new(m20261123_000008_tokens::Migration),
         ]
     }
 }

@@ -4,10 +4,14 @@ mod password;
 mod sessions;
 mod setup;
 mod throttle;
+mod tokens;
 
 pub use sessions::{ClientInfo, ResolvedSession, SessionToken, Sessions};
 pub(crate) use setup::SetupToken;
 pub(crate) use throttle::SignInThrottle;
+pub use tokens::{
+    ActorTokens, ApiTokens, MAX_VALID_DAYS as MAX_TOKEN_DAYS, NewToken, TokenChoice, TokenInfo,
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
@@ -203,8 +207,9 @@ impl<'a> Accounts<'a> {
         for k in keys {
             throttle.clear(k);
         }
-        let token = self.domain.sessions().create(user.id, client).await?;
-        let actor = load_actor(self.domain, user).await?;
+        let (token, password_at_ms) = self.domain.sessions().create(user.id, client).await?;
+        let mut actor = load_actor(self.domain, user).await?;
+        actor.authentication = crate::authz::Authentication::Session { password_at_ms };
         tracing::info!(user = %actor.username, source = addr, "signed in");
         Ok((token, actor))
     }
@@ -259,6 +264,7 @@ pub(crate) async fn load_actor(domain: &Domain, user: users::Model) -> Result<Ac
         roles: grants.builtin_roles(),
         grants,
         source_addr: None,
+        authentication: crate::authz::Authentication::Local,
     })
 }
 

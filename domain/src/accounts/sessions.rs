@@ -9,8 +9,10 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+use super::throttle::Key;
 use crate::{
-    Actor, Domain, Result,
+    Actor, Domain, Error, Result,
+    authz::Authentication,
     db::entities::{sessions, users},
 };
 
@@ -74,7 +76,13 @@ impl<'a> Sessions<'a> {
         self.domain.config().absolute_timeout_ms() / 1000
     }
 
-    pub(crate) async fn create(&self, user_id: i64, client: &ClientInfo) -> Result<SessionToken> {
+    /// Opens a session for a user who just entered their password; returns its token and the
+    /// time it was opened.
+    pub(crate) async fn create(
+        &self,
+        user_id: i64,
+        client: &ClientInfo,
+    ) -> Result<(SessionToken, i64)> {
         let token = SessionToken(super::random_token());
         let now = self.domain.now_ms();
         let user_agent = client
@@ -89,6 +97,7 @@ impl<'a> Sessions<'a> {
             expires_at_ms: Set(now + self.domain.config().absolute_timeout_ms()),
             source_addr: Set(client.source_addr.clone()),
             user_agent: Set(user_agent),
+            authenticated_at_ms: Set(now),
         }
         .insert(self.domain.db())
         .await?;
@@ -99,7 +108,7 @@ impl<'a> Sessions<'a> {
         }
         .update(self.domain.db())
         .await?;
-        Ok(token)
+        Ok((token, now))
     }
 
     /// The session behind a cookie token, if it is live and its user enabled. An expired session
@@ -130,11 +139,57 @@ impl<'a> Sessions<'a> {
             .update(db)
             .await?;
         }
+        let mut actor = super::load_actor(self.domain, user).await?;
+        actor.authentication = Authentication::Session {
+            password_at_ms: session.authenticated_at_ms,
+        };
         Ok(Some(ResolvedSession {
-            actor: super::load_actor(self.domain, user).await?,
+            actor,
             created_at_ms: session.created_at_ms,
             expires_at_ms: session.expires_at_ms,
         }))
+    }
+
+    /// Checks the signed-in user's password again and records the time, so security-sensitive
+    /// changes go through for the next `session.reauthenticate_after_minutes`. Wrong passwords
+    /// are throttled like failed sign-ins (a stolen session cannot be used to guess it).
+    pub async fn confirm_password(
+        &self,
+        token: &SessionToken,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let db = self.domain.db();
+        let session = self.resolve(token).await?.ok_or(Error::Unauthenticated)?;
+        let user = users::Entity::find_by_id(session.actor.user_id)
+            .one(db)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let addr = client.source_addr.as_deref().unwrap_or("unknown");
+        let keys = [Key::User(&user.username_key), Key::Address(addr)];
+        let throttle = &self.domain.inner.throttle;
+        throttle
+            .check(&keys, self.domain.now_ms())
+            .map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
+        if !super::verify_blocking(password.to_owned(), user.password_hash).await? {
+            let now = self.domain.now_ms();
+            for k in keys {
+                throttle.record_failure(k, now);
+            }
+            tracing::warn!(user = %user.username, source = addr, "wrong password at confirmation");
+            return Err(Error::InvalidCredentials);
+        }
+        for k in keys {
+            throttle.clear(k);
+        }
+        sessions::ActiveModel {
+            id: Set(token.id()),
+            authenticated_at_ms: Set(self.domain.now_ms()),
+            ..Default::default()
+        }
+        .update(db)
+        .await?;
+        Ok(())
     }
 
     /// Ends the session behind a token (sign-out, or rotation at sign-in). Unknown tokens are

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::{ObjectType, Operation, Permissions, ScopeSet, scopes};
 use crate::{
     Actor, Domain, Error, Result,
-    audit::{Entry, Outcome},
     db::entities::{
         assignment_scopes, object_scopes, role_assignments, security_roles, security_scopes,
         sessions, users,
@@ -115,6 +114,10 @@ impl<'a> ActorSecurity<'a> {
         self.actor.require(ObjectType::Security, operation)
     }
 
+    fn require_recent_password(&self, what: &str) -> Result<()> {
+        super::require_recent_password(self.domain, self.actor, what)
+    }
+
     /// Records a change this user made.
     async fn audit(
         &self,
@@ -125,25 +128,8 @@ impl<'a> ActorSecurity<'a> {
     ) -> Result<()> {
         self.domain
             .audit()
-            .record(&Entry {
-                user_id: Some(self.actor.user_id),
-                username: self.actor.username.clone(),
-                operation,
-                object_type,
-                object_id: Some(object.0.to_string()),
-                object_name: object.1.to_owned(),
-                changes: changes
-                    .iter()
-                    .map(|(field, before, after)| {
-                        ((*field).to_owned(), (before.clone(), after.clone()))
-                    })
-                    .collect(),
-                outcome: Outcome::Allowed,
-                detail: String::new(),
-                source_addr: self.actor.source_addr.clone().unwrap_or_default(),
-            })
-            .await?;
-        Ok(())
+            .allowed(self.actor, operation, object_type, object, changes)
+            .await
     }
 
     // ----- scopes -----
@@ -296,6 +282,7 @@ impl<'a> ActorSecurity<'a> {
     /// Copies a role (built-in or custom) into a new custom role.
     pub async fn copy_role(&self, from: i64, name: &str, description: &str) -> Result<i64> {
         self.require(Operation::Create)?;
+        self.require_recent_password("copy roles")?;
         check_name("name", name)?;
         let source = self.role(from).await?;
         let now = self.domain.now_ms();
@@ -340,6 +327,7 @@ impl<'a> ActorSecurity<'a> {
         expected_row_version: i32,
     ) -> Result<()> {
         self.require(Operation::Modify)?;
+        self.require_recent_password("change roles")?;
         check_name("name", name)?;
         let role = self.role(id).await?;
         if role.builtin {
@@ -349,8 +337,10 @@ impl<'a> ActorSecurity<'a> {
             )));
         }
         if !self.actor.grants.may_grant(&permissions, &ScopeSet::All) {
-            return Err(Error::Forbidden(
-                "grant permissions you do not hold on all scopes".into(),
+            return Err(Error::forbidden(
+                ObjectType::Security,
+                Operation::Modify,
+                "grant permissions you do not hold on all scopes",
             ));
         }
         let updated = security_roles::Entity::update_many()
@@ -392,6 +382,7 @@ impl<'a> ActorSecurity<'a> {
     /// Deletes an unassigned custom role.
     pub async fn delete_role(&self, id: i64) -> Result<()> {
         self.require(Operation::Delete)?;
+        self.require_recent_password("delete roles")?;
         let role = self.role(id).await?;
         if role.builtin {
             return Err(Error::Conflict(format!(
@@ -487,6 +478,7 @@ impl<'a> ActorSecurity<'a> {
         scopes: ScopeSet,
     ) -> Result<i64> {
         self.require(Operation::Create)?;
+        self.require_recent_password("create users")?;
         self.check_grant(role_id, &scopes).await?;
         let role = self.role(role_id).await?;
         let id = self
@@ -516,6 +508,7 @@ impl<'a> ActorSecurity<'a> {
     /// Gives a user a role on some scopes (or all). The caller must hold what it grants.
     pub async fn assign(&self, user_id: i64, role_id: i64, scopes: ScopeSet) -> Result<i64> {
         self.require(Operation::Administer)?;
+        self.require_recent_password("assign roles")?;
         self.check_grant(role_id, &scopes).await?;
         users::Entity::find_by_id(user_id)
             .one(self.domain.db())
@@ -541,6 +534,7 @@ impl<'a> ActorSecurity<'a> {
     /// last assignment stays (disable the user instead).
     pub async fn unassign(&self, assignment_id: i64) -> Result<()> {
         self.require(Operation::Administer)?;
+        self.require_recent_password("remove role assignments")?;
         let db = self.domain.db();
         let row = role_assignments::Entity::find_by_id(assignment_id)
             .one(db)
@@ -557,8 +551,10 @@ impl<'a> ActorSecurity<'a> {
             .grants
             .may_grant(&grant.permissions, &grant.scopes)
         {
-            return Err(Error::Forbidden(
-                "remove an assignment with rights you do not hold".into(),
+            return Err(Error::forbidden(
+                ObjectType::Security,
+                Operation::Administer,
+                "remove an assignment with rights you do not hold",
             ));
         }
         if grants.0.len() == 1 {
@@ -587,6 +583,7 @@ impl<'a> ActorSecurity<'a> {
     /// Disables (signing out everywhere) or enables a user.
     pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<()> {
         self.require(Operation::Modify)?;
+        self.require_recent_password("enable or disable users")?;
         if disabled && user_id == self.actor.user_id {
             return Err(Error::Conflict("you cannot disable yourself".into()));
         }
@@ -623,6 +620,7 @@ impl<'a> ActorSecurity<'a> {
     /// Sets a new password and signs the user out everywhere.
     pub async fn reset_password(&self, user_id: i64, password: &str) -> Result<()> {
         self.require(Operation::Modify)?;
+        self.require_recent_password("reset passwords")?;
         self.check_manage_user(user_id).await?;
         self.domain
             .accounts()
@@ -643,8 +641,10 @@ impl<'a> ActorSecurity<'a> {
         let theirs = super::load_grants(self.domain.db(), user_id).await?;
         for g in &theirs.0 {
             if !self.actor.grants.may_grant(&g.permissions, &g.scopes) {
-                return Err(Error::Forbidden(
-                    "change a user who holds rights you do not hold".into(),
+                return Err(Error::forbidden(
+                    ObjectType::Security,
+                    Operation::Modify,
+                    "change a user who holds rights you do not hold",
                 ));
             }
         }
@@ -711,10 +711,14 @@ impl<'a> ActorSecurity<'a> {
             }
         }
         if !self.actor.grants.may_grant(&role.permissions, scopes) {
-            return Err(Error::Forbidden(format!(
-                "grant \"{}\" on those scopes: you do not hold all of its rights there",
-                role.name
-            )));
+            return Err(Error::forbidden(
+                ObjectType::Security,
+                Operation::Administer,
+                format!(
+                    "grant \"{}\" on those scopes: you do not hold all of its rights there",
+                    role.name
+                ),
+            ));
         }
         Ok(())
     }
@@ -749,8 +753,12 @@ impl<'a> ActorSecurity<'a> {
                 "this kind of object has no security scopes",
             ));
         }
+        self.actor.require(object, Operation::Read)?;
         let db = self.domain.db();
         let current = scopes::of(db, object, id).await?;
+        if current.is_empty() {
+            return Err(Error::NotFound(format!("{} {id}", object.label())));
+        }
         self.actor.require_on(object, Operation::Read, &current)?;
         let names: BTreeMap<i64, String> = security_scopes::Entity::find()
             .all(db)
@@ -787,6 +795,35 @@ impl<'a> ActorSecurity<'a> {
 
     /// Replaces an object's scopes. Takes Set security scope on the object, and the caller
     /// must hold every scope added or removed.
+    /// The scopes this user may put an object of type `object` in (for the Security tab's
+    /// picker): every scope with an all-scope Set security scope right, else those of their
+    /// assignments that grant it.
+    pub async fn scope_choices(&self, object: ObjectType) -> Result<Vec<(i64, String)>> {
+        self.actor.require(object, Operation::SetSecurityScope)?;
+        let mut allowed = BTreeSet::new();
+        let mut everything = false;
+        for grant in &self.actor.grants.0 {
+            if !grant
+                .permissions
+                .allows(object, Operation::SetSecurityScope)
+            {
+                continue;
+            }
+            match &grant.scopes {
+                ScopeSet::All => everything = true,
+                ScopeSet::Only(ids) => allowed.extend(ids.iter().copied()),
+            }
+        }
+        Ok(security_scopes::Entity::find()
+            .order_by_asc(security_scopes::Column::NameKey)
+            .all(self.domain.db())
+            .await?
+            .into_iter()
+            .filter(|s| everything || allowed.contains(&s.id))
+            .map(|s| (s.id, s.name))
+            .collect())
+    }
+
     pub async fn set_object_scopes(
         &self,
         object: ObjectType,
@@ -820,8 +857,10 @@ impl<'a> ActorSecurity<'a> {
                 && g.scopes.covers(&ScopeSet::Only(changed.clone()))
         });
         if !holds_changed {
-            return Err(Error::Forbidden(
-                "move objects into or out of scopes you do not hold".into(),
+            return Err(Error::forbidden(
+                object,
+                Operation::SetSecurityScope,
+                "move objects into or out of scopes you do not hold",
             ));
         }
         let ids: Vec<i64> = new_scopes.iter().copied().collect();

@@ -108,6 +108,22 @@ pub struct Actor {
     pub grants: Grants,
     /// Where the request came from, for the audit log.
     pub source_addr: Option<String>,
+    /// How this actor proved who they are.
+    pub authentication: Authentication,
+}
+
+/// How an actor proved who they are; decides whether security-sensitive changes need the
+/// password again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authentication {
+    /// Someone with access to the server itself: the command line, jobs, tests.
+    #[default]
+    Local,
+    /// A browser session; the password was last entered at this time.
+    Session { password_at_ms: i64 },
+    /// An API token (its id). Tokens never make security-sensitive changes: those need a
+    /// password typed by a person.
+    Token { id: i64 },
 }
 
 impl Actor {
@@ -134,6 +150,25 @@ impl Actor {
         }
     }
 
+    /// Refuses unless some assignment grants `operation` on at least one scoped object type:
+    /// the first check of requests that name the type themselves (the Security panel), made
+    /// before their input is read.
+    pub fn require_on_some_scoped_type(&self, operation: Operation) -> Result<()> {
+        let scoped = ObjectType::ALL.iter().filter(|t| t.is_scoped());
+        match scoped.clone().any(|t| self.holds(*t, operation)) {
+            true => Ok(()),
+            false => Err(Error::forbidden(
+                ObjectType::BootImage,
+                operation,
+                format!(
+                    "{} {}",
+                    operation.label().to_lowercase(),
+                    scoped.map(|t| t.plural()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
     /// Refuses unless `operation` is allowed on this object of type `object` in `scopes`.
     pub fn require_on(
         &self,
@@ -143,22 +178,53 @@ impl Actor {
     ) -> Result<()> {
         match self.may(object, operation, scopes) {
             true => Ok(()),
-            false if self.holds(object, operation) => Err(Error::Forbidden(format!(
-                "{} this one of the {}: it is outside your security scopes",
-                operation.label().to_lowercase(),
-                object.plural()
-            ))),
+            false if self.holds(object, operation) => Err(Error::forbidden(
+                object,
+                operation,
+                format!(
+                    "{} this one of the {}: it is outside your security scopes",
+                    operation.label().to_lowercase(),
+                    object.plural()
+                ),
+            )),
             false => Err(denied(object, operation)),
         }
     }
 }
 
+/// Security-sensitive changes need a password typed recently: a session whose password was
+/// entered longer ago than `session.reauthenticate_after_minutes` must confirm it first, and an
+/// API token never qualifies (it is not a person at a keyboard). Call it after the permission
+/// check, so a user without the right is refused outright rather than asked for a password.
+pub(crate) fn require_recent_password(
+    domain: &crate::Domain,
+    actor: &Actor,
+    what: &str,
+) -> Result<()> {
+    match actor.authentication {
+        Authentication::Local => Ok(()),
+        Authentication::Session { password_at_ms } => {
+            let window = i64::from(domain.config().session.reauthenticate_after_minutes) * 60_000;
+            if domain.now_ms() - password_at_ms <= window {
+                Ok(())
+            } else {
+                Err(Error::ReauthenticationRequired(what.to_owned()))
+            }
+        }
+        Authentication::Token { .. } => Err(Error::forbidden(
+            ObjectType::Security,
+            Operation::Administer,
+            format!("{what} with an API token; sign in and enter your password"),
+        )),
+    }
+}
+
 fn denied(object: ObjectType, operation: Operation) -> Error {
-    Error::Forbidden(format!(
-        "{} {}",
-        operation.label().to_lowercase(),
-        object.plural()
-    ))
+    Error::forbidden(
+        object,
+        operation,
+        format!("{} {}", operation.label().to_lowercase(), object.plural()),
+    )
 }
 
 #[cfg(test)]

@@ -234,6 +234,15 @@ impl Permissions {
             .all(|(mine, theirs)| theirs & !mine == 0)
     }
 
+    /// The permissions both sets hold.
+    pub fn intersection(&self, other: &Permissions) -> Permissions {
+        let mut out = *self;
+        for (mine, theirs) in out.0.iter_mut().zip(other.0) {
+            *mine &= theirs;
+        }
+        out
+    }
+
     pub fn union(&self, other: &Permissions) -> Permissions {
         let mut out = *self;
         for (mine, theirs) in out.0.iter_mut().zip(other.0) {

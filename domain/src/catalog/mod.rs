@@ -778,9 +778,28 @@ impl<'a> ActorCatalog<'a> {
 
     /// Queues an import; checks what can be checked at once, the job checks everything again.
     pub async fn import(&self, request: kinds::ImportRequest) -> Result<i64> {
-        self.actor
-            .require(request.kind.object_type(), Operation::Create)?;
-        self.catalog.queue_import(request, Some(self.actor)).await
+        let object = request.kind.object_type();
+        self.actor.require(object, Operation::Create)?;
+        let source = request.source.clone();
+        let job = self.catalog.queue_import(request, Some(self.actor)).await?;
+        self.record_queued(Operation::Create, object, (0, &source), job)
+            .await?;
+        Ok(job)
+    }
+
+    /// Records work this user queued on an image (or, with id 0, a new one from `name`).
+    async fn record_queued(
+        &self,
+        operation: Operation,
+        object: ObjectType,
+        image: (i64, &str),
+        job: i64,
+    ) -> Result<()> {
+        let changes = [("job", serde_json::Value::Null, serde_json::json!(job))];
+        self.domain
+            .audit()
+            .allowed(self.actor, operation, object, image, &changes)
+            .await
     }
 
     /// Whether default boot images are configured (`images.default_boot_sources`).
@@ -794,13 +813,22 @@ impl<'a> ActorCatalog<'a> {
         for operation in [Operation::Create, Operation::Modify] {
             self.actor.require(ObjectType::BootImage, operation)?;
         }
-        self.domain
+        let job = self
+            .domain
             .jobs()
             .enqueue_as(
                 Some(self.actor),
                 NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
             )
-            .await
+            .await?;
+        self.record_queued(
+            Operation::Modify,
+            ObjectType::BootImage,
+            (0, "default boot images"),
+            job,
+        )
+        .await?;
+        Ok(job)
     }
 
     /// Queues a servicing job on an image.
@@ -819,20 +847,73 @@ impl<'a> ActorCatalog<'a> {
             self.actor.require(ObjectType::OsImage, Operation::Create)?;
         }
         let new = action.job(&image, self.domain).await?;
-        self.domain
+        let job = self
+            .domain
             .jobs()
             .enqueue_as(Some(self.actor), new.target(image.target()))
-            .await
+            .await?;
+        let changes = [
+            ("action", serde_json::Value::Null, serde_json::json!(action)),
+            ("job", serde_json::Value::Null, serde_json::json!(job)),
+        ];
+        self.domain
+            .audit()
+            .allowed(
+                self.actor,
+                operation,
+                kind.object_type(),
+                (id, &image.name),
+                &changes,
+            )
+            .await?;
+        Ok(job)
     }
 
     pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
-        self.checked(kind, id, Operation::Modify).await?;
-        self.catalog.edit(kind, id, edit).await
+        let before = self.checked(kind, id, Operation::Modify).await?;
+        let after = self.catalog.edit(kind, id, edit).await?;
+        let field = |name, get: fn(&CatalogImage) -> serde_json::Value| {
+            let (b, a) = (get(&before), get(&after));
+            (b != a).then_some((name, b, a))
+        };
+        let changes: Vec<_> = [
+            field("name", |i| i.name.clone().into()),
+            field("version", |i| i.version.clone().into()),
+            field("comment", |i| i.comment.clone().into()),
+            field("architecture", |i| i.architecture.clone().into()),
+            field("language", |i| i.language.clone().into()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !changes.is_empty() {
+            self.domain
+                .audit()
+                .allowed(
+                    self.actor,
+                    Operation::Modify,
+                    kind.object_type(),
+                    (id, &after.name),
+                    &changes,
+                )
+                .await?;
+        }
+        Ok(after)
     }
 
     pub async fn delete(&self, kind: ImageKind, id: i64, expected_row_version: i32) -> Result<()> {
-        self.checked(kind, id, Operation::Delete).await?;
-        self.catalog.delete(kind, id, expected_row_version).await
+        let image = self.checked(kind, id, Operation::Delete).await?;
+        self.catalog.delete(kind, id, expected_row_version).await?;
+        self.domain
+            .audit()
+            .allowed(
+                self.actor,
+                Operation::Delete,
+                kind.object_type(),
+                (id, &image.name),
+                &[],
+            )
+            .await
     }
 
     /// Lists one directory inside image `index` of a catalog image, for the file browser.

@@ -195,8 +195,10 @@ impl<'a> ActorUploads<'a> {
         .any(|object| self.actor.holds(object, Operation::Create));
         match may {
             true => Ok(()),
-            false => Err(Error::Forbidden(
-                "upload files (it takes the right to add images or driver packages)".into(),
+            false => Err(Error::forbidden(
+                ObjectType::BootImage,
+                Operation::Create,
+                "upload files (it takes the right to add images or driver packages)",
             )),
         }
     }

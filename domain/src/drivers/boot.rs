@@ -275,23 +275,49 @@ impl<'a> ActorBootDrivers<'a> {
 
     pub async fn add(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
         self.actor.require(ObjectType::Driver, Operation::Read)?;
-        self.checked(image_id, Operation::Modify).await?;
+        let image = self.checked(image_id, Operation::Modify).await?;
         self.inner
             .add(image_id, driver_ids, &self.actor.username)
-            .await
+            .await?;
+        let changes = [("drivers added", json!(null), json!(driver_ids))];
+        self.record(&image, &changes).await
     }
 
     pub async fn remove(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
-        self.checked(image_id, Operation::Modify).await?;
-        self.inner.remove(image_id, driver_ids).await
+        let image = self.checked(image_id, Operation::Modify).await?;
+        self.inner.remove(image_id, driver_ids).await?;
+        let changes = [("drivers removed", json!(driver_ids), json!(null))];
+        self.record(&image, &changes).await
     }
 
     /// Queues the job that writes the list into a new revision of the image.
     pub async fn apply(&self, image_id: i64) -> Result<i64> {
         let image = self.checked(image_id, Operation::Modify).await?;
-        self.domain
+        let job = self
+            .domain
             .jobs()
             .enqueue_as(Some(self.actor), BootDrivers::apply_job(&image))
+            .await?;
+        let changes = [("drivers applied by job", json!(null), json!(job))];
+        self.record(&image, &changes).await?;
+        Ok(job)
+    }
+
+    /// Records a change this user made to a boot image's drivers.
+    async fn record(
+        &self,
+        image: &CatalogImage,
+        changes: &[(&str, serde_json::Value, serde_json::Value)],
+    ) -> Result<()> {
+        self.domain
+            .audit()
+            .allowed(
+                self.actor,
+                Operation::Modify,
+                ObjectType::BootImage,
+                (image.id, &image.name),
+                changes,
+            )
             .await
     }
 }

@@ -694,7 +694,20 @@ impl<'a> ActorDrivers<'a> {
         self.actor
             .require(ObjectType::DriverPackage, Operation::Create)?;
         self.actor.require(ObjectType::Driver, Operation::Create)?;
-        super::import::queue(self.domain, self.actor, request).await
+        let source = request.source.clone();
+        let job = super::import::queue(self.domain, self.actor, request).await?;
+        let changes = [("job", serde_json::Value::Null, serde_json::json!(job))];
+        self.domain
+            .audit()
+            .allowed(
+                self.actor,
+                Operation::Create,
+                ObjectType::DriverPackage,
+                (0, &source),
+                &changes,
+            )
+            .await?;
+        Ok(job)
     }
 
     pub async fn set_enabled(
@@ -704,9 +717,24 @@ impl<'a> ActorDrivers<'a> {
         expected_row_version: i32,
     ) -> Result<()> {
         self.actor.require(ObjectType::Driver, Operation::Modify)?;
+        let before = self.catalog.get(id).await?;
         self.catalog
             .set_enabled(id, enabled, expected_row_version)
-            .await
+            .await?;
+        if before.enabled != enabled {
+            let changes = [("enabled", before.enabled.into(), enabled.into())];
+            self.domain
+                .audit()
+                .allowed(
+                    self.actor,
+                    Operation::Modify,
+                    ObjectType::Driver,
+                    (id, &before.name),
+                    &changes,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn set_categories(
@@ -716,13 +744,44 @@ impl<'a> ActorDrivers<'a> {
         expected_row_version: i32,
     ) -> Result<()> {
         self.actor.require(ObjectType::Driver, Operation::Modify)?;
+        let before = self.catalog.get(id).await?;
         self.catalog
             .set_categories(id, categories, expected_row_version)
-            .await
+            .await?;
+        let after = self.catalog.get(id).await?;
+        if before.categories != after.categories {
+            let changes = [(
+                "categories",
+                serde_json::json!(before.categories),
+                serde_json::json!(after.categories),
+            )];
+            self.domain
+                .audit()
+                .allowed(
+                    self.actor,
+                    Operation::Modify,
+                    ObjectType::Driver,
+                    (id, &before.name),
+                    &changes,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn delete(&self, id: i64, expected_row_version: i32) -> Result<()> {
         self.actor.require(ObjectType::Driver, Operation::Delete)?;
-        self.catalog.delete(id, expected_row_version).await
+        let before = self.catalog.get(id).await?;
+        self.catalog.delete(id, expected_row_version).await?;
+        self.domain
+            .audit()
+            .allowed(
+                self.actor,
+                Operation::Delete,
+                ObjectType::Driver,
+                (id, &before.name),
+                &[],
+            )
+            .await
     }
 }

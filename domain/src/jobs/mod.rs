@@ -743,9 +743,10 @@ impl<'a> ActorJobs<'a> {
         self.require_control_any()?;
         let job = self.jobs.get(id).await?;
         if !self.may_control(&job) {
-            return Err(Error::Forbidden(
-                "cancel this job (it takes Modify on jobs for your own, Administer for others')"
-                    .into(),
+            return Err(Error::forbidden(
+                ObjectType::Job,
+                Operation::Modify,
+                "cancel this job (it takes Modify on jobs for your own, Administer for others')",
             ));
         }
         self.jobs.cancel(id, &self.actor.username).await
@@ -755,9 +756,10 @@ impl<'a> ActorJobs<'a> {
         self.require_control_any()?;
         let job = self.jobs.get(id).await?;
         if !self.may_control(&job) {
-            return Err(Error::Forbidden(
-                "retry this job (it takes Modify on jobs for your own, Administer for others')"
-                    .into(),
+            return Err(Error::forbidden(
+                ObjectType::Job,
+                Operation::Modify,
+                "retry this job (it takes Modify on jobs for your own, Administer for others')",
             ));
         }
         self.jobs.retry(id, self.actor).await

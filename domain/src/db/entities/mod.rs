@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table. Crate-private: callers see domain types.
 
+pub(crate) mod api_tokens;
 pub(crate) mod assignment_scopes;
 pub(crate) mod audit_log;
 pub(crate) mod boot_image_drivers;

@@ -12,6 +12,8 @@ pub struct Model {
     pub expires_at_ms: i64,
     pub source_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// When the password was last entered in this session.
+    pub authenticated_at_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
