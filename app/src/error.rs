@@ -12,6 +12,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("You do not have permission to {0}.")]
     Forbidden(String),
+    /// A security-sensitive change needs the password entered again.
+    #[error("Enter your password again to {0}.")]
+    ReauthenticationRequired(String),
     #[error("{}", sentence(field, message))]
     Invalid { field: String, message: String },
     #[error("{0} was not found.")]
@@ -82,6 +85,7 @@ impl AppError {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::ReauthenticationRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::Invalid { .. } | Self::Transport(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -107,7 +111,11 @@ impl From<domain::Error> for AppError {
             E::InvalidCredentials => Self::InvalidCredentials,
             E::Throttled { retry_after_secs } => Self::Throttled { retry_after_secs },
             E::Unauthenticated => Self::Unauthenticated,
-            E::Forbidden(what) => Self::Forbidden(what),
+            E::Forbidden(refusal) => {
+                crate::api::ssr::note_refusal(&refusal);
+                Self::Forbidden(refusal.message)
+            }
+            E::ReauthenticationRequired(what) => Self::ReauthenticationRequired(what),
             E::Wim(domain::wim::WimError::Internal(detail)) => {
                 tracing::error!("WIM operation failed: {detail}");
                 Self::Internal

@@ -32,6 +32,7 @@ use pages::{
     },
     jobs::{JobDetailPage, JobsPage, SchedulesPage},
     not_found::NotFoundPage,
+    security::{AccountPage, AuditPage, RolesPage, ScopesPage, UsersPage},
     setup::SetupPage,
     sign_in::SignInPage,
 };
@@ -110,6 +111,11 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/jobs") view=JobsPage />
                         <Route path=path!("/jobs/schedules") view=SchedulesPage />
                         <Route path=path!("/jobs/:id") view=JobDetailPage />
+                        <Route path=path!("/security/users") view=UsersPage />
+                        <Route path=path!("/security/roles") view=RolesPage />
+                        <Route path=path!("/security/scopes") view=ScopesPage />
+                        <Route path=path!("/security/audit") view=AuditPage />
+                        <Route path=path!("/account") view=AccountPage />
                     </ParentRoute>
                 </Routes>
             </div>

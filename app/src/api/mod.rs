@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod drivers;
 pub mod images;
 pub mod jobs;
+pub mod security;
 pub mod session;
 pub mod uploads;
 

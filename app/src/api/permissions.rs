@@ -6,7 +6,7 @@
 use domain::authz::{ObjectType as T, Operation as O};
 use leptos::server_fn::ServerFn;
 
-use super::{dashboard, drivers, images, jobs, session, uploads};
+use super::{dashboard, drivers, images, jobs, security, session, uploads};
 
 /// What a server function needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,9 +248,147 @@ pub const DECLARED: &[Declared] = &[
         ADD_ANYTHING,
         "id=x",
     ),
+    // Security administration, the audit log, the caller's account.
+    declare(
+        <security::ListUsers as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Read)]),
+        "",
+    ),
+    declare(
+        <security::CreateUser as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Create)]),
+        "username=someone&password=x&role_id=999999&scopes=all",
+    ),
+    declare(
+        <security::SetUserDisabled as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Modify)]),
+        "user_id=999999&disabled=true",
+    ),
+    declare(
+        <security::ResetUserPassword as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Modify)]),
+        "user_id=999999&password=x",
+    ),
+    declare(
+        <security::AssignRole as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Administer)]),
+        "user_id=999999&role_id=999999&scopes=all",
+    ),
+    declare(
+        <security::UnassignRole as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Administer)]),
+        "assignment_id=999999",
+    ),
+    declare(
+        <security::ListRoles as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Read)]),
+        "",
+    ),
+    declare(
+        <security::CopyRole as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Create)]),
+        "from=999999&name=x&description=",
+    ),
+    declare(
+        <security::EditRole as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Modify)]),
+        "id=999999&name=x&description=&permissions=&row_version=1",
+    ),
+    declare(
+        <security::DeleteRole as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Delete)]),
+        "id=999999",
+    ),
+    declare(
+        <security::ListScopes as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Read)]),
+        "",
+    ),
+    declare(
+        <security::CreateScope as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Create)]),
+        "name=&description=",
+    ),
+    declare(
+        <security::EditScope as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Modify)]),
+        "id=999999&name=x&description=&row_version=1",
+    ),
+    declare(
+        <security::DeleteScope as ServerFn>::PATH,
+        Needs::All(&[(T::Security, O::Delete)]),
+        "id=999999",
+    ),
+    declare(
+        <security::ObjectSecurity as ServerFn>::PATH,
+        SCOPED_READ,
+        "object_type=boot-image&id=999999",
+    ),
+    declare(
+        <security::SetObjectScopes as ServerFn>::PATH,
+        SCOPED_SET_SCOPE,
+        "object_type=boot-image&id=999999&scopes=1",
+    ),
+    declare(
+        <security::SearchAudit as ServerFn>::PATH,
+        Needs::All(&[(T::AuditLog, O::Read)]),
+        "",
+    ),
+    declare(<security::MyAccount as ServerFn>::PATH, Needs::SignedIn, ""),
+    declare(
+        <security::CreateApiToken as ServerFn>::PATH,
+        Needs::SignedIn,
+        "name=x&valid_days=0",
+    ),
+    declare(
+        <security::RevokeApiToken as ServerFn>::PATH,
+        Needs::SignedIn,
+        "id=999999",
+    ),
+    declare(
+        <security::ConfirmPassword as ServerFn>::PATH,
+        Needs::SignedIn,
+        "password=",
+    ),
+];
+
+/// Reading the scopes and rights of any scoped object (the Security tab).
+const SCOPED_READ: Needs = Needs::Any(&[
+    (T::BootImage, O::Read),
+    (T::OsImage, O::Read),
+    (T::DriverPackage, O::Read),
+    (T::DistributionPoint, O::Read),
+]);
+
+/// Moving any scoped object between security scopes.
+const SCOPED_SET_SCOPE: Needs = Needs::Any(&[
+    (T::BootImage, O::SetSecurityScope),
+    (T::OsImage, O::SetSecurityScope),
+    (T::DriverPackage, O::SetSecurityScope),
+    (T::DistributionPoint, O::SetSecurityScope),
+]);
+
+/// The prefix of the upload route, `/api/uploads/{id}` (chunks of a file, not a server
+/// function).
+pub const UPLOAD_ROUTE: &str = "/api/uploads/";
+/// The path of the audit log export (a file download, not a server function).
+pub const AUDIT_EXPORT_ROUTE: &str = "/api/export_audit";
+
+/// The HTTP routes under `/api/` that are not server functions; each has its own tests.
+pub const ROUTES: &[Declared] = &[
+    declare(UPLOAD_ROUTE, ADD_ANYTHING, ""),
+    declare(
+        AUDIT_EXPORT_ROUTE,
+        Needs::All(&[(T::AuditLog, O::Read)]),
+        "format=csv",
+    ),
 ];
 
 /// What `path` needs, if it is declared.
 pub fn declared(path: &str) -> Option<&'static Declared> {
-    DECLARED.iter().find(|d| d.path == path)
+    DECLARED.iter().find(|d| d.path == path).or_else(|| {
+        ROUTES
+            .iter()
+            .find(|d| d.path == path || (d.path.ends_with('/') && path.starts_with(d.path)))
+    })
 }

@@ -11,6 +11,10 @@ pub struct UserView {
     pub username: String,
     /// Display names of the user's roles.
     pub roles: Vec<String>,
+    /// Whether the Security area is of use to them (they may read users, roles and scopes).
+    pub security: bool,
+    /// Whether they may read the audit log.
+    pub audit: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -23,6 +27,14 @@ impl From<&domain::Actor> for UserView {
                 .iter()
                 .map(|r| r.display_name().to_owned())
                 .collect(),
+            security: actor.holds(
+                domain::authz::ObjectType::Security,
+                domain::authz::Operation::Read,
+            ),
+            audit: actor.holds(
+                domain::authz::ObjectType::AuditLog,
+                domain::authz::Operation::Read,
+            ),
         }
     }
 }

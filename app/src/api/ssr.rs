@@ -16,6 +16,19 @@ pub struct RequestContext {
     pub client: ClientInfo,
     /// Whether the browser reached us over TLS (decides the cookie's `Secure`).
     pub tls: bool,
+    /// The first refusal while answering, for the audit log: what it needed and its message
+    /// (a refused page is still an HTML page, whose body says nothing of it).
+    pub refusal: std::sync::Arc<std::sync::Mutex<Option<domain::Refusal>>>,
+}
+
+/// Notes a refusal on the request being answered, for the audit log.
+pub(crate) fn note_refusal(refusal: &domain::Refusal) {
+    if let Some(ctx) = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestContext>().cloned())
+        && let Ok(mut slot) = ctx.refusal.lock()
+    {
+        slot.get_or_insert_with(|| refusal.clone());
+    }
 }
 
 /// The name of the session cookie.
