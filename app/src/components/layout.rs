@@ -43,7 +43,11 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         match user.await {
-                            Ok(u) => view! { <span class="username" title=u.roles.join(", ")>{u.username}</span> }.into_any(),
+                            Ok(u) => view! {
+                                {u.security.then(|| view! { <a href="/security/users">"Security"</a> })}
+                                {(u.audit && !u.security).then(|| view! { <a href="/security/audit">"Audit log"</a> })}
+                                <a class="username" href="/account" title=u.roles.join(", ")>{u.username}</a>
+                            }.into_any(),
                             Err(AppError::Unauthenticated) => view! { <a href="/sign-in">"Sign in again"</a> }.into_any(),
                             Err(_) => ().into_any(),
                         }

@@ -15,7 +15,7 @@ use crate::{
     },
     components::error::{ErrorBanner, action_error},
     format,
-    pages::images::upload::Uploader,
+    pages::{images::upload::Uploader, security::SecurityPanel},
 };
 
 #[component]
@@ -61,7 +61,7 @@ pub fn DriversPage() -> impl IntoView {
 }
 
 /// A `<select>` of `options` with an "Any" first.
-fn choice(
+pub(crate) fn choice(
     label: &'static str,
     name: &'static str,
     current: String,
@@ -105,6 +105,7 @@ fn DriverList(
                         {format!("Showing the drivers of the package \"{}\". ", pk.name)}
                         <a href="/drivers">"Show all"</a>
                     </p>
+                    <SecurityPanel object_type="driver-package" id=pk.id />
                 }
             })
     });
@@ -132,6 +133,7 @@ fn DriverList(
                 {view.packages.into_iter().map(|p| view! {
                     <li>
                         <a href=format!("/drivers?package={}", p.id)>{p.name.clone()}</a>
+                        " "<a href=format!("/drivers?package={}#security", p.id) class="muted">"(security)"</a>
                         {format!(" — {} ({}), {} driver(s), {} rejected, by {} on {}", p.source, p.format, p.driver_count, p.rejected_count, p.imported_by, format::utc(p.imported_at_ms))}
                         {p.job_id.map(|j| view! { " · " <a href=format!("/jobs/{j}")>"import job"</a> })}
                     </li>

@@ -5,5 +5,6 @@ pub mod drivers;
 pub mod images;
 pub mod jobs;
 pub mod not_found;
+pub mod security;
 pub mod setup;
 pub mod sign_in;

@@ -10,6 +10,7 @@ use crate::{
     api::images::{DeleteImage, EditImage, ImageDetailView, ServiceImage, image_detail},
     components::error::{ErrorBanner, action_error},
     format,
+    pages::security::SecurityPanel,
 };
 
 #[component]
@@ -153,6 +154,7 @@ fn Properties(
             }).collect_view()}
         </section>
         {(kind == Kind::Boot).then(|| view! { <DriversTab image_id=id /> })}
+        <SecurityPanel object_type=kind.object_type() id />
         {view.may_edit.then(|| view! { <Actions kind view=view.clone() /> })}
         <FileBrowser kind id indexes />
     }

@@ -27,6 +27,14 @@ impl Kind {
         }
     }
 
+    /// The object type's name in security (the Security panel).
+    pub(crate) fn object_type(self) -> &'static str {
+        match self {
+            Kind::Boot => "boot-image",
+            Kind::Os => "os-image",
+        }
+    }
+
     pub(crate) fn title(self) -> &'static str {
         match self {
             Kind::Boot => "Boot Images",

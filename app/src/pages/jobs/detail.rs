@@ -49,27 +49,35 @@ fn LiveJob(view: JobDetailView) -> impl IntoView {
 
     // Fetches state, result and new log lines now.
     let refresh = move || {
-        if polling.get_value() {
+        // `try_`: the websocket's end can arrive after the page was left.
+        if polling.try_get_value().unwrap_or(true) {
             return;
         }
-        polling.set_value(true);
-        let after = log.with_untracked(|l| l.last().map(|line| line.id));
+        polling.try_set_value(true);
+        let Some(after) = log.try_with_untracked(|l| l.last().map(|line| line.id)) else {
+            return;
+        };
         leptos::task::spawn_local(async move {
-            if let Ok(mut update) = job_poll(id, after).await {
+            let update = job_poll(id, after).await;
+            // The page may have been left while the request was out: its signals are gone
+            // then, and the answer is dropped (`try_` does nothing on a disposed signal).
+            if let Ok(mut update) = update {
                 // The websocket may be ahead of the last saved progress: never move back.
-                let current = row.with_untracked(|r| r.progress.clone());
+                let Some(current) = row.try_with_untracked(|r| r.progress.clone()) else {
+                    return;
+                };
                 if let (Some(now), Some(saved)) = (&current, &update.row.progress)
                     && update.row.state == "running"
                     && now.done > saved.done
                 {
                     update.row.progress = current;
                 }
-                row.set(update.row);
-                result.set(update.result_json);
-                error.set(update.error);
-                cancel_requested.set(update.cancel_requested);
+                row.try_set(update.row);
+                result.try_set(update.result_json);
+                error.try_set(update.error);
+                cancel_requested.try_set(update.cancel_requested);
                 if !update.new_log.is_empty() {
-                    log.update(|l| {
+                    log.try_update(|l| {
                         l.extend(update.new_log);
                         let excess = l
                             .len()
@@ -78,7 +86,7 @@ fn LiveJob(view: JobDetailView) -> impl IntoView {
                     });
                 }
             }
-            polling.set_value(false);
+            polling.try_set_value(false);
         });
     };
     // While the job is open: every second, whatever the websocket does.
@@ -183,13 +191,17 @@ fn watch(id: i64, row: RwSignal<JobRow>, on_end: impl Fn() + Clone + 'static) {
             if let Ok(mut events) = watch_job(rx.into()).await {
                 while let Some(Ok(event)) = events.next().await {
                     let ended = !matches!(event.state.as_str(), "queued" | "running");
-                    row.update(|r| {
+                    let updated = row.try_update(|r| {
                         r.state = event.state;
                         r.state_label = event.state_label;
                         if event.progress.is_some() {
                             r.progress = event.progress;
                         }
                     });
+                    // The page was left: stop following.
+                    if updated.is_none() {
+                        break;
+                    }
                     if ended {
                         on_end();
                         break;

@@ -76,7 +76,7 @@ pub fn RunningIndicator() -> impl IntoView {
     let refresh = move || {
         leptos::task::spawn_local(async move {
             if let Ok(n) = running_job_count().await {
-                count.set(Some(n));
+                count.try_set(Some(n));
             }
         });
     };
