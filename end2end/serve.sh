@@ -11,6 +11,8 @@ rm -rf "$data"
 source "$root/scripts/common.sh"
 config="$data/wimdeck.toml"
 write_demo_config "$config" "$data/sources"
+# The shortest confirmation window, so a test can outwait it.
+printf '\n[session]\nreauthenticate_after_minutes = 1\n' >>"$config"
 "$bin" demo seed "$data/sources" --data-dir "$data" --config "$config"
 echo "$password" | "$bin" user add admin --role full-administrator --password-stdin --data-dir "$data"
 echo "$password" | "$bin" user add analyst --role read-only-analyst --password-stdin --data-dir "$data"

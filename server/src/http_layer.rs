@@ -113,20 +113,35 @@ pub(crate) async fn authenticate(
         && headers
             .get("x-forwarded-proto")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    let actor = match &session_token {
-        Some(token) => match domain.sessions().resolve(token).await {
-            Ok(session) => session.map(|s| s.actor),
-            Err(e) => {
-                tracing::error!("resolving a session failed: {e}");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is unavailable",
-                )
-                    .into_response();
-            }
-        },
-        None => None,
+    let bearer = bearer_token(headers);
+    let resolved = match (&bearer, &session_token) {
+        // Automation: an API token, on server functions and the other API routes only.
+        (Some(secret), _) if request.uri().path().starts_with("/api/") => domain
+            .api_tokens()
+            .resolve(secret, client.source_addr.as_deref())
+            .await
+            .map(|actor| (actor, true)),
+        (Some(_), _) => Ok((None, true)),
+        (None, Some(token)) => domain
+            .sessions()
+            .resolve(token)
+            .await
+            .map(|s| (s.map(|s| s.actor), false)),
+        (None, None) => Ok((None, false)),
     };
+    let (actor, by_token) = match resolved {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!("resolving a session or token failed: {e}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable",
+            )
+                .into_response();
+        }
+    };
+    // A request with a token is answered as that token alone; its cookie is ignored.
+    let session_token = if by_token { None } else { session_token };
 
     let path = request.uri().path();
     let signed_in = actor.is_some();
@@ -150,40 +165,56 @@ pub(crate) async fn authenticate(
     });
     let caller = actor.clone();
     let path = path.to_owned();
+    let refusal = std::sync::Arc::new(std::sync::Mutex::new(None));
     request.extensions_mut().insert(RequestContext {
         actor,
         session_token,
         client,
         tls,
+        refusal: refusal.clone(),
     });
     let response = next.run(request).await;
     match caller {
         Some(actor) if response.status() == StatusCode::FORBIDDEN => {
-            record_denial(&domain, &actor, &path, response).await
+            let noted = refusal.lock().ok().and_then(|mut slot| slot.take());
+            record_denial(&domain, &actor, &path, noted, response).await
         }
         _ => response,
     }
 }
 
-/// Records a refused attempt in the audit log, with what the server function needs (from its
-/// declaration) and the refusal's message, and passes the response on.
+/// Records a refused attempt in the audit log, with what the refusal needed and its message,
+/// and passes the response on.
 async fn record_denial(
     domain: &Domain,
     actor: &domain::Actor,
     path: &str,
+    noted: Option<domain::Refusal>,
     response: Response,
 ) -> Response {
     use app::api::permissions::{Needs, declared};
     use domain::authz::{ObjectType, Operation};
     let (parts, body) = response.into_parts();
-    // A refusal is a short JSON error; the limit only guards against a surprise.
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let (object_type, operation) = match declared(path).map(|d| d.needs) {
-        Some(Needs::All(pairs) | Needs::Any(pairs)) if !pairs.is_empty() => pairs[0],
-        // The upload route is not a server function; it takes the right to add something.
-        _ => (ObjectType::BootImage, Operation::Create),
+    let (object_type, operation, detail, body) = match noted {
+        Some(refusal) => (
+            refusal.object,
+            refusal.operation,
+            format!("you do not have permission to {}", refusal.message),
+            body,
+        ),
+        // The routes outside server functions answer with the JSON error alone; the limit
+        // only guards against a surprise. What they need is declared.
+        None => {
+            let bytes = axum::body::to_bytes(body, 64 * 1024)
+                .await
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let (object, operation) = match declared(path).map(|d| d.needs) {
+                Some(Needs::All(pairs) | Needs::Any(pairs)) if !pairs.is_empty() => pairs[0],
+                _ => (ObjectType::Security, Operation::Read),
+            };
+            (object, operation, text, axum::body::Body::from(bytes))
+        }
     };
     let entry = domain::audit::Entry {
         user_id: Some(actor.user_id),
@@ -194,13 +225,13 @@ async fn record_denial(
         object_name: path.to_owned(),
         changes: Default::default(),
         outcome: domain::audit::Outcome::Denied,
-        detail: String::from_utf8_lossy(&bytes).into_owned(),
+        detail,
         source_addr: actor.source_addr.clone().unwrap_or_default(),
     };
     if let Err(e) = domain.audit().record(&entry).await {
         tracing::error!("recording a refused request in the audit log failed: {e}");
     }
-    Response::from_parts(parts, axum::body::Body::from(bytes))
+    Response::from_parts(parts, body)
 }
 
 enum Access {
@@ -236,6 +267,16 @@ fn unauthenticated() -> Response {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body))
         .unwrap_or_else(|_| StatusCode::UNAUTHORIZED.into_response())
+}
+
+/// The secret of an `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {

@@ -58,6 +58,7 @@ pub fn router(domain: Domain) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/uploads/{id}", put(receive_upload))
+        .route(app::api::permissions::AUDIT_EXPORT_ROUTE, get(export_audit))
         .with_state(domain.clone());
 
     Router::new()
@@ -109,6 +110,83 @@ async fn receive_upload(
         .await
     {
         Ok(upload) => Json(app::api::uploads::UploadView::from(upload)).into_response(),
+        Err(e) => wire_error(app::AppError::from(e)),
+    }
+}
+
+/// The audit log's filters in the export link, as on the audit page.
+#[derive(serde::Deserialize)]
+struct ExportQuery {
+    format: String,
+    user: Option<String>,
+    operation: Option<String>,
+    object_type: Option<String>,
+    outcome: Option<String>,
+    text: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Downloads the audit log entries matching the page's filters as CSV or JSON
+/// (`GET /api/export_audit?format=csv&…`).
+async fn export_audit(
+    State(domain): State<Domain>,
+    Query(query): Query<ExportQuery>,
+    request: axum::extract::Request,
+) -> Response {
+    use domain::audit::ExportFormat;
+    let Some(actor) = request
+        .extensions()
+        .get::<app::api::ssr::RequestContext>()
+        .and_then(|c| c.actor.clone())
+    else {
+        return wire_error(app::AppError::Unauthenticated);
+    };
+    if let Err(e) = actor.require(
+        domain::authz::ObjectType::AuditLog,
+        domain::authz::Operation::Read,
+    ) {
+        return wire_error(app::AppError::from(e));
+    }
+    let (format, content_type, extension) = match query.format.as_str() {
+        "csv" => (ExportFormat::Csv, "text/csv; charset=utf-8", "csv"),
+        "json" => (ExportFormat::Json, "application/json", "json"),
+        _ => {
+            return wire_error(app::AppError::Invalid {
+                field: "format".into(),
+                message: "must be csv or json".into(),
+            });
+        }
+    };
+    let filter = match app::api::security::audit_filter(
+        query.user,
+        query.operation,
+        query.object_type,
+        query.outcome,
+        query.text,
+        query.from,
+        query.to,
+    ) {
+        Ok(f) => f,
+        Err(e) => return wire_error(e),
+    };
+    match domain
+        .for_actor(&actor)
+        .audit()
+        .export(&filter, format)
+        .await
+    {
+        Ok(text) => (
+            [
+                (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"wimdeck-audit.{extension}\""),
+                ),
+            ],
+            text,
+        )
+            .into_response(),
         Err(e) => wire_error(app::AppError::from(e)),
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod http;
 mod jobs;
 mod permissions;
+mod security;
 mod uploads;
 
 use axum::{
