@@ -646,8 +646,17 @@ async fn auditors_search_and_export_the_log() {
         let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), 4, "{csv}");
         assert!(lines[0].starts_with("id,time_utc,user,operation"));
+        // The time is UTC with milliseconds; the test clock runs with the wall clock, so the
+        // oldest entry is compared with its own record rather than with T0.
+        let time = lines[1].split(',').nth(1).expect("time cell");
         assert!(
-            lines[1].starts_with("1,2027-01-15T08:00:00."),
+            time.starts_with("2027-01-15T08:0") && time.ends_with('Z'),
+            "{time}"
+        );
+        let parsed = chrono::DateTime::parse_from_rfc3339(time).expect("RFC 3339");
+        assert_eq!(parsed.timestamp_millis(), all[2].at_ms, "{time}");
+        assert!(
+            lines[1].starts_with(&format!("{},", all[2].id)),
             "{}",
             lines[1]
         );
