@@ -19,6 +19,7 @@ pub use error::AppError;
 use leptos::prelude::*;
 use leptos_meta::{Link, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
+    SsrMode,
     components::{ParentRoute, Route, Router, Routes},
     path,
 };
@@ -79,6 +80,39 @@ pub fn content_security_policy(nonce: &str) -> String {
     )
 }
 
+/// Every page's `<title>`: its own text, then the console's name. Every `<Title>` of the app
+/// goes through this one formatter (no page sets its own). leptos_meta writes the formatted
+/// title into the server-rendered head as it is, unescaped, so on the server the text is
+/// escaped here (names of images, drivers and users reach titles); in the browser it becomes
+/// `document.title`, plain text, and must not be.
+fn title_text(page: String) -> String {
+    let text = if page.is_empty() {
+        "Wimdeck".to_owned()
+    } else {
+        format!("{page} · Wimdeck")
+    };
+    #[cfg(feature = "ssr")]
+    let text = escape_html_text(&text);
+    text
+}
+
+/// Text made safe to place between HTML tags (and inside quoted attributes).
+#[cfg(feature = "ssr")]
+pub fn escape_html_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The application: routes and the document head they share.
 #[component]
 pub fn App() -> impl IntoView {
@@ -90,9 +124,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="wimdeck" href="/pkg/wimdeck.css" />
         <Link rel="icon" type_="image/svg+xml" href="/pkg/favicon.svg" />
-        <Title formatter=|page: String| {
-            if page.is_empty() { "Wimdeck".to_owned() } else { format!("{page} · Wimdeck") }
-        } />
+        <Title formatter=title_text />
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <Routes fallback=NotFoundPage>
@@ -102,12 +134,14 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=DashboardPage />
                         <Route path=path!("/boot-images") view=BootImagesPage />
                         <Route path=path!("/boot-images/add") view=AddBootImagePage />
-                        <Route path=path!("/boot-images/:id") view=BootImagePage />
+                        // An object's page is rendered whole on the server: its title (the
+                        // object's name) is in the head before any script runs.
+                        <Route path=path!("/boot-images/:id") view=BootImagePage ssr=SsrMode::Async />
                         <Route path=path!("/os-images") view=OsImagesPage />
                         <Route path=path!("/os-images/add") view=AddOsImagePage />
-                        <Route path=path!("/os-images/:id") view=OsImagePage />
+                        <Route path=path!("/os-images/:id") view=OsImagePage ssr=SsrMode::Async />
                         <Route path=path!("/drivers") view=DriversPage />
-                        <Route path=path!("/drivers/:id") view=DriverPage />
+                        <Route path=path!("/drivers/:id") view=DriverPage ssr=SsrMode::Async />
                         <Route path=path!("/jobs") view=JobsPage />
                         <Route path=path!("/jobs/schedules") view=SchedulesPage />
                         <Route path=path!("/jobs/:id") view=JobDetailPage />
@@ -120,5 +154,21 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </div>
         </Router>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    #[test]
+    fn titles_are_escaped_where_the_server_writes_them() {
+        assert_eq!(super::title_text(String::new()), "Wimdeck");
+        assert_eq!(
+            super::title_text("x</title><script>alert(1)</script>".into()),
+            "x&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; · Wimdeck"
+        );
+        assert_eq!(
+            super::title_text("\"a\" & 'b'".into()),
+            "&quot;a&quot; &amp; &#39;b&#39; · Wimdeck"
+        );
     }
 }

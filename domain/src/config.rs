@@ -65,8 +65,81 @@ pub enum SecureCookie {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Believe `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a reverse proxy you run).
-    pub trust_proxy_headers: bool,
+    /// The reverse proxies in front of the console, as addresses or CIDR blocks
+    /// (`10.0.0.5`, `192.0.2.0/24`, `::1`). Only a request that arrives from one of them has
+    /// its `X-Forwarded-For` and `X-Forwarded-Proto` believed; the client is the rightmost
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The parsed `trusted_proxies` (checked when the configuration loads).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| {
+                IpNet::parse(text).ok_or_else(|| {
+                    Error::Config(format!(
+                        "http.trusted_proxies: '{text}' is not an address or CIDR block (for example 10.0.0.5 or 192.0.2.0/24)"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// An IPv4 or IPv6 address block: an address and how many leading bits of it count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// `a.b.c.d`, `a.b.c.d/n`, an IPv6 address, or one with `/n`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, bits)) => (addr, Some(bits.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return None;
+        }
+        // `::ffff:a.b.c.d/n` is the IPv4 block a.b.c.d/(n-96).
+        match addr.to_canonical() {
+            std::net::IpAddr::V4(v4) if addr.is_ipv6() => Some(Self {
+                addr: v4.into(),
+                prefix: prefix.checked_sub(96)?,
+            }),
+            _ => Some(Self { addr, prefix }),
+        }
+    }
+
+    /// Whether `ip` lies in this block (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let masked = |bits: u128, width: u32| -> u128 {
+            let keep = u32::from(self.prefix);
+            if keep == 0 {
+                0
+            } else {
+                (bits >> (width - keep)) << (width - keep)
+            }
+        };
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(net)), 32) == masked(u128::from(u32::from(ip)), 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128) == masked(u128::from(ip), 128)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -213,6 +286,7 @@ impl Config {
                 "jobs.retention_days must be at least 1".into(),
             ));
         }
+        self.http.trusted_proxy_nets()?;
         if let Some(arch) = self
             .images
             .default_boot_sources
@@ -384,5 +458,33 @@ mod tests {
             ..Config::default()
         };
         assert!(!config.to_toml_redacted().expect("toml").contains("pw"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let net = |t: &str| IpNet::parse(t).unwrap_or_else(|| panic!("{t}"));
+        let ip = |t: &str| t.parse::<std::net::IpAddr>().expect("ip");
+        assert!(net("10.0.0.5").contains(ip("10.0.0.5")));
+        assert!(!net("10.0.0.5").contains(ip("10.0.0.6")));
+        assert!(net("192.0.2.0/24").contains(ip("192.0.2.200")));
+        assert!(!net("192.0.2.0/24").contains(ip("192.0.3.1")));
+        assert!(net("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(net("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        assert!(net("::ffff:10.0.0.0/104").contains(ip("10.1.2.3")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:1::1")));
+        assert!(!net("2001:db8::/32").contains(ip("10.0.0.1")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::1/129",
+            "example.com",
+            "10.0.0.0/-1",
+            "::ffff:1.2.3.4/90",
+        ] {
+            assert!(IpNet::parse(bad).is_none(), "{bad}");
+        }
+        let (_dir, path) = with_file("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"nonsense\"]\n");
+        let err = Config::load(Some(&path), &ConfigOverrides::default()).expect_err("must fail");
+        assert!(err.to_string().contains("'nonsense'"), "{err}");
     }
 }

@@ -121,7 +121,7 @@ async fn repeated_failures_are_throttled_even_with_the_right_password() {
         }
         let err = domain
             .accounts()
-            .sign_in("ops", PASSWORD, &client("10.0.0.3"))
+            .sign_in("ops", PASSWORD, &client("10.0.0.2"))
             .await
             .expect_err("locked");
         assert!(
@@ -133,12 +133,57 @@ async fn repeated_failures_are_throttled_even_with_the_right_password() {
             ),
             "{err:?}"
         );
-        clock.advance_ms(30_000);
+        // The real owner, elsewhere, is not locked out by someone else's guesses.
         domain
             .accounts()
             .sign_in("ops", PASSWORD, &client("10.0.0.3"))
             .await
+            .expect("another address");
+        clock.advance_ms(30_000);
+        domain
+            .accounts()
+            .sign_in("ops", PASSWORD, &client("10.0.0.2"))
+            .await
             .expect("lock over");
+    }
+}
+
+/// One valid account does not reset the per-address limit for the names tried from there.
+#[tokio::test]
+async fn a_success_does_not_reset_the_address_limit_for_other_names() {
+    for backend in BACKENDS {
+        let (domain, _clock, _db) = crate::open(backend).await;
+        domain
+            .accounts()
+            .create_user("mine", PASSWORD, &[Role::Auditor])
+            .await
+            .expect("create");
+        let attacker = client("10.0.0.7");
+        let mut throttled_after = None;
+        for i in 0..40 {
+            // Four guesses at a new victim, then a sign-in to the attacker's own account.
+            let name = format!("victim{}", i / 4);
+            match domain
+                .accounts()
+                .sign_in(&name, "guess-guess-guess", &attacker)
+                .await
+            {
+                Err(Error::InvalidCredentials) => {}
+                Err(Error::Throttled { .. }) => {
+                    throttled_after = Some(i);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+            if i % 4 == 3 {
+                let _ = domain.accounts().sign_in("mine", PASSWORD, &attacker).await;
+            }
+        }
+        assert_eq!(
+            throttled_after,
+            Some(20),
+            "the address limit was reset by a success"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Middleware in front of every route: security headers, the cross-site check for state-changing
 //! requests, and authentication (session cookie → [`RequestContext`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use app::api::{
     PUBLIC_ENDPOINTS,
@@ -14,7 +14,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use domain::{Domain, SessionToken, accounts::ClientInfo};
+use domain::{Domain, SessionToken, accounts::ClientInfo, config::IpNet};
 
 /// Headers every response carries. HTML pages set their own CSP (with the script nonce); every
 /// other response gets one that allows nothing.
@@ -95,24 +95,34 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let trust_proxy = domain.config().http.trust_proxy_headers;
+    // Checked when the configuration loaded.
+    let proxies = domain
+        .config()
+        .http
+        .trusted_proxy_nets()
+        .unwrap_or_default();
     let headers = request.headers();
     let session_token = session_cookie(headers).map(|v| SessionToken::from_cookie(&v));
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+        .map(|c| c.0.ip());
+    let via_proxy = peer.is_some_and(|ip| is_trusted(&proxies, ip));
     let client = ClientInfo {
-        source_addr: source_addr(headers, peer, trust_proxy),
+        source_addr: client_addr(headers, peer, via_proxy, &proxies).map(|ip| ip.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let tls = trust_proxy
+    let tls = via_proxy
         && headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     let bearer = bearer_token(headers);
     let resolved = match (&bearer, &session_token) {
         // Automation: an API token, on server functions and the other API routes only.
@@ -290,16 +300,51 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-fn source_addr(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> Option<String> {
-    if trust_proxy
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return Some(forwarded.trim().to_owned());
+fn is_trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
+    proxies.iter().any(|net| net.contains(ip))
+}
+
+/// The client's address. The peer's, unless the peer is a trusted proxy: then the rightmost
+/// `X-Forwarded-For` entry that is not a trusted proxy (entries to its left were written by the
+/// client and prove nothing), or the leftmost when every entry is one. An entry that is not an
+/// address stops the walk at the last trusted hop.
+fn client_addr(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    via_proxy: bool,
+    proxies: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !via_proxy {
+        return Some(peer);
     }
-    peer.map(|p| p.ip().to_string())
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let Some(ip) = parse_forwarded(entry) else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(proxies, ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// `192.0.2.1`, `2001:db8::1`, and the forms with a port (`192.0.2.1:443`, `[2001:db8::1]:443`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -357,6 +402,55 @@ mod tests {
         assert_eq!(
             session_cookie(&headers(&[("cookie", "wimdeck_session=")])),
             None
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_forwarded_entry() {
+        let proxies: Vec<IpNet> = ["10.0.0.0/8", "::1"]
+            .iter()
+            .filter_map(|t| IpNet::parse(t))
+            .collect();
+        let ip = |t: &str| t.parse::<IpAddr>().expect("ip");
+        let client = |xff: &[&'static str], peer: &str| {
+            let mut map = HeaderMap::new();
+            for value in xff {
+                map.append("x-forwarded-for", HeaderValue::from_static(value));
+            }
+            let peer = ip(peer);
+            client_addr(&map, Some(peer), is_trusted(&proxies, peer), &proxies)
+                .map(|a| a.to_string())
+        };
+        // Not from a trusted proxy: the header is the client's own word.
+        assert_eq!(
+            client(&["203.0.113.7"], "198.51.100.2").as_deref(),
+            Some("198.51.100.2")
+        );
+        // The client wrote the leftmost entry; the proxy appended the real address.
+        assert_eq!(
+            client(&["203.0.113.7, 198.51.100.9"], "10.0.0.1").as_deref(),
+            Some("198.51.100.9")
+        );
+        // Two proxies: the hops they add are skipped.
+        assert_eq!(
+            client(&["1.1.1.1, 198.51.100.9, 10.2.3.4"], "10.0.0.1").as_deref(),
+            Some("198.51.100.9")
+        );
+        // Several headers are one list, in order.
+        assert_eq!(
+            client(&["1.1.1.1", "198.51.100.9:5123"], "::1").as_deref(),
+            Some("198.51.100.9")
+        );
+        // Garbage stops the walk at the last trusted hop; no header leaves the proxy.
+        assert_eq!(
+            client(&["198.51.100.9, evil"], "10.0.0.1").as_deref(),
+            Some("10.0.0.1")
+        );
+        assert_eq!(client(&[], "10.0.0.1").as_deref(), Some("10.0.0.1"));
+        // Only proxies: the leftmost one.
+        assert_eq!(
+            client(&["10.9.9.9, 10.0.0.2"], "10.0.0.1").as_deref(),
+            Some("10.9.9.9")
         );
     }
 

@@ -338,11 +338,24 @@ async fn the_dashboard_reports_real_figures() {
     }
 }
 
+/// A request as if it arrived over TCP from `peer`.
+fn from_peer(
+    mut request: axum::http::Request<axum::body::Body>,
+    peer: [u8; 4],
+) -> axum::http::Request<axum::body::Body> {
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            peer, 40_000,
+        ))));
+    request
+}
+
 #[tokio::test]
 async fn cookies_are_secure_under_tls_from_a_trusted_proxy_only() {
     let db = domain::testing::TestDb::create(Backend::Sqlite).await;
     let mut config = db.config();
-    config.http.trust_proxy_headers = true;
+    config.http.trusted_proxies = vec!["127.0.0.1".into()];
     let domain = domain::Domain::open(&config).await.expect("open");
     domain
         .accounts()
@@ -351,30 +364,112 @@ async fn cookies_are_secure_under_tls_from_a_trusted_proxy_only() {
         .expect("admin");
     let trusting = server::router(domain);
     let form = format!("username=admin&password={PASSWORD}");
-    let mut over_tls = post_form("/api/sign_in", &form, None);
-    over_tls
-        .headers_mut()
-        .insert("x-forwarded-proto", "https".parse().expect("header"));
-    let response = send(&trusting, over_tls).await;
-    let cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_owned();
-    assert!(cookie.contains("; Secure"), "{cookie}");
-    // Without trusting the proxy (the default), the same header changes nothing.
+    let secure_cookie = |response: &axum::http::Response<axum::body::Body>| {
+        response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("cookie")
+            .contains("; Secure")
+    };
+    let over_tls = |peer: [u8; 4]| {
+        let mut request = from_peer(post_form("/api/sign_in", &form, None), peer);
+        request
+            .headers_mut()
+            .insert("x-forwarded-proto", "https".parse().expect("header"));
+        request
+    };
+    assert!(secure_cookie(
+        &send(&trusting, over_tls([127, 0, 0, 1])).await
+    ));
+    // The same header from a peer that is not a trusted proxy changes nothing.
+    assert!(!secure_cookie(
+        &send(&trusting, over_tls([192, 0, 2, 10])).await
+    ));
+    // Nor with no proxy trusted (the default).
     let (untrusting, _domain, _db) = app(Backend::Sqlite).await;
-    let mut spoofed = post_form("/api/sign_in", &form, None);
-    spoofed
-        .headers_mut()
-        .insert("x-forwarded-proto", "https".parse().expect("header"));
-    let response = send(&untrusting, spoofed).await;
-    let cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_owned();
-    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(!secure_cookie(
+        &send(&untrusting, over_tls([127, 0, 0, 1])).await
+    ));
+}
+
+/// `X-Forwarded-For` is believed only from a trusted proxy, and then only its own entry: a
+/// client that writes someone else's address into it is still throttled as itself.
+#[tokio::test]
+async fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+    let db = domain::testing::TestDb::create(Backend::Sqlite).await;
+    let mut config = db.config();
+    config.http.trusted_proxies = vec!["127.0.0.0/8".into()];
+    let domain = domain::Domain::open(&config).await.expect("open");
+    let app = server::router(domain);
+    // A new name each time: only the per-address limit can stop these.
+    let attempt = |peer: [u8; 4], forwarded: &str, name: &str| {
+        let mut request = from_peer(
+            post_form(
+                "/api/sign_in",
+                &format!("username={name}&password=wrong-password-1"),
+                None,
+            ),
+            peer,
+        );
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded.parse().expect("header"));
+        request
+    };
+    // Through the proxy, a client at 198.51.100.9 forges a different leftmost entry each time;
+    // the per-address limit still sees 198.51.100.9.
+    let mut throttled = false;
+    for i in 0..25u8 {
+        let forged = format!("203.0.113.{i}, 198.51.100.9");
+        let response = send(&app, attempt([127, 0, 0, 1], &forged, &format!("user{i}"))).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(
+        throttled,
+        "forged leftmost entries escaped the per-address limit"
+    );
+    // Another client behind the same proxy is not affected.
+    let response = send(&app, attempt([127, 0, 0, 1], "198.51.100.10", "someone")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// `next` is followed only to a path of this console; a hostile one (a tab or a newline that a
+/// browser strips, another host) sends the user home, and the sign-in still sets its cookie.
+#[tokio::test]
+async fn sign_in_never_redirects_off_the_console() {
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    for (next, expected) in [
+        ("/jobs%3Fstate%3Dfailed", "/jobs?state=failed"),
+        ("/%2509/evil.example", "/%09/evil.example"),
+        ("/%09/evil.example", "/"),
+        ("/%0A/evil.example", "/"),
+        ("/x%0D%0ASet-Cookie:%20a=b", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        let response = send(
+            &app,
+            post_form(
+                "/api/sign_in",
+                &format!("username=admin&password={PASSWORD}&next={next}"),
+                None,
+            ),
+        )
+        .await;
+        assert!(
+            crate::session_cookie(&response).is_some(),
+            "{next}: no cookie"
+        );
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        assert_eq!(location.as_deref(), Some(expected), "{next}");
+    }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod http;
 mod jobs;
+mod pages;
 mod permissions;
 mod security;
 mod uploads;

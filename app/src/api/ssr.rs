@@ -92,11 +92,33 @@ pub fn set_session_cookie(
     }
 }
 
-/// A local path to go to after sign-in; anything else (another origin, `//host`) becomes `/`.
+/// A local path to go to after sign-in. `next` is resolved against the console's own origin,
+/// as a browser would resolve the `Location` it becomes, and followed only when it stays there;
+/// anything else (another origin, `//host`, `/\host`, control characters that browsers strip
+/// and so turn `/\t/host` into `//host`, which also cannot go into a header) becomes `/`.
 pub fn safe_local_path(next: Option<&str>) -> String {
-    match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
-        _ => "/".to_owned(),
+    const HOME: &str = "/";
+    let Some(next) = next else {
+        return HOME.to_owned();
+    };
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c == '\\') {
+        return HOME.to_owned();
+    }
+    let Ok(origin) = url::Url::parse("http://console.invalid/") else {
+        return HOME.to_owned();
+    };
+    match origin.join(next) {
+        Ok(resolved) if resolved.origin() == origin.origin() => {
+            let local = &resolved[url::Position::BeforePath..];
+            // Resolution normalizes (dot segments, percent-encoding); what comes out must still
+            // be a path a browser cannot read as another host.
+            if local.starts_with("//") {
+                HOME.to_owned()
+            } else {
+                local.to_owned()
+            }
+        }
+        _ => HOME.to_owned(),
     }
 }
 
@@ -105,16 +127,57 @@ mod tests {
     use super::safe_local_path;
 
     #[test]
-    fn only_local_paths_are_followed() {
-        assert_eq!(safe_local_path(Some("/jobs?x=1")), "/jobs?x=1");
-        for bad in [
-            "https://evil.example/",
-            "//evil.example",
-            "/\\evil.example",
-            "jobs",
+    fn local_paths_are_followed() {
+        for (next, expected) in [
+            ("/jobs?x=1", "/jobs?x=1"),
+            ("/", "/"),
+            ("/boot-images/12#drivers", "/boot-images/12#drivers"),
+            ("/a/../jobs", "/jobs"),
+            ("/os-images?q=Windows 11", "/os-images?q=Windows%2011"),
+            ("/%09/evil.example", "/%09/evil.example"),
         ] {
-            assert_eq!(safe_local_path(Some(bad)), "/", "{bad}");
+            assert_eq!(safe_local_path(Some(next)), expected, "{next:?}");
         }
         assert_eq!(safe_local_path(None), "/");
+    }
+
+    /// Each of these, put in `Location`, sends a browser elsewhere, breaks the header, or is not
+    /// a path at all.
+    #[test]
+    fn hostile_targets_go_home() {
+        let hostile = [
+            "https://evil.example/",
+            "http:evil.example",
+            "//evil.example",
+            "///evil.example",
+            "////evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\t\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/x\r\nSet-Cookie: a=b",
+            "/\u{0}/evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{85}/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "evil.example",
+            "jobs",
+            "",
+            "/..//evil.example",
+            "/.//evil.example",
+            "/./\\evil.example",
+            "/\\/evil.example",
+            "@evil.example",
+        ];
+        assert!(hostile.len() >= 20);
+        for next in hostile {
+            assert_eq!(safe_local_path(Some(next)), "/", "{next:?}");
+        }
     }
 }

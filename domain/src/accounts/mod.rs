@@ -164,7 +164,8 @@ impl<'a> Accounts<'a> {
     }
 
     /// Checks a user name and password and opens a session. Failed attempts are throttled per
-    /// user name and per source address; a disabled or unknown user fails like a wrong password.
+    /// user name from the source address, and per source address over all names (see
+    /// `throttle`); a disabled or unknown user fails like a wrong password.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -173,7 +174,11 @@ impl<'a> Accounts<'a> {
     ) -> Result<(SessionToken, Actor)> {
         let key = password::username_key(username);
         let addr = client.source_addr.as_deref().unwrap_or("unknown");
-        let keys = [Key::User(&key), Key::Address(addr)];
+        let name_here = Key::UserFrom {
+            user: &key,
+            addr,
+        };
+        let keys = [name_here, Key::Address(addr)];
         let throttle = &self.domain.inner.throttle;
         throttle
             .check(&keys, self.domain.now_ms())
@@ -204,9 +209,9 @@ impl<'a> Accounts<'a> {
                 return Err(Error::InvalidCredentials);
             }
         };
-        for k in keys {
-            throttle.clear(k);
-        }
+        // Only this name's count from here: the address's count over all names stays, so
+        // one valid account does not reset the limit for the others tried from it.
+        throttle.clear(name_here);
         let (token, password_at_ms) = self.domain.sessions().create(user.id, client).await?;
         let mut actor = load_actor(self.domain, user).await?;
         actor.authentication = crate::authz::Authentication::Session { password_at_ms };

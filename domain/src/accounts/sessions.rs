@@ -166,7 +166,13 @@ impl<'a> Sessions<'a> {
             .await?
             .ok_or(Error::Unauthenticated)?;
         let addr = client.source_addr.as_deref().unwrap_or("unknown");
-        let keys = [Key::User(&user.username_key), Key::Address(addr)];
+        let keys = [
+            Key::UserFrom {
+                user: &user.username_key,
+                addr,
+            },
+            Key::Address(addr),
+        ];
         let throttle = &self.domain.inner.throttle;
         throttle
             .check(&keys, self.domain.now_ms())

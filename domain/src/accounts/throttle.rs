@@ -1,8 +1,16 @@
-//! Throttling of failed sign-ins, per user name and per source address.
+//! Throttling of failed sign-ins, per user name *from an address* and per source address.
 //!
 //! After a few failures inside a window, further attempts are refused for a lock that doubles
-//! with each failure, up to a cap. Kept in memory: a restart forgives, which is acceptable for
-//! one server and keeps the hot path free of writes.
+//! with each failure, up to a cap. Two counters, chosen so that neither is a lever for an
+//! attacker:
+//! - per name and address: guessing one account's password from an address locks that account
+//!   for that address only, so nobody can lock the real owner out from elsewhere by typing
+//!   wrong passwords for their name;
+//! - per address, over every name: it is never cleared by a success, so an attacker who holds
+//!   one valid account cannot reset it between guesses at others.
+//!
+//! Kept in memory: a restart forgives, which is acceptable for one server and keeps the hot
+//! path free of writes.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -12,17 +20,19 @@ const MAX_LOCK_MS: i64 = 15 * 60_000;
 /// Bound on tracked keys, so a flood of made-up names cannot grow memory without limit.
 const MAX_KEYS: usize = 50_000;
 
-/// Failures tolerated before locking, per kind of key.
+/// What a failure counts against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Key<'a> {
-    User(&'a str),
+    /// A user name (its case-folded key) tried from one source address.
+    UserFrom { user: &'a str, addr: &'a str },
+    /// A source address, over every name tried from it.
     Address(&'a str),
 }
 
 impl Key<'_> {
     fn limit(self) -> u32 {
         match self {
-            Key::User(_) => 5,
+            Key::UserFrom { .. } => 5,
             // An office behind one NAT address shares this one.
             Key::Address(_) => 20,
         }
@@ -30,7 +40,9 @@ impl Key<'_> {
 
     fn text(self) -> String {
         match self {
-            Key::User(u) => format!("user:{u}"),
+            // Neither part can contain a newline (names refuse control characters; addresses
+            // are parsed), so the pair is unambiguous.
+            Key::UserFrom { user, addr } => format!("user:{user}\n{addr}"),
             Key::Address(a) => format!("addr:{a}"),
         }
     }
@@ -102,10 +114,14 @@ impl SignInThrottle {
 mod tests {
     use super::*;
 
+    fn from<'a>(user: &'a str, addr: &'a str) -> Key<'a> {
+        Key::UserFrom { user, addr }
+    }
+
     #[test]
     fn locks_after_the_limit_and_doubles() {
         let t = SignInThrottle::default();
-        let user = Key::User("admin");
+        let user = from("admin", "10.0.0.1");
         for i in 0..4 {
             t.record_failure(user, i * 1000);
             assert!(t.check(&[user], i * 1000).is_ok());
@@ -120,7 +136,7 @@ mod tests {
     #[test]
     fn lock_is_capped_and_window_forgives() {
         let t = SignInThrottle::default();
-        let user = Key::User("admin");
+        let user = from("admin", "10.0.0.1");
         for _ in 0..30 {
             t.record_failure(user, 0);
         }
@@ -132,17 +148,28 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_independent_and_clearable() {
+    fn a_name_is_locked_only_for_the_address_that_failed() {
         let t = SignInThrottle::default();
         for _ in 0..5 {
-            t.record_failure(Key::User("a"), 0);
+            t.record_failure(from("a", "10.0.0.1"), 0);
+        }
+        assert!(t.check(&[from("a", "10.0.0.1")], 0).is_err());
+        assert!(t.check(&[from("a", "10.0.0.2")], 0).is_ok());
+        assert!(t.check(&[from("b", "10.0.0.1")], 0).is_ok());
+        t.clear(from("a", "10.0.0.1"));
+        assert!(t.check(&[from("a", "10.0.0.1")], 0).is_ok());
+    }
+
+    #[test]
+    fn the_address_counter_spans_names() {
+        let t = SignInThrottle::default();
+        for i in 0..20 {
+            t.record_failure(Key::Address("10.0.0.9"), i);
         }
         assert!(
-            t.check(&[Key::User("b"), Key::Address("10.0.0.1")], 0)
-                .is_ok()
+            t.check(&[from("anyone", "10.0.0.9"), Key::Address("10.0.0.9")], 20)
+                .is_err()
         );
-        assert!(t.check(&[Key::User("b"), Key::User("a")], 0).is_err());
-        t.clear(Key::User("a"));
-        assert!(t.check(&[Key::User("a")], 0).is_ok());
+        assert!(t.check(&[Key::Address("10.0.0.8")], 20).is_ok());
     }
 }
