@@ -2,11 +2,22 @@
 //! changed. Append-only; every entry carries the SHA-256 of its content and of the entry
 //! before it, and the previous hash is unique, so the chain cannot fork and an edited,
 //! removed or reordered row shows up in [`Audit::verify`].
+//!
+//! Every change is recorded in the transaction that makes it ([`AuditedTxn`]). The newest
+//! entry (its id and hash) is also written, at every change, to the server log and to
+//! `<data_dir>/audit-head` (the anchor), so that removing the newest entries, which leaves a
+//! chain that is consistent in itself, is noticed too: the anchored entry is gone.
+//!
+//! What the chain proves: no entry up to the anchored one was edited, removed, reordered or
+//! inserted since it was written, unless the anchor file (and the log) were rewritten as well.
+//! What it does not: that someone with write access to the database and the data directory
+//! did not rewrite the whole chain and its anchor; ship the server log elsewhere for that.
 
 use std::collections::BTreeMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -58,8 +69,11 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub entries: u64,
-    /// The first entry that does not match its hash or its predecessor, and why.
+    /// The first entry that does not match its hash or its predecessor, or the anchored entry
+    /// when it is gone, and why.
     pub broken_at: Option<(i64, String)>,
+    /// The anchor file compared with the table.
+    pub anchor: AnchorCheck,
 }
 
 /// The audit log; see [`Domain::audit`].
@@ -86,84 +100,234 @@ fn digest(prev_hash: &str, at_ms: i64, row: &audit_log::Model) -> String {
     hex::encode(Sha256::digest(content.to_string().as_bytes()))
 }
 
-impl<'a> Audit<'a> {
-    pub(crate) fn new(domain: &'a Domain) -> Self {
-        Self { domain }
+/// The newest entry of the chain, as the anchor file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub id: i64,
+    pub hash: String,
+}
+
+/// Where the anchor lives: `<data_dir>/audit-head`.
+pub const ANCHOR_FILE: &str = "audit-head";
+
+/// PostgreSQL advisory lock key that serializes audited transactions (ASCII "WDAU"). On SQLite
+/// every write transaction begins `IMMEDIATE` and is serialized already.
+const PG_CHAIN_LOCK: i64 = 0x5744_4155;
+
+/// A write transaction whose changes are audited inside it: each entry recorded commits or
+/// rolls back with the change it describes, so there is never a change without its entry, nor
+/// an entry for a change that did not happen. Audited transactions are serialized (the chain
+/// head is read and extended inside them), which also makes checks of invariants inside them
+/// (the last Full Administrator) race-free.
+///
+/// It is also the unit of work that follows a commit: files the change stopped using
+/// ([`AuditedTxn::release`]) are removed, and jobs it queued ([`AuditedTxn::enqueue`]) are
+/// announced, only once it committed; [`AuditedTxn::commit`] does both and moves the anchor.
+pub(crate) struct AuditedTxn {
+    domain: Domain,
+    txn: DatabaseTransaction,
+    head: Option<Head>,
+    released: Vec<crate::catalog::store::Released>,
+    queued: Vec<i64>,
+}
+
+impl AuditedTxn {
+    pub(crate) async fn begin(domain: &Domain) -> Result<Self> {
+        let txn = crate::db::begin_write(domain.db()).await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                format!("SELECT pg_advisory_xact_lock({PG_CHAIN_LOCK})"),
+            ))
+            .await?;
+        }
+        Ok(Self {
+            domain: domain.clone(),
+            txn,
+            head: None,
+            released: Vec::new(),
+            queued: Vec::new(),
+        })
     }
 
-    /// Appends an entry. Concurrent appends race for the same previous hash; the loser (a
-    /// unique-key violation) reads the new end of the chain and tries again.
-    pub async fn record(&self, entry: &Entry) -> Result<i64> {
+    /// The transaction, for the change itself.
+    pub(crate) fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// The change stops using `paths`: each one no catalog row references any more (checked in
+    /// this transaction) is recorded for removal, and removed after the commit.
+    pub(crate) async fn release(&mut self, paths: &[std::path::PathBuf]) -> Result<()> {
+        let now = self.domain.now_ms();
+        let released = crate::catalog::store::release_files(&self.txn, paths, now).await?;
+        self.released.extend(released);
+        Ok(())
+    }
+
+    /// Queues a job with this change; it is announced to the runners after the commit.
+    pub(crate) async fn enqueue(
+        &mut self,
+        owner: Option<&Actor>,
+        new: crate::jobs::NewJob,
+    ) -> Result<i64> {
+        let id = self.domain.jobs().enqueue_in(&self.txn, owner, new).await?;
+        self.queued.push(id);
+        Ok(id)
+    }
+
+    /// Appends an entry to the chain, inside this transaction.
+    pub(crate) async fn record(&mut self, entry: &Entry) -> Result<i64> {
         let changes =
             serde_json::to_string(&entry.changes).map_err(|e| Error::Internal(e.to_string()))?;
-        for _ in 0..50 {
-            let prev = audit_log::Entity::find()
+        let prev = match &self.head {
+            Some(head) => head.hash.clone(),
+            None => audit_log::Entity::find()
                 .order_by_desc(audit_log::Column::Id)
                 .limit(1)
-                .one(self.domain.db())
+                .one(&self.txn)
                 .await?
-                .map_or_else(|| GENESIS.to_owned(), |row| row.hash);
-            let at_ms = self.domain.now_ms();
-            let mut row = audit_log::Model {
-                id: 0,
-                at_ms,
-                user_id: entry.user_id,
-                username: entry.username.clone(),
-                operation: entry.operation.slug().to_owned(),
-                object_type: entry.object_type.slug().to_owned(),
-                object_id: entry.object_id.clone(),
-                object_name: entry.object_name.clone(),
-                changes: changes.clone(),
-                outcome: entry.outcome.as_str().to_owned(),
-                detail: entry.detail.clone(),
-                source_addr: entry.source_addr.clone(),
-                prev_hash: prev.clone(),
-                hash: String::new(),
-            };
-            row.hash = digest(&prev, at_ms, &row);
-            let active = audit_log::ActiveModel {
-                at_ms: Set(row.at_ms),
-                user_id: Set(row.user_id),
-                username: Set(row.username),
-                operation: Set(row.operation),
-                object_type: Set(row.object_type),
-                object_id: Set(row.object_id),
-                object_name: Set(row.object_name),
-                changes: Set(row.changes),
-                outcome: Set(row.outcome),
-                detail: Set(row.detail),
-                source_addr: Set(row.source_addr),
-                prev_hash: Set(row.prev_hash),
-                hash: Set(row.hash),
-                ..Default::default()
-            };
-            match active.insert(self.domain.db()).await {
-                Ok(inserted) => return Ok(inserted.id),
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
+                .map_or_else(|| GENESIS.to_owned(), |row| row.hash),
+        };
+        let at_ms = self.domain.now_ms();
+        let mut row = audit_log::Model {
+            id: 0,
+            at_ms,
+            user_id: entry.user_id,
+            username: entry.username.clone(),
+            operation: entry.operation.slug().to_owned(),
+            object_type: entry.object_type.slug().to_owned(),
+            object_id: entry.object_id.clone(),
+            object_name: entry.object_name.clone(),
+            changes,
+            outcome: entry.outcome.as_str().to_owned(),
+            detail: entry.detail.clone(),
+            source_addr: entry.source_addr.clone(),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        row.hash = digest(&prev, at_ms, &row);
+        let hash = row.hash.clone();
+        let inserted = audit_log::ActiveModel {
+            at_ms: Set(row.at_ms),
+            user_id: Set(row.user_id),
+            username: Set(row.username),
+            operation: Set(row.operation),
+            object_type: Set(row.object_type),
+            object_id: Set(row.object_id),
+            object_name: Set(row.object_name),
+            changes: Set(row.changes),
+            outcome: Set(row.outcome),
+            detail: Set(row.detail),
+            source_addr: Set(row.source_addr),
+            prev_hash: Set(row.prev_hash),
+            hash: Set(row.hash),
+            ..Default::default()
         }
-        Err(Error::Internal(
-            "could not append to the audit log: too many concurrent writers".into(),
-        ))
+        .insert(&self.txn)
+        .await?;
+        self.head = Some(Head {
+            id: inserted.id,
+            hash,
+        });
+        Ok(inserted.id)
     }
 
     /// Records a change `actor` made: `changes` are `(field, before, after)`. Object ids are
     /// positive; 0 stands for an object that does not exist yet (an import just queued), named
     /// by its source.
     pub(crate) async fn allowed(
-        &self,
+        &mut self,
         actor: &Actor,
         operation: Operation,
         object_type: ObjectType,
         object: (i64, &str),
         changes: &[(&str, Value, Value)],
     ) -> Result<()> {
-        self.record(&Entry {
-            user_id: Some(actor.user_id),
-            username: actor.username.clone(),
+        self.record(&Entry::allowed(
+            actor,
+            operation,
+            object_type,
+            object,
+            changes,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Commits the change and its entries, then writes the new head to the anchor, removes
+    /// the released files and announces the queued jobs.
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.txn.commit().await?;
+        if let Some(head) = self.head {
+            self.domain.audit().anchor(&head);
+        }
+        crate::catalog::store::discard_released(&self.domain, self.released).await;
+        let jobs = self.domain.jobs();
+        for id in self.queued {
+            jobs.announce(id);
+        }
+        Ok(())
+    }
+}
+
+/// Who a job's effects are recorded as: the user who started it (or Wimdeck itself), with the
+/// job named in the entry's detail.
+#[derive(Debug, Clone)]
+pub(crate) struct JobAuthor {
+    pub(crate) user_id: Option<i64>,
+    pub(crate) username: String,
+    pub(crate) job_id: i64,
+}
+
+impl JobAuthor {
+    pub(crate) fn entry(
+        &self,
+        operation: Operation,
+        object_type: ObjectType,
+        object: (i64, &str),
+        changes: &[(&str, Value, Value)],
+    ) -> Entry {
+        Entry {
+            user_id: self.user_id,
+            username: self.username.clone(),
+            detail: format!("job {}", self.job_id),
+            source_addr: "job".into(),
+            ..Entry::changes(operation, object_type, object, changes)
+        }
+    }
+}
+
+/// Who changes made from the server's own shell (the command line, the first-run setup link)
+/// are recorded as.
+pub const LOCAL_ADMINISTRATOR: &str = "local administrator";
+
+impl Entry {
+    /// A change made by the local administrator; `how` names the way (`wimdeck user add`).
+    pub(crate) fn local(
+        operation: Operation,
+        object_type: ObjectType,
+        object: (i64, &str),
+        changes: &[(&str, Value, Value)],
+        how: &str,
+    ) -> Self {
+        Self {
+            user_id: None,
+            username: LOCAL_ADMINISTRATOR.to_owned(),
+            detail: how.to_owned(),
+            source_addr: "local".to_owned(),
+            ..Self::changes(operation, object_type, object, changes)
+        }
+    }
+
+    fn changes(
+        operation: Operation,
+        object_type: ObjectType,
+        object: (i64, &str),
+        changes: &[(&str, Value, Value)],
+    ) -> Self {
+        Self {
+            user_id: None,
+            username: String::new(),
             operation,
             object_type,
             object_id: (object.0 > 0).then(|| object.0.to_string()),
@@ -176,10 +340,151 @@ impl<'a> Audit<'a> {
                 .collect(),
             outcome: Outcome::Allowed,
             detail: String::new(),
+            source_addr: String::new(),
+        }
+    }
+
+    /// An allowed change by `actor`; see [`AuditedTxn::allowed`].
+    pub(crate) fn allowed(
+        actor: &Actor,
+        operation: Operation,
+        object_type: ObjectType,
+        object: (i64, &str),
+        changes: &[(&str, Value, Value)],
+    ) -> Self {
+        Self {
+            user_id: Some(actor.user_id),
+            username: actor.username.clone(),
             source_addr: actor.source_addr.clone().unwrap_or_default(),
+            ..Self::changes(operation, object_type, object, changes)
+        }
+    }
+}
+
+/// What the anchor file says, compared with the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorCheck {
+    /// No anchor file (a new installation, or one from before anchors).
+    Missing,
+    /// The anchored entry is in the chain with the anchored hash.
+    Matches(Head),
+    /// The anchored entry is gone, or is not the one anchored: entries were removed.
+    Mismatch { anchored: Head, found: Option<Head> },
+    /// The file cannot be read as an anchor.
+    Unreadable(String),
+}
+
+impl<'a> Audit<'a> {
+    pub(crate) fn new(domain: &'a Domain) -> Self {
+        Self { domain }
+    }
+
+    /// Appends one entry in a transaction of its own (refusals, which change nothing else).
+    pub async fn record(&self, entry: &Entry) -> Result<i64> {
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let id = txn.record(entry).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    fn anchor_path(&self) -> std::path::PathBuf {
+        self.domain.config().data_dir.join(ANCHOR_FILE)
+    }
+
+    /// Writes `head` to the anchor file (atomically) and to the server log, unless an entry
+    /// newer than it is anchored already. A failure is logged, not returned: the change it
+    /// follows has committed.
+    pub(crate) fn anchor(&self, head: &Head) {
+        let mut last = self
+            .domain
+            .inner
+            .audit_anchor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *last >= head.id {
+            return;
+        }
+        tracing::info!(target: "wimdeck::audit", head_id = head.id, head_hash = %head.hash, "audit log head");
+        let written = serde_json::to_vec(head)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| crate::fsx::write_atomically(&self.anchor_path(), &bytes));
+        match written {
+            Ok(()) => *last = head.id,
+            Err(e) => tracing::error!(
+                "writing the audit anchor {} failed: {e}",
+                self.anchor_path().display()
+            ),
+        }
+    }
+
+    /// The newest entry in the table.
+    pub async fn head(&self) -> Result<Option<Head>> {
+        Ok(audit_log::Entity::find()
+            .order_by_desc(audit_log::Column::Id)
+            .limit(1)
+            .one(self.domain.db())
+            .await?
+            .map(|row| Head {
+                id: row.id,
+                hash: row.hash,
+            }))
+    }
+
+    /// Compares the anchor file with the table.
+    pub async fn check_anchor(&self) -> Result<AnchorCheck> {
+        let bytes = match std::fs::read(self.anchor_path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AnchorCheck::Missing),
+            Err(e) => return Ok(AnchorCheck::Unreadable(e.to_string())),
+        };
+        let anchored: Head = match serde_json::from_slice(&bytes) {
+            Ok(head) => head,
+            Err(e) => return Ok(AnchorCheck::Unreadable(e.to_string())),
+        };
+        let found = audit_log::Entity::find_by_id(anchored.id)
+            .one(self.domain.db())
+            .await?
+            .map(|row| Head {
+                id: row.id,
+                hash: row.hash,
+            });
+        Ok(match found {
+            Some(found) if found == anchored => AnchorCheck::Matches(anchored),
+            found => AnchorCheck::Mismatch { anchored, found },
         })
-        .await?;
-        Ok(())
+    }
+
+    /// At start: checks the anchor against the table, records in the chain itself what a
+    /// mismatch says (entries were removed while the console was down), and anchors the head.
+    pub async fn reconcile_anchor(&self) -> Result<AnchorCheck> {
+        let check = self.check_anchor().await?;
+        let problem = match &check {
+            AnchorCheck::Mismatch { anchored, .. } => Some(format!(
+                "the audit log no longer holds entry {} ({}) that its anchor names: entries were removed or replaced",
+                anchored.id, anchored.hash
+            )),
+            AnchorCheck::Unreadable(why) => Some(format!("the audit anchor cannot be read: {why}")),
+            AnchorCheck::Missing | AnchorCheck::Matches(_) => None,
+        };
+        if let Some(detail) = problem {
+            tracing::error!("{detail}");
+            self.record(&Entry {
+                user_id: None,
+                username: "Wimdeck".into(),
+                operation: Operation::Validate,
+                object_type: ObjectType::AuditLog,
+                object_id: None,
+                object_name: "audit log".into(),
+                changes: BTreeMap::new(),
+                outcome: Outcome::Denied,
+                detail,
+                source_addr: String::new(),
+            })
+            .await?;
+        } else if let Some(head) = self.head().await? {
+            self.anchor(&head);
+        }
+        Ok(check)
     }
 
     /// Walks the whole chain, oldest first, and reports the first entry that does not match.
@@ -195,9 +500,20 @@ impl<'a> Audit<'a> {
                 .all(self.domain.db())
                 .await?;
             if page.is_empty() {
+                let anchor = self.check_anchor().await?;
+                let broken_at = match &anchor {
+                    AnchorCheck::Mismatch { anchored, .. } => Some((
+                        anchored.id,
+                        format!(
+                            "the anchor ({ANCHOR_FILE}) names this entry as the newest it saw, and it is missing or different (the newest entries were removed or replaced)"
+                        ),
+                    )),
+                    _ => None,
+                };
                 return Ok(Verification {
                     entries,
-                    broken_at: None,
+                    broken_at,
+                    anchor,
                 });
             }
             for row in page {
@@ -214,6 +530,7 @@ impl<'a> Audit<'a> {
                     return Ok(Verification {
                         entries,
                         broken_at: Some((row.id, why.to_owned())),
+                        anchor: self.check_anchor().await?,
                     });
                 }
                 prev = row.hash;

@@ -17,9 +17,23 @@ pub struct TempOutput {
     persisted: bool,
 }
 
+/// Marks the temporary files of Wimdeck's writers: `.<name>.wimdeck-tmp-…`.
+pub const TEMP_MARK: &str = ".wimdeck-tmp-";
+
+/// The job a temporary file was written for, from its name (`….wimdeck-tmp-j42-<random>`).
+pub fn temp_file_job(name: &str) -> Option<i64> {
+    let rest = &name[name.find(TEMP_MARK)? + TEMP_MARK.len()..];
+    rest.strip_prefix('j')?.split('-').next()?.parse().ok()
+}
+
 impl TempOutput {
     /// Creates `.<name>.wimdeck-tmp-<random>` beside `target`.
     pub fn create(target: &Path) -> io::Result<Self> {
+        Self::create_for(target, None)
+    }
+
+    /// As [`TempOutput::create`], for a job: `.<name>.wimdeck-tmp-j<job>-<random>`.
+    pub fn create_for(target: &Path, job: Option<i64>) -> io::Result<Self> {
         let dir = target
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -32,7 +46,11 @@ impl TempOutput {
             .filter(char::is_ascii_alphanumeric)
             .take(10)
             .collect();
-        let temp = dir.join(format!(".{}.wimdeck-tmp-{suffix}", name.to_string_lossy()));
+        let owner = job.map(|id| format!("j{id}-")).unwrap_or_default();
+        let temp = dir.join(format!(
+            ".{}{TEMP_MARK}{owner}{suffix}",
+            name.to_string_lossy()
+        ));
         let file = File::options()
             .write(true)
             .read(true)
@@ -71,6 +89,22 @@ impl TempOutput {
         }
         Ok(self.target.clone())
     }
+}
+
+/// Writes `bytes` as the new content of `target`, replacing what was there atomically: a
+/// reader sees the old content or the new, never a mix (small state files such as the audit
+/// anchor).
+pub fn write_atomically(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut output = TempOutput::create(target)?;
+    output.file().write_all(bytes)?;
+    output.file.sync_all()?;
+    fs::rename(&output.temp, &output.target)?;
+    output.persisted = true;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Flushes a directory's entries (after creating or renaming something in it).
@@ -167,5 +201,28 @@ mod tests {
         out.file().write_all(b"partial").expect("write");
         drop(out);
         assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn temporary_files_name_their_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("boot.wim");
+        let out = TempOutput::create_for(&target, Some(42)).expect("create");
+        let name = out
+            .temp_path()
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(temp_file_job(&name), Some(42), "{name}");
+        let out = TempOutput::create(&target).expect("create");
+        let name = out
+            .temp_path()
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(temp_file_job(&name), None, "{name}");
+        assert_eq!(temp_file_job("boot.wim"), None);
     }
 }

@@ -17,6 +17,7 @@ pub mod authz;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod datadir;
 mod db;
 pub mod drivers;
 mod error;
@@ -70,6 +71,8 @@ struct Inner {
     running_jobs: Mutex<HashMap<i64, CancellationToken>>,
     /// Hashing state of uploads being received by this process.
     uploads: catalog::uploads::InFlight,
+    /// The newest audit entry this process wrote to the anchor file.
+    audit_anchor: Mutex<i64>,
 }
 
 impl Domain {
@@ -106,6 +109,7 @@ impl Domain {
                 job_wake: Arc::new(Notify::new()),
                 running_jobs: Mutex::new(HashMap::new()),
                 uploads: catalog::uploads::InFlight::default(),
+                audit_anchor: Mutex::new(0),
             }),
         })
     }

@@ -241,17 +241,18 @@ impl crate::jobs::JobKind for MarkerJob {
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
                     use sea_orm::ConnectionTrait;
-                    let backend = txn.get_database_backend();
-                    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-                        backend,
-                        if backend == sea_orm::DbBackend::Postgres {
-                            "INSERT INTO job_markers (job_id) VALUES ($1)"
-                        } else {
-                            "INSERT INTO job_markers (job_id) VALUES (?)"
-                        },
-                        [job_id.into()],
-                    ))
-                    .await?;
+                    let backend = txn.conn().get_database_backend();
+                    txn.conn()
+                        .execute_raw(sea_orm::Statement::from_sql_and_values(
+                            backend,
+                            if backend == sea_orm::DbBackend::Postgres {
+                                "INSERT INTO job_markers (job_id) VALUES ($1)"
+                            } else {
+                                "INSERT INTO job_markers (job_id) VALUES (?)"
+                            },
+                            [job_id.into()],
+                        ))
+                        .await?;
                     Ok(())
                 })
             });
@@ -307,6 +308,7 @@ pub fn fast_runner_options() -> crate::jobs::RunnerOptions {
         shutdown_grace: Duration::from_millis(200),
         concurrency: std::collections::HashMap::new(),
         scheduler: true,
+        only_job: None,
     }
 }
 

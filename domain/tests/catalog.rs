@@ -381,9 +381,7 @@ async fn bad_inputs_get_specific_errors_and_leave_nothing() {
             .await
             .expect_err("outside");
         assert!(
-            outside
-                .to_string()
-                .contains("outside the image source roots"),
+            outside.to_string().contains("outside the folders images"),
             "{outside}"
         );
         let escape = catalog
@@ -778,7 +776,14 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
             language: None,
             expected_row_version: default.row_version,
         };
+        let admin_id = domain
+            .accounts()
+            .create_user("admin", crate::PASSWORD, &[domain::Role::FullAdministrator])
+            .await
+            .expect("admin");
+        let admin = domain.accounts().actor(admin_id).await.expect("actor");
         domain
+            .for_actor(&admin)
             .catalog()
             .edit(ImageKind::Boot, default.id, edit)
             .await
@@ -912,7 +917,7 @@ async fn uploads_resume_after_drops_and_restarts_and_are_used_up_by_their_import
 
         // Imported as a boot image: the image has its copy, the upload is gone.
         let job = s
-            .import(request(ImageKind::Boot, done.path.display().to_string()))
+            .import(request(ImageKind::Boot, format!("upload:{}", done.id)))
             .await;
         let image = s.domain.catalog().get(image_id(&job)).await.expect("row");
         assert_ne!(image.file_path, done.path);
@@ -930,7 +935,7 @@ async fn uploads_resume_after_drops_and_restarts_and_are_used_up_by_their_import
             .await
             .expect("whole");
         let job = s
-            .import(request(ImageKind::Os, done.path.display().to_string()))
+            .import(request(ImageKind::Os, format!("upload:{}", done.id)))
             .await;
         let os = s.domain.catalog().get(image_id(&job)).await.expect("row");
         assert_eq!(os.file_path, done.path);

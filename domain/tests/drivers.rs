@@ -377,7 +377,7 @@ async fn hostile_and_foreign_packages_are_refused_and_change_nothing() {
                 hostile.not_an_archive.display().to_string(),
                 "is not a folder, a .zip or a .cab file",
             ),
-            ("/etc".to_owned(), "outside the image source roots"),
+            ("/etc".to_owned(), "outside the folders images"),
             (format!("{}/../..", s.root.display()), "contains '..'"),
         ] {
             let err = drivers

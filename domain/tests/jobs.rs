@@ -305,7 +305,12 @@ async fn cancelling_queued_and_running_jobs() {
 
         // Retry queues a new job with the same parameters.
         let admin = admin(&domain).await;
-        let retry = domain.jobs().retry(long, &admin).await.expect("retry");
+        let retry = domain
+            .for_actor(&admin)
+            .jobs()
+            .retry(long)
+            .await
+            .expect("retry");
         let job = domain.jobs().get(retry).await.expect("get");
         assert_eq!(
             (job.retry_of, job.params["sleep_ms"].as_u64()),
@@ -320,7 +325,7 @@ async fn cancelling_queued_and_running_jobs() {
         wait_until_final(&domain, done, LONG).await;
         assert!(
             matches!(
-                domain.jobs().retry(done, &admin).await,
+                domain.for_actor(&admin).jobs().retry(done).await,
                 Err(Error::Conflict(_))
             ),
             "succeeded jobs are not retried"

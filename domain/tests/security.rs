@@ -276,8 +276,9 @@ async fn scopes_decide_what_a_scoped_user_sees_and_changes() {
         let audit = domain.audit().verify().await.expect("verify");
         assert_eq!(audit.broken_at, None);
         assert_eq!(
-            audit.entries, 11,
-            "2 scopes, 3 users, 1 scope change, 1 role copy, 1 assignment; 2 imports, 1 edit"
+            audit.entries, 14,
+            "1 user from the command line; 2 scopes, 3 users, 1 scope change, 1 role copy, \
+             1 assignment; 2 imports queued and the 2 images their jobs added, 1 edit"
         );
         // The allowed edit records what changed.
         let auditor = domain.for_actor(&admin);
@@ -601,8 +602,10 @@ async fn auditors_search_and_export_the_log() {
             .search(&Filter::default(), None, 100)
             .await
             .expect("all");
-        assert_eq!(all.len(), 3);
+        // The three users added as the local administrator, the two scopes, the refusal.
+        assert_eq!(all.len(), 6);
         assert_eq!(all[0].outcome, "denied", "newest first");
+        assert_eq!(all[5].username, "local administrator");
         let denied = Filter {
             outcome: Some(Outcome::Denied),
             ..Default::default()
@@ -644,7 +647,7 @@ async fn auditors_search_and_export_the_log() {
             .await
             .expect("csv");
         let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines.len(), 4, "{csv}");
+        assert_eq!(lines.len(), 7, "{csv}");
         assert!(lines[0].starts_with("id,time_utc,user,operation"));
         // The time is UTC with milliseconds; the test clock runs with the wall clock, so the
         // oldest entry is compared with its own record rather than with T0.
@@ -654,16 +657,21 @@ async fn auditors_search_and_export_the_log() {
             "{time}"
         );
         let parsed = chrono::DateTime::parse_from_rfc3339(time).expect("RFC 3339");
-        assert_eq!(parsed.timestamp_millis(), all[2].at_ms, "{time}");
+        assert_eq!(parsed.timestamp_millis(), all[5].at_ms, "{time}");
         assert!(
-            lines[1].starts_with(&format!("{},", all[2].id)),
+            lines[1].starts_with(&format!("{},", all[5].id)),
             "{}",
             lines[1]
         );
         assert!(
-            lines[1].contains("Z,admin,create,security,"),
+            lines[1].contains("Z,local administrator,create,security,"),
             "{}",
             lines[1]
+        );
+        assert!(
+            lines[4].contains("Z,admin,create,security,"),
+            "{}",
+            lines[4]
         );
         assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{csv}");
         let json = log.export(&denied, ExportFormat::Json).await.expect("json");

@@ -5,6 +5,7 @@ mod catalog;
 mod database;
 mod drivers;
 mod fixtures;
+mod integrity;
 mod jobs;
 mod security;
 mod sessions;

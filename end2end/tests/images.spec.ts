@@ -157,8 +157,8 @@ test('upload a boot image from this computer, after a file that is not a WIM is 
   await chooser.setInputFiles(wim);
   await page.getByRole('button', { name: 'Upload' }).click();
   await expect(transfers).toContainText('uploaded, SHA-256');
-  // The uploaded file is read at once, as a typed path would be.
-  await expect(page.getByLabel('Path of the WIM file')).toHaveValue(/uploads\/admin\/pe-.*\.wim$/);
+  // The uploaded file is read at once, named by its upload id (only its owner may use it).
+  await expect(page.getByLabel('Path of the WIM file')).toHaveValue(/^upload:[A-Za-z0-9_-]+$/);
   await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Microsoft Windows PE (x86)');
   await page.screenshot({ path: testInfo.outputPath('upload.png'), fullPage: true });
   await page.getByLabel('Name').fill(name);

@@ -248,10 +248,21 @@ impl Cli {
             } => {
                 let domain = Domain::open(&config).await?;
                 let found = domain.audit().verify().await?;
+                use domain::audit::AnchorCheck;
+                let anchor = match &found.anchor {
+                    AnchorCheck::Matches(head) => {
+                        format!("up to the anchored entry {}", head.id)
+                    }
+                    AnchorCheck::Missing => {
+                        "no anchor file yet, so removal of the newest entries cannot be seen".into()
+                    }
+                    AnchorCheck::Unreadable(why) => format!("the anchor file is unreadable: {why}"),
+                    AnchorCheck::Mismatch { .. } => String::new(),
+                };
                 match found.broken_at {
                     None => {
                         println!(
-                            "audit log: {} entries, the hash chain is intact",
+                            "audit log: {} entries, the hash chain is intact ({anchor})",
                             found.entries
                         );
                         Ok(())
@@ -488,14 +499,32 @@ async fn image_command(command: ImageCommand, config: &Config) -> Result<(), Err
     Ok(())
 }
 
-/// Queues an import, runs it with a runner of this process, and returns the new image's page.
+/// Queues an import and waits for it; returns the new image's page. A server running on the
+/// data directory runs the job; with none, this process runs that one job and nothing else
+/// (holding the data directory's lock meanwhile, so no server starts beside it).
 async fn run_import(
     domain: &Domain,
     request: domain::catalog::kinds::ImportRequest,
 ) -> Result<String, Error> {
-    use domain::jobs::{JobState, Runner, RunnerOptions};
+    use domain::{
+        datadir::{Acquired, DataDirLock},
+        jobs::{JobState, Runner, RunnerOptions},
+    };
     let job_id = domain.catalog().queue_import(request, None).await?;
-    let runner = Runner::start(domain, RunnerOptions::from_config(&domain.config().jobs));
+    let lock = DataDirLock::try_acquire(&domain.config().data_dir, "wimdeck image import")?;
+    let runner = match &lock {
+        Acquired::Held(_) => Some(Runner::start(
+            domain,
+            RunnerOptions {
+                only_job: Some(job_id),
+                ..RunnerOptions::from_config(&domain.config().jobs)
+            },
+        )),
+        Acquired::Busy(holder) => {
+            println!("job {job_id} queued; the server running here ({holder}) runs it");
+            None
+        }
+    };
     let job = loop {
         let job = domain.jobs().get(job_id).await?;
         if job.state.is_final() {
@@ -503,7 +532,10 @@ async fn run_import(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    runner.shutdown().await;
+    if let Some(runner) = runner {
+        runner.shutdown().await;
+    }
+    drop(lock);
     match job.state {
         JobState::Succeeded => Ok(job
             .result

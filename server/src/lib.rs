@@ -222,6 +222,8 @@ async fn readyz(State(domain): State<Domain>) -> impl IntoResponse {
 /// Runs the console and the job runner until SIGINT or SIGTERM. When no user exists yet, prints
 /// a one-time setup link first.
 pub async fn serve(domain: Domain) -> Result<(), Error> {
+    // Held until this returns; the kernel drops it if the process dies.
+    let _lock = domain::datadir::DataDirLock::acquire_for_server(&domain.config().data_dir)?;
     let listen = domain.config().listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -239,6 +241,8 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
             display_addr(local)
         );
     }
+    // Entries removed from the audit log while the console was down are recorded in it.
+    domain.audit().reconcile_anchor().await?;
     // Before any job runs: whatever a crash left half-done goes.
     let swept = domain::catalog::store::sweep(&domain).await?;
     for path in swept.abandoned_files.iter().chain(&swept.temporary_files) {

@@ -219,19 +219,7 @@ fn unknown_configuration_keys_are_rejected_clearly() {
 #[tokio::test]
 async fn serve_prints_a_setup_link_when_no_user_exists() {
     let db = TestDb::create(Backend::Sqlite).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &db.url,
-        ])
-        .env("WIMDECK_SITE_ROOT", db.data_dir.as_os_str())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = serve(&db);
     let stdout = child.stdout.take().expect("stdout");
     let link = BufReader::new(stdout)
         .lines()
@@ -241,6 +229,60 @@ async fn serve_prints_a_setup_link_when_no_user_exists() {
     let _ = child.wait();
     let link = link.expect("a setup link");
     assert!(link.trim().starts_with("http://127.0.0.1:"), "{link}");
+}
+
+/// `wimdeck serve` on the test's database and data directory, its standard output piped.
+fn serve(db: &TestDb) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            db.data_dir.to_str().expect("utf-8"),
+        ])
+        .env("WIMDECK_SITE_ROOT", db.data_dir.as_os_str())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// One server per data directory: a second one refuses to start and names the first; once
+/// the first is killed (even with SIGKILL) the lock is free again.
+#[tokio::test]
+async fn a_second_server_on_a_data_directory_refuses_to_start() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut first = serve(&db);
+    let stdout = first.stdout.take().expect("stdout");
+    // It holds the lock once it prints the setup link.
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("/setup?token="));
+    assert!(ready, "the first server did not start");
+    let second = serve(&db).wait_with_output().expect("second");
+    assert_eq!(second.status.code(), Some(1));
+    let message = text(&second.stderr);
+    assert!(
+        message.contains("one server runs per data directory")
+            && message.contains(&format!("pid {}", first.id())),
+        "{message}"
+    );
+    // SIGKILL: the kernel releases the lock with the process.
+    first.kill().expect("kill");
+    let _ = first.wait();
+    let mut third = serve(&db);
+    let stdout = third.stdout.take().expect("stdout");
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("/setup?token="));
+    third.kill().expect("kill");
+    let _ = third.wait();
+    assert!(ready, "the lock outlived a killed server");
 }
 
 #[test]
@@ -487,12 +529,43 @@ async fn audit_verify_detects_an_edited_or_removed_row() {
         let out = verify();
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(
-            text(&out.stdout).contains("3 entries, the hash chain is intact"),
+            text(&out.stdout)
+                .contains("4 entries, the hash chain is intact (up to the anchored entry 4)"),
             "{}",
             text(&out.stdout)
         );
 
+        // Removing the newest entries leaves a chain that is consistent in itself; the anchor
+        // (written at every change) still names the newest one.
         let conn = Database::connect(&db.url).await.expect("connect");
+        conn.execute_unprepared("DELETE FROM audit_log WHERE id >= 3")
+            .await
+            .expect("remove the newest");
+        let out = verify();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("entry 4 is not what was recorded")
+                && text(&out.stderr).contains("newest entries were removed"),
+            "{}",
+            text(&out.stderr)
+        );
+        // A server that starts on such a log says so in the log itself.
+        domain.audit().reconcile_anchor().await.expect("reconcile");
+        let last = domain
+            .for_actor(&admin)
+            .audit()
+            .search(&Default::default(), None, 1)
+            .await
+            .expect("search");
+        assert!(last[0].detail.contains("entries were removed"), "{last:?}");
+        for name in ["Lab", "Production", "Branch"] {
+            security
+                .create_scope(&format!("{name} 2"), "")
+                .await
+                .expect("scope");
+        }
+        let out = verify();
+        assert!(out.status.success(), "{}", text(&out.stderr));
         conn.execute_unprepared("UPDATE audit_log SET username = 'someone-else' WHERE id = 2")
             .await
             .expect("tamper");
@@ -511,7 +584,7 @@ async fn audit_verify_detects_an_edited_or_removed_row() {
         let out = verify();
         assert_eq!(out.status.code(), Some(1));
         assert!(
-            text(&out.stderr).contains("entry 3 is not what was recorded")
+            text(&out.stderr).contains("is not what was recorded")
                 && text(&out.stderr).contains("removed or reordered"),
             "{}",
             text(&out.stderr)

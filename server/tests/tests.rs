@@ -2,6 +2,7 @@
 //! Everything that touches a database runs on SQLite and on PostgreSQL.
 
 mod cli;
+mod crash;
 mod http;
 mod jobs;
 mod pages;

@@ -340,10 +340,14 @@ pub async fn watch_job(
         let Some(Ok(job_id)) = input.next().await else {
             return;
         };
-        if let Err(e) = domain.for_actor(&actor).jobs().get(job_id).await {
-            let _ = tx.send(Err(AppError::from(e))).await;
-            return;
-        }
+        let jobs = domain.for_actor(&actor).jobs();
+        let visible = match jobs.get(job_id).await {
+            Ok(job) => jobs.may_see(&job).await.unwrap_or(false),
+            Err(e) => {
+                let _ = tx.send(Err(AppError::from(e))).await;
+                return;
+            }
+        };
         loop {
             let event = match tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
                 .await
@@ -361,7 +365,14 @@ pub async fn watch_job(
                 job_id,
                 state: event.state.as_str().to_owned(),
                 state_label: event.state.label().to_owned(),
-                progress: event.progress.as_ref().map(ssr::progress),
+                // The phase names files and objects: only for those who may see them.
+                progress: event.progress.as_ref().map(|p| {
+                    let mut view = ssr::progress(p);
+                    if !visible {
+                        view.phase = String::new();
+                    }
+                    view
+                }),
             };
             if tx.send(Ok(view)).await.is_err() || last {
                 return;

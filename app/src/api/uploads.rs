@@ -16,8 +16,8 @@ pub struct UploadView {
     pub received_bytes: u64,
     /// Set once complete.
     pub sha256: Option<String>,
-    /// The path to import the complete file from.
-    pub path: String,
+    /// What an import names the complete file by (`upload:<id>`; only its owner may).
+    pub source: String,
     pub updated_at_ms: i64,
 }
 
@@ -30,7 +30,7 @@ pub fn chunk_url(id: &str) -> String {
 impl From<domain::catalog::uploads::Upload> for UploadView {
     fn from(upload: domain::catalog::uploads::Upload) -> Self {
         Self {
-            path: upload.path.display().to_string(),
+            source: format!("{}{}", domain::catalog::sources::UPLOAD_PREFIX, upload.id),
             id: upload.id,
             file_name: upload.file_name,
             size_bytes: upload.size_bytes,

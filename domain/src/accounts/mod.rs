@@ -9,6 +9,7 @@ mod tokens;
 pub use sessions::{ClientInfo, ResolvedSession, SessionToken, Sessions};
 pub(crate) use setup::SetupToken;
 pub(crate) use throttle::SignInThrottle;
+pub(crate) use tokens::revoke_credentials;
 pub use tokens::{
     ActorTokens, ApiTokens, MAX_VALID_DAYS as MAX_TOKEN_DAYS, NewToken, TokenChoice, TokenInfo,
 };
@@ -16,13 +17,16 @@ pub use tokens::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    SqlErr,
 };
+use serde_json::{Value, json};
 
 use crate::{
     Actor, Domain, Error, Result, Role,
-    authz::ScopeSet,
-    db::entities::{security_roles, sessions as sessions_table, users},
+    audit::{self, AuditedTxn},
+    authz::{ObjectType, Operation, ScopeSet},
+    db::entities::{security_roles, users},
 };
 use throttle::Key;
 
@@ -46,10 +50,21 @@ impl<'a> Accounts<'a> {
     /// The smallest password length accepted.
     pub const MIN_PASSWORD_CHARS: usize = password::MIN_PASSWORD_CHARS;
 
-    /// Creates a local user with the given built-in roles on all scopes (the first
-    /// administrator, `wimdeck user add`). Fails with `Conflict` when the name (compared
-    /// case-insensitively) is taken.
+    /// Creates a local user with the given built-in roles on all scopes, as the local
+    /// administrator (`wimdeck user add`, first-run setup); `how` says which, in the audit log.
+    /// Fails with `Conflict` when the name (compared case-insensitively) is taken.
     pub async fn create_user(&self, username: &str, password: &str, roles: &[Role]) -> Result<i64> {
+        self.create_local_user(username, password, roles, "wimdeck user add")
+            .await
+    }
+
+    async fn create_local_user(
+        &self,
+        username: &str,
+        password: &str,
+        roles: &[Role],
+        how: &str,
+    ) -> Result<i64> {
         if roles.is_empty() {
             return Err(Error::invalid("roles", "a user needs at least one role"));
         }
@@ -68,29 +83,60 @@ impl<'a> Accounts<'a> {
         }
         let assignments: Vec<(i64, ScopeSet)> =
             role_rows.iter().map(|r| (r.id, ScopeSet::All)).collect();
-        self.create_user_with(username, password, &assignments, "Wimdeck")
-            .await
+        let hash = self.hash_new_password(username, password).await?;
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let id = self
+            .insert_user(
+                &txn,
+                username,
+                hash,
+                &assignments,
+                audit::LOCAL_ADMINISTRATOR,
+            )
+            .await?;
+        let names: Vec<&str> = role_rows.iter().map(|r| r.name.as_str()).collect();
+        txn.record(&audit::Entry::local(
+            Operation::Create,
+            ObjectType::Security,
+            (id, username),
+            &[(
+                "user",
+                Value::Null,
+                json!({"roles": names, "scopes": "all"}),
+            )],
+            how,
+        ))
+        .await?;
+        txn.commit().await?;
+        tracing::info!(user = username, how, "user created");
+        Ok(id)
     }
 
-    /// Creates a local user with role assignments (role id, scopes), in one transaction.
-    pub(crate) async fn create_user_with(
+    /// Checks a new user's name and password and hashes the password (slow: before any
+    /// transaction).
+    pub(crate) async fn hash_new_password(&self, username: &str, password: &str) -> Result<String> {
+        password::check_username(username)?;
+        password::check_new_password(password)?;
+        hash_blocking(password.to_owned()).await
+    }
+
+    /// Stores a new user and their role assignments (role id, scopes) inside `txn`.
+    pub(crate) async fn insert_user(
         &self,
+        txn: &AuditedTxn,
         username: &str,
-        password: &str,
+        password_hash: String,
         assignments: &[(i64, ScopeSet)],
         created_by: &str,
     ) -> Result<i64> {
-        password::check_username(username)?;
-        password::check_new_password(password)?;
         if assignments.is_empty() {
             return Err(Error::invalid("roles", "a user needs at least one role"));
         }
-        let hash = hash_blocking(password.to_owned()).await?;
         let key = password::username_key(username);
-        let txn = crate::db::begin_write(self.domain.db()).await?;
+        let conn = txn.conn();
         let taken = users::Entity::find()
             .filter(users::Column::UsernameKey.eq(&key))
-            .one(&txn)
+            .one(conn)
             .await?
             .is_some();
         if taken {
@@ -100,13 +146,13 @@ impl<'a> Accounts<'a> {
         let user = users::ActiveModel {
             username: Set(username.to_owned()),
             username_key: Set(key),
-            password_hash: Set(hash),
+            password_hash: Set(password_hash),
             disabled: Set(false),
             created_at_ms: Set(now),
             last_sign_in_at_ms: Set(None),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(conn)
         .await
         .map_err(|e| match e.sql_err() {
             // Lost a race with another insert of the same name.
@@ -115,36 +161,39 @@ impl<'a> Accounts<'a> {
         })?;
         for (role_id, scopes) in assignments {
             crate::authz::admin::insert_assignment(
-                &txn, user.id, *role_id, scopes, created_by, now,
+                conn, user.id, *role_id, scopes, created_by, now,
             )
             .await?;
         }
-        txn.commit().await?;
-        tracing::info!(user = username, by = created_by, "user created");
         Ok(user.id)
     }
 
-    /// Replaces a user's password and ends all their sessions.
-    pub(crate) async fn set_password(&self, user_id: i64, password: &str) -> Result<()> {
+    /// Checks and hashes a replacement password (slow: before any transaction).
+    pub(crate) async fn hash_replacement_password(&self, password: &str) -> Result<String> {
         password::check_new_password(password)?;
-        let hash = hash_blocking(password.to_owned()).await?;
-        let txn = crate::db::begin_write(self.domain.db()).await?;
+        hash_blocking(password.to_owned()).await
+    }
+
+    /// Replaces a user's password inside `conn`'s transaction and ends everything they were
+    /// signed in with (sessions and API tokens).
+    pub(crate) async fn store_password<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        user_id: i64,
+        password_hash: String,
+    ) -> Result<()> {
         let updated = users::Entity::update_many()
             .col_expr(
                 users::Column::PasswordHash,
-                sea_orm::sea_query::Expr::value(hash),
+                sea_orm::sea_query::Expr::value(password_hash),
             )
             .filter(users::Column::Id.eq(user_id))
-            .exec(&txn)
+            .exec(conn)
             .await?;
         if updated.rows_affected == 0 {
             return Err(Error::NotFound(format!("user {user_id}")));
         }
-        sessions_table::Entity::delete_many()
-            .filter(sessions_table::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
+        tokens::revoke_credentials(conn, user_id, self.domain.now_ms()).await?;
         Ok(())
     }
 
@@ -155,6 +204,17 @@ impl<'a> Accounts<'a> {
             .one(self.domain.db())
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+        load_actor(self.domain, user).await
+    }
+
+    /// As [`Accounts::actor`], refusing a disabled user (work done later in their name, such
+    /// as a schedule firing, must not outlive their access).
+    pub(crate) async fn enabled_actor(&self, user_id: i64) -> Result<Actor> {
+        let user = users::Entity::find_by_id(user_id)
+            .one(self.domain.db())
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| Error::NotFound(format!("enabled user {user_id}")))?;
         load_actor(self.domain, user).await
     }
 
@@ -174,10 +234,7 @@ impl<'a> Accounts<'a> {
     ) -> Result<(SessionToken, Actor)> {
         let key = password::username_key(username);
         let addr = client.source_addr.as_deref().unwrap_or("unknown");
-        let name_here = Key::UserFrom {
-            user: &key,
-            addr,
-        };
+        let name_here = Key::UserFrom { user: &key, addr };
         let keys = [name_here, Key::Address(addr)];
         let throttle = &self.domain.inner.throttle;
         throttle
@@ -246,7 +303,13 @@ impl<'a> Accounts<'a> {
                 if self.count_users().await? > 0 {
                     return Err(Error::Conflict("setup is already complete; sign in instead".into()));
                 }
-                self.create_user(username, password, &[Role::FullAdministrator]).await
+                self.create_local_user(
+                    username,
+                    password,
+                    &[Role::FullAdministrator],
+                    "first-run setup link",
+                )
+                .await
             })
             .await
             .ok_or_else(|| {

@@ -2,13 +2,16 @@
 //! rights, or fewer when limited to one of their roles. The secret is shown once; the table
 //! holds only its SHA-256, so reading the table does not let anyone use a token.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
+};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::{
     Actor, Domain, Error, Result,
+    audit::AuditedTxn,
     authz::{Authentication, ObjectType, Operation, Permissions},
     db::entities::{api_tokens, users},
 };
@@ -231,25 +234,24 @@ impl<'a> ActorTokens<'a> {
             created_at_ms: Set(now),
             expires_at_ms: Set(now + i64::from(valid_days) * 86_400_000),
             ..Default::default()
-        }
-        .insert(self.domain.db())
+        };
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let row = row.insert(txn.conn()).await?;
+        txn.allowed(
+            self.actor,
+            Operation::Create,
+            ObjectType::Security,
+            (
+                row.id,
+                &format!("API token '{name}' of {}", self.actor.username),
+            ),
+            &[
+                ("expires_at_ms", json!(null), json!(row.expires_at_ms)),
+                ("limited_to", json!(null), json!(row.limit_label)),
+            ],
+        )
         .await?;
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                Operation::Create,
-                ObjectType::Security,
-                (
-                    row.id,
-                    &format!("API token '{name}' of {}", self.actor.username),
-                ),
-                &[
-                    ("expires_at_ms", json!(null), json!(row.expires_at_ms)),
-                    ("limited_to", json!(null), json!(row.limit_label)),
-                ],
-            )
-            .await?;
+        txn.commit().await?;
         Ok(NewToken {
             info: row.into(),
             secret,
@@ -268,25 +270,48 @@ impl<'a> ActorTokens<'a> {
             return Ok(());
         }
         let now = self.domain.now_ms();
+        let mut txn = AuditedTxn::begin(self.domain).await?;
         api_tokens::ActiveModel {
             id: Set(id),
             revoked_at_ms: Set(Some(now)),
             ..Default::default()
         }
-        .update(db)
+        .update(txn.conn())
         .await?;
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                Operation::Delete,
-                ObjectType::Security,
-                (
-                    id,
-                    &format!("API token '{}' of {}", token.name, self.actor.username),
-                ),
-                &[("revoked_at_ms", json!(null), json!(now))],
-            )
-            .await
+        txn.allowed(
+            self.actor,
+            Operation::Delete,
+            ObjectType::Security,
+            (
+                id,
+                &format!("API token '{}' of {}", token.name, self.actor.username),
+            ),
+            &[("revoked_at_ms", json!(null), json!(now))],
+        )
+        .await?;
+        txn.commit().await
     }
+}
+
+/// Ends everything a user signed in with: their browser sessions and API tokens (inside the
+/// caller's transaction). Used when their password changes or is reset, when they are
+/// disabled, and when they lose their last role; what was issued under the old state must not
+/// outlive it. Returns how many tokens were revoked.
+pub(crate) async fn revoke_credentials<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    user_id: i64,
+    now_ms: i64,
+) -> Result<u64> {
+    use crate::db::entities::sessions;
+    sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    let revoked = api_tokens::Entity::update_many()
+        .col_expr(api_tokens::Column::RevokedAtMs, Expr::value(now_ms))
+        .filter(api_tokens::Column::UserId.eq(user_id))
+        .filter(api_tokens::Column::RevokedAtMs.is_null())
+        .exec(conn)
+        .await?;
+    Ok(revoked.rows_affected)
 }

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use super::{ObjectType, Operation, Permissions, ScopeSet, scopes};
 use crate::{
     Actor, Domain, Error, Result,
+    audit::AuditedTxn,
     db::entities::{
-        assignment_scopes, object_scopes, role_assignments, security_roles, security_scopes,
-        sessions, users,
+        assignment_scopes, object_scopes, role_assignments, security_roles, security_scopes, users,
     },
 };
 
@@ -118,18 +118,18 @@ impl<'a> ActorSecurity<'a> {
         super::require_recent_password(self.domain, self.actor, what)
     }
 
-    /// Records a change this user made.
-    async fn audit(
+    /// Records a change this user made, in the change's transaction, and commits both.
+    async fn commit_audited(
         &self,
+        mut txn: AuditedTxn,
         operation: Operation,
         object_type: ObjectType,
         object: (i64, &str),
         changes: &[(&str, Value, Value)],
     ) -> Result<()> {
-        self.domain
-            .audit()
-            .allowed(self.actor, operation, object_type, object, changes)
-            .await
+        txn.allowed(self.actor, operation, object_type, object, changes)
+            .await?;
+        txn.commit().await
     }
 
     // ----- scopes -----
@@ -172,11 +172,14 @@ impl<'a> ActorSecurity<'a> {
             row_version: Set(1),
             created_at_ms: Set(self.domain.now_ms()),
             ..Default::default()
-        }
-        .insert(self.domain.db())
-        .await
-        .map_err(|e| taken(e, "security scope", name))?;
-        self.audit(
+        };
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let row = row
+            .insert(txn.conn())
+            .await
+            .map_err(|e| taken(e, "security scope", name))?;
+        self.commit_audited(
+            txn,
             Operation::Create,
             ObjectType::Security,
             (row.id, &row.name),
@@ -195,6 +198,7 @@ impl<'a> ActorSecurity<'a> {
     ) -> Result<()> {
         self.require(Operation::Modify)?;
         check_name("name", name)?;
+        let txn = AuditedTxn::begin(self.domain).await?;
         let updated = security_scopes::Entity::update_many()
             .col_expr(security_scopes::Column::Name, Expr::value(name.trim()))
             .col_expr(
@@ -211,13 +215,14 @@ impl<'a> ActorSecurity<'a> {
             )
             .filter(security_scopes::Column::Id.eq(id))
             .filter(security_scopes::Column::RowVersion.eq(expected_row_version))
-            .exec(self.domain.db())
+            .exec(txn.conn())
             .await
             .map_err(|e| taken(e, "security scope", name))?;
         if updated.rows_affected == 0 {
             return Err(changed_or_missing("security scope", id));
         }
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Modify,
             ObjectType::Security,
             (id, name.trim()),
@@ -233,7 +238,8 @@ impl<'a> ActorSecurity<'a> {
     /// Deletes an unused scope: no object and no assignment may refer to it.
     pub async fn delete_scope(&self, id: i64) -> Result<()> {
         self.require(Operation::Delete)?;
-        let db = self.domain.db();
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let db = txn.conn();
         let scope = security_scopes::Entity::find_by_id(id)
             .one(db)
             .await?
@@ -258,7 +264,8 @@ impl<'a> ActorSecurity<'a> {
             )));
         }
         security_scopes::Entity::delete_by_id(id).exec(db).await?;
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Delete,
             ObjectType::Security,
             (id, &scope.name),
@@ -298,11 +305,14 @@ impl<'a> ActorSecurity<'a> {
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
             ..Default::default()
-        }
-        .insert(self.domain.db())
-        .await
-        .map_err(|e| taken(e, "security role", name))?;
-        self.audit(
+        };
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let row = row
+            .insert(txn.conn())
+            .await
+            .map_err(|e| taken(e, "security role", name))?;
+        self.commit_audited(
+            txn,
             Operation::Create,
             ObjectType::Security,
             (row.id, &row.name),
@@ -343,6 +353,7 @@ impl<'a> ActorSecurity<'a> {
                 "grant permissions you do not hold on all scopes",
             ));
         }
+        let txn = AuditedTxn::begin(self.domain).await?;
         let updated = security_roles::Entity::update_many()
             .col_expr(security_roles::Column::Name, Expr::value(name.trim()))
             .col_expr(security_roles::Column::NameKey, Expr::value(name_key(name)))
@@ -364,13 +375,14 @@ impl<'a> ActorSecurity<'a> {
             )
             .filter(security_roles::Column::Id.eq(id))
             .filter(security_roles::Column::RowVersion.eq(expected_row_version))
-            .exec(self.domain.db())
+            .exec(txn.conn())
             .await
             .map_err(|e| taken(e, "security role", name))?;
         if updated.rows_affected == 0 {
             return Err(changed_or_missing("security role", id));
         }
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Modify,
             ObjectType::Security,
             (id, name.trim()),
@@ -390,7 +402,8 @@ impl<'a> ActorSecurity<'a> {
                 role.name
             )));
         }
-        let db = self.domain.db();
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let db = txn.conn();
         let holders = role_assignments::Entity::find()
             .filter(role_assignments::Column::RoleId.eq(id))
             .count(db)
@@ -402,7 +415,8 @@ impl<'a> ActorSecurity<'a> {
             )));
         }
         security_roles::Entity::delete_by_id(id).exec(db).await?;
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Delete,
             ObjectType::Security,
             (id, &role.name),
@@ -481,17 +495,20 @@ impl<'a> ActorSecurity<'a> {
         self.require_recent_password("create users")?;
         self.check_grant(role_id, &scopes).await?;
         let role = self.role(role_id).await?;
-        let id = self
-            .domain
-            .accounts()
-            .create_user_with(
+        let accounts = self.domain.accounts();
+        let hash = accounts.hash_new_password(username, password).await?;
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let id = accounts
+            .insert_user(
+                &txn,
                 username,
-                password,
+                hash,
                 &[(role_id, scopes.clone())],
                 &self.actor.username,
             )
             .await?;
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Create,
             ObjectType::Security,
             (id, username),
@@ -510,13 +527,23 @@ impl<'a> ActorSecurity<'a> {
         self.require(Operation::Administer)?;
         self.require_recent_password("assign roles")?;
         self.check_grant(role_id, &scopes).await?;
+        let role = self.role(role_id).await?;
+        let txn = AuditedTxn::begin(self.domain).await?;
         users::Entity::find_by_id(user_id)
-            .one(self.domain.db())
+            .one(txn.conn())
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
-        let id = self.insert_assignment(user_id, role_id, &scopes).await?;
-        let role = self.role(role_id).await?;
-        self.audit(
+        let id = insert_assignment(
+            txn.conn(),
+            user_id,
+            role_id,
+            &scopes,
+            &self.actor.username,
+            self.domain.now_ms(),
+        )
+        .await?;
+        self.commit_audited(
+            txn,
             Operation::Administer,
             ObjectType::Security,
             (user_id, &format!("user {user_id}")),
@@ -531,11 +558,13 @@ impl<'a> ActorSecurity<'a> {
     }
 
     /// Removes an assignment; only someone who could have made it may remove it, and a user's
-    /// last assignment stays (disable the user instead).
+    /// last assignment stays (disable the user instead). The user's sessions and API tokens
+    /// end: they were issued under rights the user no longer has.
     pub async fn unassign(&self, assignment_id: i64) -> Result<()> {
         self.require(Operation::Administer)?;
         self.require_recent_password("remove role assignments")?;
-        let db = self.domain.db();
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let db = txn.conn();
         let row = role_assignments::Entity::find_by_id(assignment_id)
             .one(db)
             .await?
@@ -562,12 +591,13 @@ impl<'a> ActorSecurity<'a> {
                 "this is the user's only assignment; disable the user instead".into(),
             ));
         }
-        self.refuse_last_full_administrator(row.user_id, Some(assignment_id))
-            .await?;
+        refuse_last_full_administrator(db, row.user_id, Some(assignment_id)).await?;
         role_assignments::Entity::delete_by_id(assignment_id)
             .exec(db)
             .await?;
-        self.audit(
+        crate::accounts::revoke_credentials(db, row.user_id, self.domain.now_ms()).await?;
+        self.commit_audited(
+            txn,
             Operation::Administer,
             ObjectType::Security,
             (row.user_id, &format!("user {}", row.user_id)),
@@ -580,35 +610,34 @@ impl<'a> ActorSecurity<'a> {
         .await
     }
 
-    /// Disables (signing out everywhere) or enables a user.
+    /// Disables (signing out everywhere and revoking API tokens) or enables a user.
     pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<()> {
         self.require(Operation::Modify)?;
         self.require_recent_password("enable or disable users")?;
         if disabled && user_id == self.actor.user_id {
             return Err(Error::Conflict("you cannot disable yourself".into()));
         }
-        if disabled {
-            self.refuse_last_full_administrator(user_id, None).await?;
-        }
         self.check_manage_user(user_id).await?;
-        let db = self.domain.db();
-        let txn = crate::db::begin_write(db).await?;
+        let txn = AuditedTxn::begin(self.domain).await?;
+        let db = txn.conn();
+        if disabled {
+            // Inside the serialized write: two admins disabling each other at once cannot
+            // both pass it.
+            refuse_last_full_administrator(db, user_id, None).await?;
+        }
         let updated = users::Entity::update_many()
             .col_expr(users::Column::Disabled, Expr::value(disabled))
             .filter(users::Column::Id.eq(user_id))
-            .exec(&txn)
+            .exec(db)
             .await?;
         if updated.rows_affected == 0 {
             return Err(Error::NotFound(format!("user {user_id}")));
         }
         if disabled {
-            sessions::Entity::delete_many()
-                .filter(sessions::Column::UserId.eq(user_id))
-                .exec(&txn)
-                .await?;
+            crate::accounts::revoke_credentials(db, user_id, self.domain.now_ms()).await?;
         }
-        txn.commit().await?;
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Modify,
             ObjectType::Security,
             (user_id, &format!("user {user_id}")),
@@ -617,17 +646,18 @@ impl<'a> ActorSecurity<'a> {
         .await
     }
 
-    /// Sets a new password and signs the user out everywhere.
+    /// Sets a new password; the user's sessions and API tokens end.
     pub async fn reset_password(&self, user_id: i64, password: &str) -> Result<()> {
         self.require(Operation::Modify)?;
         self.require_recent_password("reset passwords")?;
         self.check_manage_user(user_id).await?;
-        self.domain
-            .accounts()
-            .set_password(user_id, password)
-            .await?;
+        let accounts = self.domain.accounts();
+        let hash = accounts.hash_replacement_password(password).await?;
+        let txn = AuditedTxn::begin(self.domain).await?;
+        accounts.store_password(txn.conn(), user_id, hash).await?;
         // The password itself is never recorded.
-        self.audit(
+        self.commit_audited(
+            txn,
             Operation::Modify,
             ObjectType::Security,
             (user_id, &format!("user {user_id}")),
@@ -647,48 +677,6 @@ impl<'a> ActorSecurity<'a> {
                     "change a user who holds rights you do not hold",
                 ));
             }
-        }
-        Ok(())
-    }
-
-    /// Someone must always be able to administer everything.
-    async fn refuse_last_full_administrator(
-        &self,
-        user_id: i64,
-        removing: Option<i64>,
-    ) -> Result<()> {
-        let db = self.domain.db();
-        let full = security_roles::Entity::find()
-            .filter(security_roles::Column::Slug.eq(super::Role::FullAdministrator.slug()))
-            .one(db)
-            .await?
-            .ok_or_else(|| Error::Internal("the Full Administrator role is missing".into()))?;
-        let holders: Vec<role_assignments::Model> = role_assignments::Entity::find()
-            .filter(role_assignments::Column::RoleId.eq(full.id))
-            .filter(role_assignments::Column::AllScopes.eq(true))
-            .all(db)
-            .await?;
-        let mut others = 0;
-        for h in &holders {
-            let is_target = h.user_id == user_id && (removing.is_none() || removing == Some(h.id));
-            if is_target {
-                continue;
-            }
-            let enabled = users::Entity::find_by_id(h.user_id)
-                .one(db)
-                .await?
-                .is_some_and(|u| !u.disabled);
-            if enabled {
-                others += 1;
-            }
-        }
-        let affects = holders
-            .iter()
-            .any(|h| h.user_id == user_id && (removing.is_none() || removing == Some(h.id)));
-        if affects && others == 0 {
-            return Err(Error::Conflict(
-                "this would leave no enabled Full Administrator on all scopes".into(),
-            ));
         }
         Ok(())
     }
@@ -721,26 +709,6 @@ impl<'a> ActorSecurity<'a> {
             ));
         }
         Ok(())
-    }
-
-    async fn insert_assignment(
-        &self,
-        user_id: i64,
-        role_id: i64,
-        scopes: &ScopeSet,
-    ) -> Result<i64> {
-        let txn = crate::db::begin_write(self.domain.db()).await?;
-        let id = insert_assignment(
-            &txn,
-            user_id,
-            role_id,
-            scopes,
-            &self.actor.username,
-            self.domain.now_ms(),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(id)
     }
 
     // ----- objects -----
@@ -864,10 +832,10 @@ impl<'a> ActorSecurity<'a> {
             ));
         }
         let ids: Vec<i64> = new_scopes.iter().copied().collect();
-        let txn = crate::db::begin_write(db).await?;
-        scopes::set(&txn, object, id, &ids).await?;
-        txn.commit().await?;
-        self.audit(
+        let txn = AuditedTxn::begin(self.domain).await?;
+        scopes::set(txn.conn(), object, id, &ids).await?;
+        self.commit_audited(
+            txn,
             Operation::SetSecurityScope,
             object,
             (id, &format!("{} {id}", object.label())),
@@ -910,6 +878,48 @@ fn changed_or_missing(what: &str, id: i64) -> Error {
     Error::Conflict(format!(
         "{what} {id} was changed by someone else or deleted; reload and try again"
     ))
+}
+
+/// Someone must always be able to administer everything: refuses a change that disables
+/// `user_id` (`removing` None) or removes their assignment `removing`, when it would leave no
+/// enabled Full Administrator on all scopes. Called inside the change's audited transaction,
+/// which is serialized with every other one, so the answer cannot be stale.
+async fn refuse_last_full_administrator<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    removing: Option<i64>,
+) -> Result<()> {
+    let full = security_roles::Entity::find()
+        .filter(security_roles::Column::Slug.eq(super::Role::FullAdministrator.slug()))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Internal("the Full Administrator role is missing".into()))?;
+    let holders: Vec<role_assignments::Model> = role_assignments::Entity::find()
+        .filter(role_assignments::Column::RoleId.eq(full.id))
+        .filter(role_assignments::Column::AllScopes.eq(true))
+        .all(db)
+        .await?;
+    let is_target =
+        |h: &role_assignments::Model| h.user_id == user_id && removing.is_none_or(|r| r == h.id);
+    if !holders.iter().any(is_target) {
+        return Ok(());
+    }
+    let others: Vec<i64> = holders
+        .iter()
+        .filter(|h| !is_target(h))
+        .map(|h| h.user_id)
+        .collect();
+    let enabled_others = users::Entity::find()
+        .filter(users::Column::Id.is_in(others))
+        .filter(users::Column::Disabled.eq(false))
+        .count(db)
+        .await?;
+    if enabled_others == 0 {
+        return Err(Error::Conflict(
+            "this would leave no enabled Full Administrator on all scopes".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Stores an assignment (inside the caller's transaction).

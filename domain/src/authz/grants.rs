@@ -82,8 +82,31 @@ impl Grants {
         })
     }
 
+    /// As [`Grants::allows`], for an object that has no scopes of its own and takes those of
+    /// the object it belongs to (a driver, its package's): the assignment that grants the
+    /// operation must cover `inherited` scopes.
+    pub fn allows_inherited(
+        &self,
+        object: ObjectType,
+        operation: Operation,
+        inherited: &[i64],
+    ) -> bool {
+        self.0
+            .iter()
+            .any(|g| g.permissions.allows(object, operation) && g.scopes.meets(inherited))
+    }
+
     /// Which objects of type `object` the user may read.
     pub fn visibility(&self, object: ObjectType) -> Visibility {
+        self.visibility_within(object, !object.is_scoped())
+    }
+
+    /// Which objects of an unscoped type `object` that inherit scopes the user may read.
+    pub fn inherited_visibility(&self, object: ObjectType) -> Visibility {
+        self.visibility_within(object, false)
+    }
+
+    fn visibility_within(&self, object: ObjectType, everywhere: bool) -> Visibility {
         let mut scopes = BTreeSet::new();
         let mut any = false;
         for g in &self.0 {
@@ -92,7 +115,7 @@ impl Grants {
             }
             any = true;
             match &g.scopes {
-                _ if !object.is_scoped() => return Visibility::Everything,
+                _ if everywhere => return Visibility::Everything,
                 ScopeSet::All => return Visibility::Everything,
                 ScopeSet::Only(s) => scopes.extend(s.iter().copied()),
             }

@@ -4,15 +4,18 @@
 //! keeping the image's identity, name, version and comment (and so everything attached to it);
 //! custom boot images are never touched.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Catalog, ImageKind, NewImage, kinds, store};
+use super::{Catalog, CatalogImage, ImageKind, NewImage, kinds, store};
 use crate::{
-    Config, Error, Result,
+    Config, Domain, Error, Result,
+    audit::{AuditedTxn, JobAuthor},
+    authz::{ObjectType, Operation},
     jobs::{BoxFuture, Completion, JobContext, JobError, JobKind},
+    wim::WimInspection,
 };
 
 pub const UPDATE_DEFAULTS: &str = "default-boot-images";
@@ -66,36 +69,122 @@ impl JobKind for UpdateDefaultBootImages {
         String::new()
     }
 
+    fn subject(
+        &self,
+        _params: &Value,
+        _result: Option<&Value>,
+    ) -> Option<(ObjectType, Option<i64>)> {
+        Some((ObjectType::BootImage, None))
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        _domain: &'a Domain,
+        actor: &'a crate::Actor,
+        _params: &'a Value,
+    ) -> BoxFuture<'a, Result<crate::jobs::JobGrant>> {
+        Box::pin(async move {
+            // It creates and replaces boot images that every scope's admins may depend on.
+            for operation in [Operation::Create, Operation::Modify] {
+                actor.require(ObjectType::BootImage, operation)?;
+            }
+            Ok(crate::jobs::JobGrant::new(
+                Operation::Modify,
+                ObjectType::BootImage,
+                0,
+                "default boot images",
+            ))
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
             let domain = ctx.domain();
             store::discard_job_outputs(domain, ctx.job_id()).await?;
             let sources = domain.config().images.default_boot_sources.clone();
-            let mut outcomes = Vec::new();
+            // Every new file is written and verified first; the rows change together, in the
+            // transaction that ends the job, so the catalog and the store agree at every step
+            // and nothing commits outside the job's lease.
+            let mut steps = Vec::new();
             for (architecture, source) in &sources {
                 ctx.check_cancelled()?;
-                outcomes.push(update_one(ctx, architecture, source).await?);
+                steps.push(prepare(ctx, architecture, source).await?);
             }
-            for o in &outcomes {
+            for step in &steps {
                 ctx.info(format!(
                     "{}: {} (Windows PE {})",
-                    o.architecture, o.action, o.version
+                    step.architecture,
+                    step.action(),
+                    step.version
                 ));
             }
-            Ok(Completion::new(
-                json!({ "defaults": outcomes, "url": "/boot-images" }),
-            ))
+            let outputs: Vec<(i64, PathBuf)> = steps
+                .iter()
+                .filter_map(|s| s.written.as_ref().map(|w| (w.pending, w.output.clone())))
+                .collect();
+            let effect_domain = domain.clone();
+            let author = ctx.author();
+            let job_id = ctx.job_id();
+            let effect: crate::jobs::Effect = Box::new(move |txn| {
+                Box::pin(async move {
+                    let mut outcomes = Vec::new();
+                    for step in steps {
+                        outcomes.push(commit_step(&effect_domain, txn, &author, step).await?);
+                    }
+                    kinds::set_result(
+                        txn.conn(),
+                        job_id,
+                        json!({ "defaults": outcomes, "url": "/boot-images" }),
+                    )
+                    .await
+                })
+            });
+            let abort_domain = domain.clone();
+            Ok(Completion::new(json!({}))
+                .with_effect(effect)
+                .on_abort(move || async move {
+                    for (pending, output) in outputs {
+                        if let Err(e) = store::discard(abort_domain.db(), pending, &output).await {
+                            tracing::warn!("removing {} failed: {e}", output.display());
+                        }
+                    }
+                }))
         })
     }
 }
 
-async fn update_one(
-    ctx: &JobContext,
-    architecture: &str,
-    source: &Path,
-) -> Result<DefaultOutcome, JobError> {
+/// What the job found, and wrote, for one architecture.
+struct Step {
+    architecture: String,
+    source: PathBuf,
+    index: u32,
+    version: String,
+    /// The default boot image as the job found it.
+    existing: Option<CatalogImage>,
+    /// The new file, unless the image is up to date.
+    written: Option<Written>,
+}
+
+struct Written {
+    output: PathBuf,
+    pending: i64,
+    inspection: WimInspection,
+}
+
+impl Step {
+    fn action(&self) -> &'static str {
+        match (&self.existing, &self.written) {
+            (_, None) => "up-to-date",
+            (Some(_), Some(_)) => "regenerated",
+            (None, Some(_)) => "created",
+        }
+    }
+}
+
+/// Reads the source for `architecture` and, if its default boot image is missing or out of
+/// date, writes the new file (recorded as the job's pending output).
+async fn prepare(ctx: &JobContext, architecture: &str, source: &Path) -> Result<Step, JobError> {
     let domain = ctx.domain();
-    let catalog = Catalog::new(domain);
     ctx.progress()
         .set_phase(format!("Reading the {architecture} Windows PE source"));
     let path = source.to_path_buf();
@@ -112,45 +201,105 @@ async fn update_one(
         )));
     }
     let version = image.version.map(|v| v.to_string()).unwrap_or_default();
-    let existing = catalog.default_for(architecture).await?;
-    if let Some(current) = &existing
-        && current.os_version.as_deref() == Some(version.as_str())
-        && current.file_path.is_file()
-    {
-        return Ok(DefaultOutcome {
-            architecture: architecture.to_owned(),
-            action: "up-to-date",
-            version,
-            image_id: current.id,
-        });
+    let existing = Catalog::new(domain).default_for(architecture).await?;
+    let mut step = Step {
+        architecture: architecture.to_owned(),
+        source: source.to_path_buf(),
+        index,
+        version,
+        existing,
+        written: None,
+    };
+    if let Some(current) = &step.existing {
+        if current.os_version.as_deref() == Some(step.version.as_str())
+            && current.file_path.is_file()
+        {
+            return Ok(step);
+        }
+        let target = current.target();
+        if let Some(busy) = crate::jobs::active_on(domain.db(), &target.kind, &target.id).await? {
+            return Err(JobError::Failed(format!(
+                "{}; regenerate it when that job has ended",
+                domain
+                    .jobs()
+                    .busy_message(&busy, &format!("\"{}\"", current.name))
+            )));
+        }
     }
     let output = store::new_store_path(domain, ImageKind::Boot, default_name(architecture))?;
     ctx.info(format!(
-        "Writing Windows PE {version} ({architecture}) from {} to {}",
+        "Writing Windows PE {} ({architecture}) from {} to {}",
+        step.version,
         source.display(),
         output.display()
     ));
     let from = source.to_path_buf();
-    let (pending, written) = kinds::write_output(ctx, &output, move |wim, out, watch| {
+    let (pending, inspection) = kinds::write_output(ctx, &output, move |wim, out, watch| {
         wim.extract_index(&from, index, out, watch)
     })
     .await?;
-    // One transaction per architecture: the row and the file agree at every step.
-    let txn = crate::db::begin_write(domain.db()).await?;
-    let outcome = match &existing {
+    step.written = Some(Written {
+        output,
+        pending,
+        inspection,
+    });
+    Ok(step)
+}
+
+/// Inside the job's transaction: creates the default boot image, or points it at its new file
+/// (if nobody changed its file since the job read it), releases the old files and queues the
+/// re-application of its drivers, and records it all in the audit log.
+async fn commit_step(
+    domain: &Domain,
+    txn: &mut AuditedTxn,
+    author: &JobAuthor,
+    step: Step,
+) -> Result<DefaultOutcome> {
+    let catalog = Catalog::new(domain);
+    let action = step.action();
+    let Some(written) = step.written else {
+        return Ok(DefaultOutcome {
+            architecture: step.architecture,
+            action,
+            version: step.version,
+            image_id: step.existing.map_or(0, |e| e.id),
+        });
+    };
+    let image_id = match &step.existing {
         Some(current) => {
             catalog
-                .replace_file(&txn, current.id, &output, &written)
+                .replace_file(txn, current, &written.output, &written.inspection)
                 .await?;
             // The new file is a new base, without drivers; its driver list is applied again
-            // below.
-            crate::drivers::boot::forget_injection(&txn, current.id).await?;
-            ("regenerated", current.id)
+            // by a job queued with this change.
+            crate::drivers::boot::forget_injection(txn.conn(), current.id).await?;
+            catalog.release_previous(txn, current).await?;
+            let listed = crate::drivers::boot::BootDrivers::new(domain)
+                .listed_in(txn.conn(), current.id)
+                .await?;
+            let mut changes = vec![("file", json!(current.file_path), json!(written.output))];
+            if listed > 0 {
+                let image = catalog
+                    .get_kind_in(txn.conn(), ImageKind::Boot, current.id)
+                    .await?;
+                let job = txn
+                    .enqueue(None, crate::drivers::boot::BootDrivers::apply_job(&image))
+                    .await?;
+                changes.push(("drivers re-applied by job", Value::Null, json!(job)));
+            }
+            txn.record(&author.entry(
+                Operation::Modify,
+                ObjectType::BootImage,
+                (current.id, &current.name),
+                &changes,
+            ))
+            .await?;
+            current.id
         }
         None => {
-            let mut name = default_name(architecture).to_owned();
+            let mut name = default_name(&step.architecture).to_owned();
             if catalog
-                .ensure_name_free(ImageKind::Boot, &name)
+                .ensure_name_free_in(txn.conn(), ImageKind::Boot, &name)
                 .await
                 .is_err()
             {
@@ -158,63 +307,41 @@ async fn update_one(
             }
             let id = catalog
                 .insert(
-                    &txn,
+                    txn.conn(),
                     NewImage {
                         kind: ImageKind::Boot,
-                        name,
+                        name: name.clone(),
                         version: String::new(),
                         comment: "Default boot image, made from the configured Windows PE source"
                             .into(),
-                        source_path: source.display().to_string(),
-                        source_index: Some(index),
-                        file_path: output.clone(),
+                        source_path: step.source.display().to_string(),
+                        source_index: Some(step.index),
+                        file_path: written.output.clone(),
                         owned: true,
-                        default_for: Some(architecture.to_owned()),
+                        default_for: Some(step.architecture.clone()),
                         architecture: None,
                         language: None,
-                        inspection: written,
+                        inspection: written.inspection,
                         created_by: "Wimdeck".into(),
                         creator: None,
                     },
                 )
                 .await?;
-            ("created", id)
+            txn.record(&author.entry(
+                Operation::Create,
+                ObjectType::BootImage,
+                (id, &name),
+                &[("file", Value::Null, json!(written.output))],
+            ))
+            .await?;
+            id
         }
     };
-    store::settle(&txn, pending).await?;
-    let committed = txn.commit().await;
-    if let Err(e) = committed {
-        store::discard(domain.db(), pending, &output).await?;
-        return Err(crate::Error::from(e).into());
-    }
-    if let Some(previous) = &existing {
-        let mut old_files: Vec<_> = previous.base_file_path.iter().cloned().collect();
-        if previous.owned {
-            old_files.push(previous.file_path.clone());
-        }
-        for old in old_files {
-            let record = store::record_pending(domain.db(), &old, None, domain.now_ms()).await?;
-            store::discard(domain.db(), record, &old).await?;
-        }
-        let listed = crate::drivers::boot::BootDrivers::new(domain)
-            .show(previous.id)
-            .await?;
-        if !listed.listed.is_empty() {
-            let image = catalog.get(previous.id).await?;
-            let job = domain
-                .jobs()
-                .enqueue_as(None, crate::drivers::boot::BootDrivers::apply_job(&image))
-                .await?;
-            ctx.info(format!(
-                "{architecture}: applying its {} driver(s) to the new image (job {job})",
-                listed.listed.len()
-            ));
-        }
-    }
+    store::settle(txn.conn(), written.pending).await?;
     Ok(DefaultOutcome {
-        architecture: architecture.to_owned(),
-        action: outcome.0,
-        version,
-        image_id: outcome.1,
+        architecture: step.architecture,
+        action,
+        version: step.version,
+        image_id,
     })
 }

@@ -12,8 +12,10 @@ use serde_json::{Value, json};
 
 use super::{Catalog, CatalogImage, ImageKind, ImageState, NewImage, sources, store};
 use crate::{
-    Config, Domain, Error, Result,
-    jobs::{BoxFuture, Completion, JobContext, JobError, JobKind, NewJob},
+    Actor, Config, Domain, Error, Result,
+    audit::{AuditedTxn, JobAuthor},
+    authz::Operation,
+    jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, NewJob},
     wim::{Compression, Monitor, WimBackend, WimError, WimInspection, WinPeSupport},
 };
 
@@ -176,6 +178,7 @@ fn monitor(ctx: &JobContext) -> Monitor {
     Monitor {
         progress: ctx.progress().clone(),
         cancel: ctx.cancel_token(),
+        job: Some(ctx.job_id()),
     }
 }
 
@@ -263,6 +266,34 @@ pub(crate) async fn set_result<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
+/// Adds the image a job made, records it in the audit log as its author's, and stores the
+/// job's result (the new image's id and page).
+async fn created(
+    domain: &Domain,
+    txn: &mut AuditedTxn,
+    author: &JobAuthor,
+    new: NewImage,
+    job_id: i64,
+) -> Result<()> {
+    let kind = new.kind;
+    let name = new.name.clone();
+    let file = new.file_path.display().to_string();
+    let id = Catalog::new(domain).insert(txn.conn(), new).await?;
+    txn.record(&author.entry(
+        Operation::Create,
+        kind.object_type(),
+        (id, &name),
+        &[("file", Value::Null, json!(file))],
+    ))
+    .await?;
+    set_result(
+        txn.conn(),
+        job_id,
+        json!({ "image_id": id, "url": image_url(kind, id) }),
+    )
+    .await
+}
+
 fn image_url(kind: ImageKind, id: i64) -> String {
     match kind {
         ImageKind::Boot => format!("/boot-images/{id}"),
@@ -276,8 +307,13 @@ pub struct ImportImage;
 
 impl ImportImage {
     /// Checks a request against the file and the catalog; returns the job's parameters.
-    pub(crate) async fn check(&self, request: ImportRequest, domain: &Domain) -> Result<Value> {
-        let resolved = sources::resolve_for(domain, &request.source)?;
+    pub(crate) async fn check(
+        &self,
+        request: ImportRequest,
+        domain: &Domain,
+        owner: Option<i64>,
+    ) -> Result<Value> {
+        let resolved = sources::resolve_for(domain, owner, &request.source).await?;
         let path = resolved.clone();
         let inspection = engine(domain, move |wim| wim.inspect(&path, false))
             .await
@@ -289,9 +325,13 @@ impl ImportImage {
             .map(|i| i.name.clone())
             .unwrap_or_default();
         let name = super::validate_name(request.name.as_deref().unwrap_or(&default_name))?;
-        Catalog::new(domain)
-            .ensure_name_free(request.kind, &name)
-            .await?;
+        let catalog = Catalog::new(domain);
+        catalog.ensure_name_free(request.kind, &name).await?;
+        let in_place = request.kind == ImageKind::Os
+            && os_output_path(&resolved, index, inspection.file.total_parts > 1).is_none();
+        if in_place {
+            catalog.refuse_held(domain.db(), &resolved).await?;
+        }
         if request.kind == ImageKind::Os
             && let Some(output) = os_output_path(&resolved, index, inspection.file.total_parts > 1)
             && output.exists()
@@ -366,13 +406,41 @@ impl JobKind for ImportImage {
         }
     }
 
+    fn subject(
+        &self,
+        params: &Value,
+        result: Option<&Value>,
+    ) -> Option<(crate::authz::ObjectType, Option<i64>)> {
+        let kind = serde_json::from_value::<ImportParams>(params.clone())
+            .ok()?
+            .kind;
+        let id = result
+            .and_then(|r| r.get("image_id"))
+            .and_then(Value::as_i64);
+        Some((kind.object_type(), id))
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        _domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(async move {
+            let p: ImportParams = serde_json::from_value(params.clone()).map_err(params_error)?;
+            let object = p.kind.object_type();
+            actor.require(object, Operation::Create)?;
+            Ok(JobGrant::new(Operation::Create, object, 0, p.source))
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
             let p: ImportParams = ctx.params()?;
             let domain = ctx.domain();
             store::discard_job_outputs(domain, ctx.job_id()).await?;
             // The file may have changed since the job was queued: check it all again.
-            let resolved = sources::resolve_for(domain, &p.source)?;
+            let resolved = sources::resolve_for(domain, ctx.owner_user_id(), &p.source).await?;
             ctx.info(format!("Reading {}", resolved.display()));
             ctx.progress().set_phase("Reading and hashing the source");
             let path = resolved.clone();
@@ -398,7 +466,11 @@ impl JobKind for ImportImage {
                 name: p.name.clone(),
                 version: p.version.clone(),
                 comment: p.comment.clone(),
-                source_path: p.source.clone(),
+                // An upload is gone once imported: the image names the file that was sent.
+                source_path: match &upload {
+                    Some(u) => format!("{}{}", sources::UPLOAD_PREFIX, u.file_name),
+                    None => p.source.clone(),
+                },
                 source_index: index,
                 file_path: resolved.clone(),
                 owned: false,
@@ -421,22 +493,16 @@ impl JobKind for ImportImage {
                     "Verified; adding all {} images of the file in place",
                     new.inspection.file.image_count
                 ));
-                let kind = p.kind;
                 let domain = domain.clone();
+                let author = ctx.author();
                 // The catalog takes an uploaded file over: deleting the image deletes it.
                 new.owned = upload.is_some();
                 return Ok(Completion::new(json!({})).with_effect(Box::new(move |txn| {
                     Box::pin(async move {
                         if let Some(upload) = upload {
-                            super::uploads::consume(txn, &upload.id).await?;
+                            super::uploads::consume(txn.conn(), &upload.id).await?;
                         }
-                        let id = Catalog::new(&domain).insert(txn, new).await?;
-                        set_result(
-                            txn,
-                            job_id,
-                            json!({ "image_id": id, "url": image_url(kind, id) }),
-                        )
-                        .await
+                        created(&domain, txn, &author, new, job_id).await
                     })
                 })));
             };
@@ -470,22 +536,16 @@ impl JobKind for ImportImage {
             new.file_path = output.clone();
             new.owned = true;
             new.inspection = inspection;
-            let kind = p.kind;
             let effect_domain = domain.clone();
+            let author = ctx.author();
             let used_upload = upload.as_ref().map(|u| u.id.clone());
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
                     if let Some(id) = used_upload {
-                        super::uploads::consume(txn, &id).await?;
+                        super::uploads::consume(txn.conn(), &id).await?;
                     }
-                    let id = Catalog::new(&effect_domain).insert(txn, new).await?;
-                    store::settle(txn, pending).await?;
-                    set_result(
-                        txn,
-                        job_id,
-                        json!({ "image_id": id, "url": image_url(kind, id) }),
-                    )
-                    .await
+                    store::settle(txn.conn(), pending).await?;
+                    created(&effect_domain, txn, &author, new, job_id).await
                 })
             });
             let completion = owning_completion(domain, json!({}), output, pending, effect);
@@ -575,19 +635,77 @@ impl ImageAction {
     }
 }
 
-/// The image an action job works on; marks it missing if its file is gone.
-async fn action_image(ctx: &JobContext) -> Result<(ActionParams, CatalogImage), JobError> {
+/// The image an action job works on, or, when its file is gone, the job's end: failed, with
+/// the image marked missing in the same transaction.
+enum ActionImage {
+    Found(ActionParams, Box<CatalogImage>),
+    Missing(Completion),
+}
+
+async fn action_image(ctx: &JobContext) -> Result<ActionImage, JobError> {
     let p: ActionParams = ctx.params()?;
-    let catalog = Catalog::new(ctx.domain());
-    let image = catalog.get(p.image_id).await?;
+    let image = Catalog::new(ctx.domain()).get(p.image_id).await?;
     if !image.file_path.is_file() {
         let detail = format!("{} does not exist", image.file_path.display());
-        catalog
-            .set_state(image.id, ImageState::Missing, Some(detail.clone()), false)
-            .await?;
-        return Err(JobError::Failed(detail));
+        let effect = record_state(
+            ctx,
+            &image,
+            ImageState::Missing,
+            Some(detail.clone()),
+            false,
+        );
+        return Ok(ActionImage::Missing(
+            Completion::failed(detail).with_effect(effect),
+        ));
     }
-    Ok((p, image))
+    Ok(ActionImage::Found(p, Box::new(image)))
+}
+
+/// The effect that records what a job found of an image's file (ready, damaged, missing),
+/// unless the file was replaced meanwhile (then the finding is about a file no longer used).
+fn record_state(
+    ctx: &JobContext,
+    image: &CatalogImage,
+    state: ImageState,
+    detail: Option<String>,
+    verified: bool,
+) -> crate::jobs::Effect {
+    let domain = ctx.domain().clone();
+    let author = ctx.author();
+    let (id, name, revision, kind) = (
+        image.id,
+        image.name.clone(),
+        image.content_revision,
+        image.kind,
+    );
+    let before = image.state;
+    Box::new(move |txn| {
+        Box::pin(async move {
+            let recorded = Catalog::new(&domain)
+                .set_state_in(txn.conn(), id, revision, state, detail.clone(), verified)
+                .await?;
+            if recorded && before != state {
+                txn.record(&author.entry(
+                    Operation::Validate,
+                    kind.object_type(),
+                    (id, &name),
+                    &[("state", json!(before.as_str()), json!(state.as_str()))],
+                ))
+                .await?;
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Runs an action job's work on its image, unless the image's file is missing.
+macro_rules! found_or_return {
+    ($ctx:expr) => {
+        match action_image($ctx).await? {
+            ActionImage::Found(p, image) => (p, *image),
+            ActionImage::Missing(completion) => return Ok(completion),
+        }
+    };
 }
 
 fn describe_action(params: &Value) -> String {
@@ -606,6 +724,29 @@ fn describe_action(params: &Value) -> String {
         }) => format!("parts of {part_mib} MiB"),
         _ => String::new(),
     }
+}
+
+/// What an action on an image takes: Validate for a verification, Modify for the rest, and an
+/// extraction also creates an OS image. The same checks as the console's own buttons.
+async fn authorize_action(domain: &Domain, actor: &Actor, params: &Value) -> Result<JobGrant> {
+    let p: ActionParams = serde_json::from_value(params.clone()).map_err(params_error)?;
+    let operation = match p.action {
+        ImageAction::Verify => Operation::Validate,
+        _ => Operation::Modify,
+    };
+    let kind = Catalog::new(domain).get(p.image_id).await?.kind;
+    let image = super::ActorCatalog::new(domain, actor)
+        .checked(kind, p.image_id, operation)
+        .await?;
+    if matches!(p.action, ImageAction::Extract { .. }) {
+        actor.require(crate::authz::ObjectType::OsImage, Operation::Create)?;
+    }
+    Ok(JobGrant::new(
+        operation,
+        kind.object_type(),
+        image.id,
+        image.name,
+    ))
 }
 
 fn validate_action(params: Value, expected: &str) -> Result<Value> {
@@ -650,30 +791,42 @@ impl JobKind for VerifyImage {
         describe_action(params)
     }
 
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(authorize_action(domain, actor, params))
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
-            let (_, image) = action_image(ctx).await?;
+            let (_, image) = found_or_return!(ctx);
             ctx.info(format!("Verifying {}", image.file_path.display()));
             let path = image.file_path.clone();
             let watch = monitor(ctx);
-            let catalog = Catalog::new(ctx.domain());
+            // What it found is recorded with the job's end, in one transaction.
             match engine(ctx.domain(), move |wim| wim.verify(&path, &watch)).await {
                 Ok(()) => {
-                    catalog
-                        .set_state(image.id, ImageState::Ready, None, true)
-                        .await?;
                     ctx.info("Every file's data matches its hash");
                     Ok(Completion::new(
                         json!({ "verified": true, "url": image_url(image.kind, image.id) }),
-                    ))
+                    )
+                    .with_effect(record_state(
+                        ctx,
+                        &image,
+                        ImageState::Ready,
+                        None,
+                        true,
+                    )))
                 }
                 Err(WimError::Cancelled) => Err(JobError::Cancelled),
                 Err(e) => {
                     let detail = e.to_string();
-                    catalog
-                        .set_state(image.id, ImageState::Damaged, Some(detail.clone()), true)
-                        .await?;
-                    Err(JobError::Failed(detail))
+                    let effect =
+                        record_state(ctx, &image, ImageState::Damaged, Some(detail.clone()), true);
+                    Ok(Completion::failed(detail).with_effect(effect))
                 }
             }
         })
@@ -705,11 +858,20 @@ impl JobKind for OptimizeImage {
         describe_action(params)
     }
 
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(authorize_action(domain, actor, params))
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
             let domain = ctx.domain();
             store::discard_job_outputs(domain, ctx.job_id()).await?;
-            let (p, image) = action_image(ctx).await?;
+            let (p, image) = found_or_return!(ctx);
             let ImageAction::Optimize { compression } = p.action else {
                 return Err(JobError::Failed("not an optimize job".into()));
             };
@@ -730,31 +892,38 @@ impl JobKind for OptimizeImage {
                 "{before} bytes before, {after} after ({:+.1}%)",
                 (after as f64 - before as f64) * 100.0 / (before.max(1) as f64)
             ));
-            let old = image.owned.then(|| image.file_path.clone());
+            let url = image_url(image.kind, image.id);
             let effect_domain = domain.clone();
+            let author = ctx.author();
             let new_path = output.clone();
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
-                    Catalog::new(&effect_domain)
-                        .replace_file(txn, image.id, &new_path, &inspection)
+                    let catalog = Catalog::new(&effect_domain);
+                    catalog
+                        .replace_file(txn, &image, &new_path, &inspection)
                         .await?;
-                    store::settle(txn, pending).await
+                    catalog.release_previous(txn, &image).await?;
+                    store::settle(txn.conn(), pending).await?;
+                    txn.record(&author.entry(
+                        Operation::Modify,
+                        image.kind.object_type(),
+                        (image.id, &image.name),
+                        &[
+                            ("file", json!(image.file_path), json!(new_path)),
+                            ("compression", Value::Null, json!(compression)),
+                        ],
+                    ))
+                    .await
+                    .map(drop)
                 })
             });
-            let mut completion = owning_completion(
+            Ok(owning_completion(
                 domain,
-                json!({ "bytes_before": before, "bytes_after": after, "url": image_url(image.kind, image.id) }),
+                json!({ "bytes_before": before, "bytes_after": after, "url": url }),
                 output,
                 pending,
                 effect,
-            );
-            if let Some(old) = old {
-                // The old file is unused once the row points at the new one.
-                let domain = domain.clone();
-                completion = completion
-                    .after_commit(move || async move { store::remove_unused(&domain, &old).await });
-            }
-            Ok(completion)
+            ))
         })
     }
 }
@@ -783,11 +952,20 @@ impl JobKind for ExtractIndex {
         describe_action(params)
     }
 
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(authorize_action(domain, actor, params))
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
             let domain = ctx.domain();
             store::discard_job_outputs(domain, ctx.job_id()).await?;
-            let (p, image) = action_image(ctx).await?;
+            let (p, image) = found_or_return!(ctx);
             let ImageAction::Extract { index, name } = p.action else {
                 return Err(JobError::Failed("not an extract job".into()));
             };
@@ -823,16 +1001,11 @@ impl JobKind for ExtractIndex {
             };
             let job_id = ctx.job_id();
             let effect_domain = domain.clone();
+            let author = ctx.author();
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
-                    let id = Catalog::new(&effect_domain).insert(txn, new).await?;
-                    store::settle(txn, pending).await?;
-                    set_result(
-                        txn,
-                        job_id,
-                        json!({ "image_id": id, "url": image_url(ImageKind::Os, id) }),
-                    )
-                    .await
+                    store::settle(txn.conn(), pending).await?;
+                    created(&effect_domain, txn, &author, new, job_id).await
                 })
             });
             Ok(owning_completion(
@@ -877,9 +1050,18 @@ impl JobKind for SplitImage {
         describe_action(params)
     }
 
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(authorize_action(domain, actor, params))
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
-            let (p, image) = action_image(ctx).await?;
+            let (p, image) = found_or_return!(ctx);
             let ImageAction::Split { part_mib } = p.action else {
                 return Err(JobError::Failed("not a split job".into()));
             };

@@ -14,7 +14,7 @@ pub mod sources;
 pub mod store;
 pub mod uploads;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Actor, Domain, Error, Result,
+    audit::{self, AuditedTxn},
     authz::{self, ObjectType, Operation},
-    db::entities::{images, jobs},
-    jobs::{JobState, JobTarget, NewJob},
+    db::entities::images,
+    jobs::{JobTarget, NewJob},
     wim::{WimInspection, WinPeSupport},
 };
 
@@ -378,25 +379,53 @@ impl<'a> Catalog<'a> {
     }
 
     /// Queues an import after checking what can be checked at once (the job checks it all
-    /// again); `by` is the user it runs for (`None`: Wimdeck itself, e.g. the command line).
+    /// again), audited in the same transaction; `by` is the user it runs for (`None`: the
+    /// local administrator, at the command line).
     pub async fn queue_import(
         &self,
         request: kinds::ImportRequest,
         by: Option<&Actor>,
     ) -> Result<i64> {
-        let params = kinds::ImportImage.check(request, self.domain).await?;
-        self.domain
-            .jobs()
-            .enqueue_as(by, NewJob::new(kinds::IMPORT, params))
-            .await
+        let object = request.kind.object_type();
+        let source = request.source.clone();
+        let params = kinds::ImportImage
+            .check(request, self.domain, by.map(|a| a.user_id))
+            .await?;
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let job = txn.enqueue(by, NewJob::new(kinds::IMPORT, params)).await?;
+        let changes = [("job", serde_json::Value::Null, serde_json::json!(job))];
+        let entry = match by {
+            Some(actor) => {
+                audit::Entry::allowed(actor, Operation::Create, object, (0, &source), &changes)
+            }
+            None => audit::Entry::local(
+                Operation::Create,
+                object,
+                (0, &source),
+                &changes,
+                "wimdeck image import",
+            ),
+        };
+        txn.record(&entry).await?;
+        txn.commit().await?;
+        Ok(job)
     }
 
     /// Fails with a conflict when the name is taken.
     pub async fn ensure_name_free(&self, kind: ImageKind, name: &str) -> Result<()> {
+        self.ensure_name_free_in(self.domain.db(), kind, name).await
+    }
+
+    pub(crate) async fn ensure_name_free_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        kind: ImageKind,
+        name: &str,
+    ) -> Result<()> {
         let taken = images::Entity::find()
             .filter(images::Column::Kind.eq(kind.as_str()))
             .filter(images::Column::NameKey.eq(name_key(name)))
-            .one(self.domain.db())
+            .one(conn)
             .await?;
         match taken {
             Some(_) => Err(name_taken(kind, name)),
@@ -404,7 +433,38 @@ impl<'a> Catalog<'a> {
         }
     }
 
+    /// Refuses a file that a catalog row already uses (as its file or its base): two rows
+    /// never share a file, so releasing one row's file never takes another's.
+    pub(crate) async fn refuse_held<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        path: &Path,
+    ) -> Result<()> {
+        let text = path.display().to_string();
+        let holder = images::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(images::Column::FilePath.eq(&text))
+                    .add(images::Column::BaseFilePath.eq(&text)),
+            )
+            .one(conn)
+            .await?;
+        match holder {
+            Some(row) => Err(Error::invalid(
+                "source",
+                format!(
+                    "{} is in the catalog already, as the {} \"{}\"; a file is added once",
+                    path.display(),
+                    ImageKind::parse(&row.kind).map_or("image", ImageKind::noun),
+                    row.name
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) async fn insert<C: ConnectionTrait>(&self, db: &C, new: NewImage) -> Result<i64> {
+        self.refuse_held(db, &new.file_path).await?;
         let now = self.domain.now_ms();
         let derived = derive(&new.inspection);
         let model = images::ActiveModel {
@@ -454,15 +514,20 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// Points an image at a new file (optimization, regeneration); the caller removes the old
-    /// file once this is committed.
-    pub(crate) async fn replace_file<C: ConnectionTrait>(
+    /// Points an image at a new file (optimization, regeneration, a driver revision) inside
+    /// the job's transaction, only if its file is still the one the job started from
+    /// (`started.content_revision`); otherwise another change won, and this one fails with a
+    /// conflict (its output is then discarded). The old file is released unless another row,
+    /// or this one's base, still uses it (or Wimdeck did not write it).
+    pub(crate) async fn replace_file(
         &self,
-        db: &C,
-        id: i64,
+        txn: &mut AuditedTxn,
+        started: &CatalogImage,
         file_path: &std::path::Path,
         inspection: &WimInspection,
     ) -> Result<()> {
+        let id = started.id;
+        let db = txn.conn();
         let derived = derive(inspection);
         let now = self.domain.now_ms();
         let result = images::Entity::update_many()
@@ -515,41 +580,70 @@ impl<'a> Catalog<'a> {
             )
             .col_expr(images::Column::UpdatedAtMs, Expr::value(now))
             .filter(images::Column::Id.eq(id))
+            .filter(images::Column::ContentRevision.eq(started.content_revision))
             .exec(db)
             .await?;
         if result.rows_affected == 0 {
-            return Err(Error::Conflict(format!(
-                "image {id} was deleted while the job ran"
-            )));
+            let now = images::Entity::find_by_id(id).one(db).await?;
+            return Err(Error::Conflict(match now {
+                None => format!("\"{}\" was deleted while the job ran", started.name),
+                Some(row) => format!(
+                    "the file of \"{}\" was replaced by another change while this job ran (revision {} became {}); this job's output was discarded, run it again on the new revision",
+                    started.name, started.content_revision, row.content_revision
+                ),
+            }));
         }
         Ok(())
     }
 
-    /// Records the outcome of a verification or of looking for the file.
-    pub(crate) async fn set_state(
+    /// Releases the files an image used before a change of its row, inside that change's
+    /// transaction (those still in use, by it or another row, stay).
+    pub(crate) async fn release_previous(
         &self,
+        txn: &mut AuditedTxn,
+        before: &CatalogImage,
+    ) -> Result<()> {
+        let mut files: Vec<PathBuf> = before.base_file_path.iter().cloned().collect();
+        if before.owned {
+            files.push(before.file_path.clone());
+        }
+        txn.release(&files).await
+    }
+
+    /// Records the outcome of a verification or of looking for the file (in the job's
+    /// transaction), if the image still has the file of `revision`; returns whether it did.
+    pub(crate) async fn set_state_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
         id: i64,
+        revision: i32,
         state: ImageState,
         detail: Option<String>,
         verified: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let now = self.domain.now_ms();
         let mut update = images::Entity::update_many()
             .col_expr(images::Column::State, Expr::value(state.as_str()))
             .col_expr(images::Column::StateDetail, Expr::value(detail))
-            .filter(images::Column::Id.eq(id));
+            .filter(images::Column::Id.eq(id))
+            .filter(images::Column::ContentRevision.eq(revision));
         if verified {
             update = update.col_expr(images::Column::VerifiedAtMs, Expr::value(now));
         }
-        update.exec(self.domain.db()).await?;
-        Ok(())
+        Ok(update.exec(conn).await?.rows_affected == 1)
     }
 
-    /// Saves an edit made on the properties page, unless someone else changed the image since
-    /// the version the edit is based on.
-    pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
+    /// Saves an edit made on the properties page inside `conn`'s transaction, unless someone
+    /// else changed the image since the version the edit is based on.
+    async fn edit_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        kind: ImageKind,
+        id: i64,
+        edit: ImageEdit,
+    ) -> Result<CatalogImage> {
         // Refuses an id of the other kind before anything is written.
-        self.get_kind(kind, id).await?;
+        self.get_kind_in(conn, kind, id).await?;
         let name = validate_name(&edit.name)?;
         let version = validate_text("version", &edit.version, 64)?;
         let comment = validate_text("comment", &edit.comment, 2000)?;
@@ -585,12 +679,12 @@ impl<'a> Catalog<'a> {
         let result = update
             .filter(images::Column::Id.eq(id))
             .filter(images::Column::RowVersion.eq(edit.expected_row_version))
-            .exec(self.domain.db())
+            .exec(conn)
             .await;
         match result {
-            Ok(r) if r.rows_affected == 1 => self.get(id).await,
+            Ok(r) if r.rows_affected == 1 => self.get_kind_in(conn, kind, id).await,
             Ok(_) => {
-                let now = self.get(id).await?;
+                let now = self.get_kind_in(conn, kind, id).await?;
                 Err(Error::Conflict(format!(
                     "{} \"{}\" was changed by someone else after you opened it (you edited version {}, it is now at version {}); reload to see their change, then edit again",
                     kind.noun(),
@@ -606,65 +700,68 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// Removes an image from the catalog, and its file if Wimdeck wrote it. Refused while a job
-    /// works on it.
-    pub async fn delete(&self, kind: ImageKind, id: i64, expected_row_version: i32) -> Result<()> {
-        let image = self.get_kind(kind, id).await?;
-        if let Some(job) = self.active_job(&image).await? {
+    /// Removes an image from the catalog inside `txn`, refused while a job works on it (checked
+    /// in the same transaction). Its files are released with the delete: removed after the
+    /// commit unless another row uses them (if the server stops first, the sweep finishes).
+    async fn delete_in(
+        &self,
+        txn: &mut AuditedTxn,
+        kind: ImageKind,
+        id: i64,
+        expected_row_version: i32,
+    ) -> Result<CatalogImage> {
+        let conn = txn.conn();
+        let image = self.get_kind_in(conn, kind, id).await?;
+        let target = image.target();
+        crate::jobs::lock_target(conn, &target.kind, &target.id).await?;
+        if let Some(busy) = crate::jobs::active_on(conn, &target.kind, &target.id).await? {
             return Err(Error::Conflict(format!(
-                "job {job} is working on \"{}\"; wait for it to end or cancel it first",
+                "{}; wait for it to end or cancel it, then delete \"{}\"",
+                self.domain.jobs().busy_message(&busy, "this image"),
                 image.name
             )));
         }
-        let db = self.domain.db();
-        let txn = crate::db::begin_write(db).await?;
         let deleted = images::Entity::delete_many()
             .filter(images::Column::Id.eq(id))
             .filter(images::Column::RowVersion.eq(expected_row_version))
-            .exec(&txn)
+            .exec(conn)
             .await?;
         if deleted.rows_affected == 0 {
-            txn.rollback().await?;
             return Err(Error::Conflict(format!(
                 "\"{}\" was changed by someone else after you opened it; reload and try again",
                 image.name
             )));
         }
-        authz::scopes::remove(&txn, kind.object_type(), id).await?;
+        authz::scopes::remove(conn, kind.object_type(), id).await?;
         crate::db::entities::boot_image_drivers::Entity::delete_many()
             .filter(crate::db::entities::boot_image_drivers::Column::ImageId.eq(id))
-            .exec(&txn)
+            .exec(conn)
             .await?;
-        // Recorded with the delete: if the server stops before the files are gone, the sweep
-        // finishes the job.
-        let mut owned_files = Vec::new();
+        let mut files = Vec::new();
         if image.owned {
-            owned_files.push(image.file_path.clone());
+            files.push(image.file_path.clone());
         }
-        owned_files.extend(image.base_file_path.clone());
-        let mut pending = Vec::new();
-        for file in owned_files {
-            let record = store::record_pending(&txn, &file, None, self.domain.now_ms()).await?;
-            pending.push((record, file));
-        }
-        txn.commit().await?;
-        for (record, file) in pending {
-            store::discard(db, record, &file).await?;
-        }
-        Ok(())
+        files.extend(image.base_file_path.clone());
+        txn.release(&files).await?;
+        Ok(image)
     }
 
-    /// A queued or running job targeting the image, if any.
-    async fn active_job(&self, image: &CatalogImage) -> Result<Option<i64>> {
-        let job = jobs::Entity::find()
-            .filter(jobs::Column::TargetType.eq(image.kind.target_kind()))
-            .filter(jobs::Column::TargetId.eq(image.id.to_string()))
-            .filter(
-                jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]),
-            )
-            .one(self.domain.db())
-            .await?;
-        Ok(job.map(|j| j.id))
+    /// The image of `kind` with this id, read through `conn` (inside a transaction).
+    pub(crate) async fn get_kind_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        kind: ImageKind,
+        id: i64,
+    ) -> Result<CatalogImage> {
+        let model = images::Entity::find_by_id(id)
+            .one(conn)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{} {id}", kind.noun())))?;
+        let image = CatalogImage::from_model(model)?;
+        if image.kind != kind {
+            return Err(Error::NotFound(format!("{} {id}", kind.noun())));
+        }
+        Ok(image)
     }
 }
 
@@ -766,7 +863,7 @@ impl<'a> ActorCatalog<'a> {
         if !self.may_add(ImageKind::Boot) {
             self.actor.require(ObjectType::OsImage, Operation::Create)?;
         }
-        let path = sources::resolve_for(self.domain, source)?;
+        let path = sources::resolve_for(self.domain, Some(self.actor.user_id), source).await?;
         let backend = self.domain.wim_backend();
         let shown = path.clone();
         let inspection = crate::wim::blocking(move || backend.inspect(&shown, false))
@@ -778,28 +875,32 @@ impl<'a> ActorCatalog<'a> {
 
     /// Queues an import; checks what can be checked at once, the job checks everything again.
     pub async fn import(&self, request: kinds::ImportRequest) -> Result<i64> {
-        let object = request.kind.object_type();
-        self.actor.require(object, Operation::Create)?;
-        let source = request.source.clone();
-        let job = self.catalog.queue_import(request, Some(self.actor)).await?;
-        self.record_queued(Operation::Create, object, (0, &source), job)
-            .await?;
-        Ok(job)
+        self.actor
+            .require(request.kind.object_type(), Operation::Create)?;
+        self.catalog.queue_import(request, Some(self.actor)).await
     }
 
-    /// Records work this user queued on an image (or, with id 0, a new one from `name`).
-    async fn record_queued(
+    /// Queues `new` for this user and records it against `object`, in one transaction.
+    async fn queue_audited(
         &self,
+        new: NewJob,
         operation: Operation,
-        object: ObjectType,
-        image: (i64, &str),
-        job: i64,
-    ) -> Result<()> {
-        let changes = [("job", serde_json::Value::Null, serde_json::json!(job))];
-        self.domain
-            .audit()
-            .allowed(self.actor, operation, object, image, &changes)
-            .await
+        object: (ObjectType, i64, &str),
+        mut changes: Vec<(&str, serde_json::Value, serde_json::Value)>,
+    ) -> Result<i64> {
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let job = txn.enqueue(Some(self.actor), new).await?;
+        changes.push(("job", serde_json::Value::Null, serde_json::json!(job)));
+        txn.allowed(
+            self.actor,
+            operation,
+            object.0,
+            (object.1, object.2),
+            &changes,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(job)
     }
 
     /// Whether default boot images are configured (`images.default_boot_sources`).
@@ -813,22 +914,13 @@ impl<'a> ActorCatalog<'a> {
         for operation in [Operation::Create, Operation::Modify] {
             self.actor.require(ObjectType::BootImage, operation)?;
         }
-        let job = self
-            .domain
-            .jobs()
-            .enqueue_as(
-                Some(self.actor),
-                NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
-            )
-            .await?;
-        self.record_queued(
+        self.queue_audited(
+            NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
             Operation::Modify,
-            ObjectType::BootImage,
-            (0, "default boot images"),
-            job,
+            (ObjectType::BootImage, 0, "default boot images"),
+            Vec::new(),
         )
-        .await?;
-        Ok(job)
+        .await
     }
 
     /// Queues a servicing job on an image.
@@ -847,31 +939,19 @@ impl<'a> ActorCatalog<'a> {
             self.actor.require(ObjectType::OsImage, Operation::Create)?;
         }
         let new = action.job(&image, self.domain).await?;
-        let job = self
-            .domain
-            .jobs()
-            .enqueue_as(Some(self.actor), new.target(image.target()))
-            .await?;
-        let changes = [
-            ("action", serde_json::Value::Null, serde_json::json!(action)),
-            ("job", serde_json::Value::Null, serde_json::json!(job)),
-        ];
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                operation,
-                kind.object_type(),
-                (id, &image.name),
-                &changes,
-            )
-            .await?;
-        Ok(job)
+        self.queue_audited(
+            new.target(image.target()),
+            operation,
+            (kind.object_type(), id, &image.name),
+            vec![("action", serde_json::Value::Null, serde_json::json!(action))],
+        )
+        .await
     }
 
     pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {
         let before = self.checked(kind, id, Operation::Modify).await?;
-        let after = self.catalog.edit(kind, id, edit).await?;
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let after = self.catalog.edit_in(txn.conn(), kind, id, edit).await?;
         let field = |name, get: fn(&CatalogImage) -> serde_json::Value| {
             let (b, a) = (get(&before), get(&after));
             (b != a).then_some((name, b, a))
@@ -887,33 +967,37 @@ impl<'a> ActorCatalog<'a> {
         .flatten()
         .collect();
         if !changes.is_empty() {
-            self.domain
-                .audit()
-                .allowed(
-                    self.actor,
-                    Operation::Modify,
-                    kind.object_type(),
-                    (id, &after.name),
-                    &changes,
-                )
-                .await?;
+            txn.allowed(
+                self.actor,
+                Operation::Modify,
+                kind.object_type(),
+                (id, &after.name),
+                &changes,
+            )
+            .await?;
         }
+        txn.commit().await?;
         Ok(after)
     }
 
+    /// Removes an image from the catalog, and its files if no other row references them.
+    /// Refused while a job works on it.
     pub async fn delete(&self, kind: ImageKind, id: i64, expected_row_version: i32) -> Result<()> {
-        let image = self.checked(kind, id, Operation::Delete).await?;
-        self.catalog.delete(kind, id, expected_row_version).await?;
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                Operation::Delete,
-                kind.object_type(),
-                (id, &image.name),
-                &[],
-            )
-            .await
+        self.checked(kind, id, Operation::Delete).await?;
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let image = self
+            .catalog
+            .delete_in(&mut txn, kind, id, expected_row_version)
+            .await?;
+        txn.allowed(
+            self.actor,
+            Operation::Delete,
+            kind.object_type(),
+            (id, &image.name),
+            &[],
+        )
+        .await?;
+        txn.commit().await
     }
 
     /// Lists one directory inside image `index` of a catalog image, for the file browser.

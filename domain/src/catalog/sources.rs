@@ -1,11 +1,22 @@
 //! Where images may be read from: the configured source roots, and share paths mapped onto
 //! them. Admins think in share paths (`\\deploy01\sources\winpe\boot.wim`); the server reads
 //! local directories. Anything that resolves outside a root — through `..`, a symbolic link or
-//! an unknown share — is refused before any file is opened.
+//! an unknown share — is refused.
+//!
+//! The roots are checked lexically first, before the file system is touched, and everything
+//! outside them gets one answer: otherwise the difference between "does not exist" and
+//! "outside the roots" tells a user which files exist anywhere on the server. Messages never
+//! list the roots (they are the server's configuration, not the user's to learn).
+//!
+//! Uploads are not a root: a user's upload is named by its id (`upload:<id>`) and only its
+//! owner may use it.
 
 use std::path::{Component, Path, PathBuf};
 
 use crate::{Error, Result, config::ImagesConfig};
+
+/// How a source names one of the caller's uploads: `upload:<id>`.
+pub const UPLOAD_PREFIX: &str = "upload:";
 
 /// Resolves a path an admin typed (local, or a share path under a configured share) to the
 /// canonical local path of an existing file inside a source root.
@@ -13,7 +24,7 @@ pub fn resolve(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
     if input.trim().is_empty() {
         return Err(invalid("give the path of a WIM file"));
     }
-    let canonical = resolve_inside(input, config)?;
+    let canonical = resolve_inside(input, config, &[])?;
     if !canonical.is_file() {
         return Err(invalid(format!("{} is not a file", input.trim())));
     }
@@ -25,10 +36,39 @@ pub fn resolve_entry(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
     if input.trim().is_empty() {
         return Err(invalid("give the path of a folder, a .zip or a .cab file"));
     }
-    resolve_inside(input, config)
+    resolve_inside(input, config, &[])
 }
 
-fn resolve_inside(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
+/// The one answer for any path outside the roots, whether or not it exists.
+fn outside(input: &str) -> Error {
+    invalid(format!(
+        "{input} is outside the folders images may be read from; ask an administrator which they are (images.source_roots)"
+    ))
+}
+
+/// `path` with `.` components and repeated separators dropped; `None` with `..` in it.
+fn lexical(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => return None,
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// Whether `path` (lexically normal) lies inside one of the roots, as configured or as the
+/// root's own canonical path (a root may be reached through a symbolic link).
+fn lexically_inside(path: &Path, roots: &[PathBuf]) -> bool {
+    roots.iter().any(|root| {
+        let configured = lexical(root).is_some_and(|r| path.starts_with(r));
+        configured || root.canonicalize().is_ok_and(|r| path.starts_with(r))
+    })
+}
+
+fn resolve_inside(input: &str, config: &ImagesConfig, excluded: &[PathBuf]) -> Result<PathBuf> {
     let input = input.trim();
     if input.contains('\0') {
         return Err(invalid("the path contains a NUL character"));
@@ -43,48 +83,93 @@ fn resolve_inside(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
             "{input} is not an absolute path; give /path/to/file.wim or \\\\server\\share\\file.wim"
         )));
     }
-    if local.components().any(|c| c == Component::ParentDir) {
+    let Some(local) = lexical(&local) else {
         return Err(invalid(format!("{input} contains '..'")));
+    };
+    // Before anything is opened or even looked up: outside the roots is outside.
+    let refused = |path: &Path| {
+        !lexically_inside(path, &config.source_roots) || lexically_inside(path, excluded)
+    };
+    if refused(&local) {
+        return Err(outside(input));
     }
     let canonical = local.canonicalize().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => invalid(format!("{input} does not exist")),
         _ => invalid(format!("{input} cannot be read: {e}")),
     })?;
+    // A symbolic link inside a root may point anywhere: the target must be inside too.
     let inside = config
         .source_roots
         .iter()
         .filter_map(|root| root.canonicalize().ok())
         .any(|root| canonical.starts_with(&root));
-    if !inside {
-        return Err(invalid(format!(
-            "{input} is outside the image source roots ({}); ask an administrator to add its folder to images.source_roots",
-            config
-                .source_roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if !inside || refused(&canonical) {
+        return Err(outside(input));
     }
     Ok(canonical)
 }
 
-/// [`resolve`] with the uploads folder as one more root: uploaded files import like the rest.
-pub fn resolve_for(domain: &crate::Domain, input: &str) -> Result<PathBuf> {
-    resolve(input, &with_uploads(domain))
+/// Resolves a source for an import that `owner` asked for (a user, or `None` for the local
+/// administrator at the command line): a path under the source roots, or `upload:<id>` for
+/// one of the owner's own complete uploads. The uploads folder is never a root, so another
+/// user's upload is outside like any other path.
+pub async fn resolve_for(
+    domain: &crate::Domain,
+    owner: Option<i64>,
+    input: &str,
+) -> Result<PathBuf> {
+    match upload_id(input) {
+        Some(id) => own_upload(domain, owner, id).await,
+        None => {
+            let uploads = [super::uploads::uploads_dir(domain.config())];
+            let path = resolve_inside(input, &domain.config().images, &uploads)?;
+            if !path.is_file() {
+                return Err(invalid(format!("{} is not a file", input.trim())));
+            }
+            Ok(path)
+        }
+    }
 }
 
-/// [`resolve_entry`] with the uploads folder as one more root.
-pub fn resolve_entry_for(domain: &crate::Domain, input: &str) -> Result<PathBuf> {
-    resolve_entry(input, &with_uploads(domain))
+/// [`resolve_for`] for a file or a folder (driver packages).
+pub async fn resolve_entry_for(
+    domain: &crate::Domain,
+    owner: Option<i64>,
+    input: &str,
+) -> Result<PathBuf> {
+    match upload_id(input) {
+        Some(id) => own_upload(domain, owner, id).await,
+        None => {
+            if input.trim().is_empty() {
+                return Err(invalid("give the path of a folder, a .zip or a .cab file"));
+            }
+            let uploads = [super::uploads::uploads_dir(domain.config())];
+            resolve_inside(input, &domain.config().images, &uploads)
+        }
+    }
 }
 
-fn with_uploads(domain: &crate::Domain) -> ImagesConfig {
-    let mut images = domain.config().images.clone();
-    images
-        .source_roots
-        .push(super::uploads::uploads_dir(domain.config()));
-    images
+fn upload_id(input: &str) -> Option<&str> {
+    input.trim().strip_prefix(UPLOAD_PREFIX).map(str::trim)
+}
+
+/// The path of `owner`'s complete upload `id`. Anyone else's, a missing one and an unfinished
+/// one get the same answer.
+async fn own_upload(domain: &crate::Domain, owner: Option<i64>, id: &str) -> Result<PathBuf> {
+    let not_yours = || {
+        invalid(format!(
+            "{UPLOAD_PREFIX}{id} is not a complete upload of yours"
+        ))
+    };
+    let owner = owner.ok_or_else(not_yours)?;
+    let upload = super::uploads::find_own_complete(domain, owner, id)
+        .await?
+        .ok_or_else(not_yours)?;
+    let path = upload.path;
+    if !path.is_file() {
+        return Err(not_yours());
+    }
+    Ok(path)
 }
 
 /// `\\server\share\rest` → the mapped directory joined with `rest`, matching the longest
@@ -110,13 +195,8 @@ fn map_share(input: &str, config: &ImagesConfig) -> Result<PathBuf> {
             .splitn(3, '\\')
             .take(2)
             .collect();
-        let configured = if config.shares.is_empty() {
-            "none".to_owned()
-        } else {
-            config.shares.keys().cloned().collect::<Vec<_>>().join(", ")
-        };
         return Err(invalid(format!(
-            "\\\\{} is not a configured share; configured: {configured}",
+            "\\\\{} is not a configured share; ask an administrator which shares images may be read from (images.shares)",
             share.join("\\")
         )));
     };
@@ -213,10 +293,22 @@ mod tests {
     fn escapes_and_unknown_places_are_refused() {
         let s = setup();
         let outside = s.outside.join("other.wim");
+        let answer = message(resolve(outside.to_str().expect("utf-8"), &s.config));
+        assert!(answer.contains("outside the folders"), "{answer}");
         assert!(
-            message(resolve(outside.to_str().expect("utf-8"), &s.config))
-                .contains("outside the image source roots")
+            !answer.contains(s.root.to_str().expect("utf-8")),
+            "lists the roots: {answer}"
         );
+        // Outside the roots, a file that exists and one that does not get the same answer.
+        for (existing, missing) in [
+            ("/etc/passwd", "/etc/does-not-exist"),
+            (outside.to_str().expect("utf-8"), "/nonexistent/other.wim"),
+        ] {
+            assert_eq!(
+                message(resolve(existing, &s.config)).replace(existing, "X"),
+                message(resolve(missing, &s.config)).replace(missing, "X"),
+            );
+        }
         let climbing = format!("{}/../secret/other.wim", s.root.display());
         assert!(message(resolve(&climbing, &s.config)).contains("'..'"));
         assert!(
@@ -237,6 +329,10 @@ mod tests {
         assert!(
             message(resolve(r"\\fileserver\public\boot.wim", &s.config))
                 .contains(r"\\fileserver\public is not a configured share")
+        );
+        assert!(
+            !message(resolve(r"\\fileserver\public\boot.wim", &s.config)).contains("deploy01"),
+            "lists the shares"
         );
         assert!(message(resolve("WinPE/x64/boot.wim", &s.config)).contains("not an absolute path"));
         assert!(

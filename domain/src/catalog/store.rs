@@ -111,6 +111,14 @@ pub(crate) fn remove_with_temps(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether a job is queued or running.
+async fn job_active<C: ConnectionTrait>(db: &C, job_id: i64) -> Result<bool> {
+    let job = jobs::Entity::find_by_id(job_id).one(db).await?;
+    Ok(job.is_some_and(|j| {
+        j.state == JobState::Queued.as_str() || j.state == JobState::Running.as_str()
+    }))
+}
+
 /// What a sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -130,14 +138,10 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
     let db = domain.db();
     let mut report = SweepReport::default();
     for record in pending_outputs::Entity::find().all(db).await? {
-        if let Some(job_id) = record.job_id {
-            let job = jobs::Entity::find_by_id(job_id).one(db).await?;
-            let active = job.is_some_and(|j| {
-                j.state == JobState::Queued.as_str() || j.state == JobState::Running.as_str()
-            });
-            if active {
-                continue;
-            }
+        if let Some(job_id) = record.job_id
+            && job_active(db, job_id).await?
+        {
+            continue;
         }
         let in_use = in_use(db, &record.path).await?;
         let path = PathBuf::from(&record.path);
@@ -158,11 +162,19 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            if name.to_string_lossy().contains(".wimdeck-tmp-") {
-                fs::remove_file(entry.path())?;
-                report.temporary_files.push(entry.path());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.contains(crate::fsx::TEMP_MARK) {
+                continue;
             }
+            // A job still queued or running (in another process, or about to resume) keeps
+            // its temporary files.
+            if let Some(job_id) = crate::fsx::temp_file_job(&name)
+                && job_active(db, job_id).await?
+            {
+                continue;
+            }
+            fs::remove_file(entry.path())?;
+            report.temporary_files.push(entry.path());
         }
     }
     report.abandoned_uploads = super::uploads::sweep(domain).await?;
@@ -170,16 +182,46 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
     Ok(report)
 }
 
-/// Removes a file the catalog no longer uses (a replaced revision), recording it first so a
-/// crash in between leaves it to the sweep; failures are logged, not returned, as the change
-/// that made the file unused has committed already.
-pub(crate) async fn remove_unused(domain: &Domain, path: &Path) {
-    let removed = match record_pending(domain.db(), path, None, domain.now_ms()).await {
-        Ok(id) => discard(domain.db(), id, path).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = removed {
-        tracing::warn!("removing the unused file {} failed: {e}", path.display());
+/// A file a committed change stopped using, recorded for removal.
+#[derive(Debug)]
+pub(crate) struct Released {
+    record: i64,
+    path: PathBuf,
+}
+
+/// The one way a catalog file is let go (a deleted image, a replaced revision), inside the
+/// transaction that stops referencing it: each path that no row references any more, as seen
+/// after the change, is recorded for removal; a path another row still uses is kept. The files
+/// go after the commit ([`discard_released`]); if the server stops first, the sweep removes
+/// them (it too removes only what no row uses).
+pub(crate) async fn release_files<C: ConnectionTrait>(
+    conn: &C,
+    paths: &[PathBuf],
+    now_ms: i64,
+) -> Result<Vec<Released>> {
+    let mut released = Vec::new();
+    for path in paths {
+        if released.iter().any(|r: &Released| &r.path == path)
+            || in_use(conn, &path.display().to_string()).await?
+        {
+            continue;
+        }
+        let record = record_pending(conn, path, None, now_ms).await?;
+        released.push(Released {
+            record,
+            path: path.clone(),
+        });
+    }
+    Ok(released)
+}
+
+/// Removes released files once their change committed. Failures are logged, not returned: the
+/// change has committed, and the sweep retries.
+pub(crate) async fn discard_released(domain: &Domain, released: Vec<Released>) {
+    for Released { record, path } in released {
+        if let Err(e) = discard(domain.db(), record, &path).await {
+            tracing::warn!("removing the unused file {} failed: {e}", path.display());
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! bytes must be a WIM header, so a wrong file is refused at once rather than after gigabytes.
 //!
 //! Partial files live in `<data_dir>/uploads/.partial/<id>`; a complete one is renamed to
-//! `<data_dir>/uploads/<user>/<name>`, a folder the image import accepts like a source root.
+//! `<data_dir>/uploads/<user>/<name>`. Imports name it `upload:<id>`, and only its owner may
+//! (the folder is no source root: see `sources`).
 //! An import consumes the upload: a boot image or an extracted index is copied into the
 //! catalog and the upload removed; an OS image used in place takes the file over (Wimdeck then
 //! owns it, and deleting the image deletes it).
@@ -119,7 +120,7 @@ impl InFlight {
     }
 }
 
-/// The folder uploads are kept in; the image import reads from it like a source root.
+/// The folder uploads are kept in (never a source root: uploads are named by id).
 pub fn uploads_dir(config: &Config) -> PathBuf {
     config.data_dir.join("uploads")
 }
@@ -526,6 +527,20 @@ fn open_at(path: &Path, received: u64, resume: Option<Hashing>) -> Result<(std::
 fn free_bytes(dir: &Path) -> Result<u64> {
     let stats = rustix::fs::statvfs(dir).map_err(std::io::Error::from)?;
     Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+/// `owner`'s complete upload `id`, if there is one.
+pub(crate) async fn find_own_complete(
+    domain: &Domain,
+    owner: i64,
+    id: &str,
+) -> Result<Option<Upload>> {
+    Ok(uploads::Entity::find_by_id(id.to_owned())
+        .filter(uploads::Column::UserId.eq(owner))
+        .filter(uploads::Column::CompletedAtMs.is_not_null())
+        .one(domain.db())
+        .await?
+        .map(Upload::from_row))
 }
 
 /// Whether `path` is a complete upload: its row, if so.

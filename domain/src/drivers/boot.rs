@@ -9,7 +9,10 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    sea_query::Expr,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -20,6 +23,7 @@ use super::{
 };
 use crate::{
     Actor, Config, Domain, Error, Result,
+    audit::AuditedTxn,
     authz::{self, ObjectType, Operation},
     catalog::{Catalog, CatalogImage, ImageKind, kinds, store},
     db::entities::{boot_image_drivers, images},
@@ -145,8 +149,27 @@ impl<'a> BootDrivers<'a> {
         })
     }
 
-    /// Adds drivers to the list; each must be enabled and support the image's architecture.
-    pub async fn add(&self, image_id: i64, driver_ids: &[i64], by: &str) -> Result<()> {
+    /// How many drivers are on an image's list (read in `conn`'s transaction).
+    pub(crate) async fn listed_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        image_id: i64,
+    ) -> Result<u64> {
+        Ok(boot_image_drivers::Entity::find()
+            .filter(boot_image_drivers::Column::ImageId.eq(image_id))
+            .count(conn)
+            .await?)
+    }
+
+    /// Adds drivers to the list (inside `conn`'s transaction); each must be enabled and
+    /// support the image's architecture.
+    async fn add_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        image_id: i64,
+        drivers: &[CatalogDriver],
+        by: &str,
+    ) -> Result<()> {
         let image = self.boot_image(image_id).await?;
         if !image.customizable() {
             return Err(Error::invalid(
@@ -167,12 +190,7 @@ impl<'a> BootDrivers<'a> {
                 format!("the architecture of \"{}\" is unknown", image.name),
             )
         })?;
-        let catalog = DriverCatalog::new(self.domain);
-        let mut drivers = Vec::new();
-        for id in driver_ids {
-            drivers.push(catalog.get(*id).await?);
-        }
-        for driver in &drivers {
+        for driver in drivers {
             if !driver.enabled {
                 return Err(Error::invalid(
                     "drivers",
@@ -200,8 +218,9 @@ impl<'a> BootDrivers<'a> {
                 ));
             }
         }
-        let listed: BTreeSet<i64> = self
-            .listed_ids(image_id)
+        let listed: BTreeSet<i64> = boot_image_drivers::Entity::find()
+            .filter(boot_image_drivers::Column::ImageId.eq(image_id))
+            .all(conn)
             .await?
             .into_iter()
             .map(|r| r.driver_id)
@@ -214,18 +233,22 @@ impl<'a> BootDrivers<'a> {
                 added_by: Set(by.to_owned()),
                 added_at_ms: Set(now),
             })
-            .exec_without_returning(self.domain.db())
+            .exec_without_returning(conn)
             .await?;
         }
         Ok(())
     }
 
-    pub async fn remove(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
-        self.boot_image(image_id).await?;
+    async fn remove_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        image_id: i64,
+        driver_ids: &[i64],
+    ) -> Result<()> {
         boot_image_drivers::Entity::delete_many()
             .filter(boot_image_drivers::Column::ImageId.eq(image_id))
             .filter(boot_image_drivers::Column::DriverId.is_in(driver_ids.to_vec()))
-            .exec(self.domain.db())
+            .exec(conn)
             .await?;
         Ok(())
     }
@@ -273,52 +296,62 @@ impl<'a> ActorBootDrivers<'a> {
         self.inner.show(image_id).await
     }
 
+    /// Adds drivers to the list. Each must be one this user may read (its package in their
+    /// scopes): a Lab admin cannot put a Production package's driver into an image.
     pub async fn add(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
         self.actor.require(ObjectType::Driver, Operation::Read)?;
         let image = self.checked(image_id, Operation::Modify).await?;
+        let readable = crate::drivers::catalog::ActorDrivers::new(self.domain, self.actor);
+        let mut drivers = Vec::new();
+        for id in driver_ids {
+            drivers.push(readable.checked(*id, Operation::Read).await?);
+        }
+        let txn = AuditedTxn::begin(self.domain).await?;
         self.inner
-            .add(image_id, driver_ids, &self.actor.username)
+            .add_in(txn.conn(), image_id, &drivers, &self.actor.username)
             .await?;
         let changes = [("drivers added", json!(null), json!(driver_ids))];
-        self.record(&image, &changes).await
+        self.commit(txn, &image, &changes).await
     }
 
     pub async fn remove(&self, image_id: i64, driver_ids: &[i64]) -> Result<()> {
         let image = self.checked(image_id, Operation::Modify).await?;
-        self.inner.remove(image_id, driver_ids).await?;
+        let txn = AuditedTxn::begin(self.domain).await?;
+        self.inner
+            .remove_in(txn.conn(), image_id, driver_ids)
+            .await?;
         let changes = [("drivers removed", json!(driver_ids), json!(null))];
-        self.record(&image, &changes).await
+        self.commit(txn, &image, &changes).await
     }
 
     /// Queues the job that writes the list into a new revision of the image.
     pub async fn apply(&self, image_id: i64) -> Result<i64> {
         let image = self.checked(image_id, Operation::Modify).await?;
-        let job = self
-            .domain
-            .jobs()
-            .enqueue_as(Some(self.actor), BootDrivers::apply_job(&image))
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let job = txn
+            .enqueue(Some(self.actor), BootDrivers::apply_job(&image))
             .await?;
         let changes = [("drivers applied by job", json!(null), json!(job))];
-        self.record(&image, &changes).await?;
+        self.commit(txn, &image, &changes).await?;
         Ok(job)
     }
 
-    /// Records a change this user made to a boot image's drivers.
-    async fn record(
+    /// Records a change this user made to a boot image's drivers, and commits it.
+    async fn commit(
         &self,
+        mut txn: AuditedTxn,
         image: &CatalogImage,
         changes: &[(&str, serde_json::Value, serde_json::Value)],
     ) -> Result<()> {
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                Operation::Modify,
-                ObjectType::BootImage,
-                (image.id, &image.name),
-                changes,
-            )
-            .await
+        txn.allowed(
+            self.actor,
+            Operation::Modify,
+            ObjectType::BootImage,
+            (image.id, &image.name),
+            changes,
+        )
+        .await?;
+        txn.commit().await
     }
 }
 
@@ -367,6 +400,27 @@ impl JobKind for ApplyDrivers {
 
     fn describe(&self, _params: &Value) -> String {
         String::new()
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<crate::jobs::JobGrant>> {
+        Box::pin(async move {
+            let p: ApplyParams = serde_json::from_value(params.clone())
+                .map_err(|e| Error::invalid("params", e.to_string()))?;
+            let image = crate::catalog::ActorCatalog::new(domain, actor)
+                .checked(ImageKind::Boot, p.image_id, Operation::Modify)
+                .await?;
+            Ok(crate::jobs::JobGrant::new(
+                Operation::Modify,
+                ObjectType::BootImage,
+                image.id,
+                image.name,
+            ))
+        })
     }
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
@@ -448,9 +502,8 @@ impl JobKind for ApplyDrivers {
                 injected.len(),
                 inspection.file.size_bytes
             ));
-            let old = image.file_path.clone();
-            let had_base = image.base_file_path.is_some();
             let effect_domain = domain.clone();
+            let author = ctx.author();
             let new_path = output.clone();
             let base_for_row = base.clone();
             let injected_json =
@@ -460,11 +513,12 @@ impl JobKind for ApplyDrivers {
             let image_id = image.id;
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
-                    Catalog::new(&effect_domain)
-                        .replace_file(txn, image_id, &new_path, &inspection)
+                    let catalog = Catalog::new(&effect_domain);
+                    catalog
+                        .replace_file(txn, &image, &new_path, &inspection)
                         .await?;
                     let row = images::Entity::find_by_id(image_id)
-                        .one(txn)
+                        .one(txn.conn())
                         .await?
                         .ok_or_else(|| Error::NotFound(format!("image {image_id}")))?;
                     images::Entity::update_many()
@@ -478,11 +532,23 @@ impl JobKind for ApplyDrivers {
                             Expr::value(row.content_revision),
                         )
                         .filter(images::Column::Id.eq(image_id))
-                        .exec(txn)
+                        .exec(txn.conn())
                         .await?;
-                    store::settle(txn, pending).await?;
+                    // The previous revision goes; the base stays (the row names it).
+                    catalog.release_previous(txn, &image).await?;
+                    store::settle(txn.conn(), pending).await?;
+                    txn.record(&author.entry(
+                        Operation::Modify,
+                        ObjectType::BootImage,
+                        (image_id, &image.name),
+                        &[
+                            ("file", json!(image.file_path), json!(new_path)),
+                            ("drivers", Value::Null, json!(count)),
+                        ],
+                    ))
+                    .await?;
                     kinds::set_result(
-                        txn,
+                        txn.conn(),
                         job_id,
                         json!({
                             "drivers": count,
@@ -494,21 +560,13 @@ impl JobKind for ApplyDrivers {
                 })
             });
             let abort_domain = domain.clone();
-            let mut completion =
-                Completion::new(json!({}))
-                    .with_effect(effect)
-                    .on_abort(move || async move {
-                        if let Err(e) = store::discard(abort_domain.db(), pending, &output).await {
-                            tracing::warn!("removing {} failed: {e}", output.display());
-                        }
-                    });
-            // The previous revision goes once the row points at the new one; the base stays.
-            if had_base && old != base {
-                let domain = domain.clone();
-                completion = completion
-                    .after_commit(move || async move { store::remove_unused(&domain, &old).await });
-            }
-            Ok(completion)
+            Ok(Completion::new(json!({}))
+                .with_effect(effect)
+                .on_abort(move || async move {
+                    if let Err(e) = store::discard(abort_domain.db(), pending, &output).await {
+                        tracing::warn!("removing {} failed: {e}", output.display());
+                    }
+                }))
         })
     }
 }

@@ -9,8 +9,8 @@ use std::{
 };
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{analyze::HardwareId, inf::DriverArch, signing::Signature};
 use crate::{
     Actor, Domain, Error, Result,
+    audit::AuditedTxn,
     authz::{self, ObjectType, Operation},
     db::entities::{boot_image_drivers, driver_categories, driver_packages, drivers, images},
 };
@@ -230,7 +231,19 @@ impl<'a> DriverCatalog<'a> {
     }
 
     pub async fn list(&self, filter: &DriverFilter) -> Result<DriverPage> {
+        self.list_within(filter, None).await
+    }
+
+    /// As [`DriverCatalog::list`], limited to the drivers of `packages` when given.
+    pub(crate) async fn list_within(
+        &self,
+        filter: &DriverFilter,
+        packages: Option<&[i64]>,
+    ) -> Result<DriverPage> {
         let mut query = drivers::Entity::find();
+        if let Some(packages) = packages {
+            query = query.filter(drivers::Column::PackageId.is_in(packages.to_vec()));
+        }
         if let Some(text) = filter
             .text
             .as_deref()
@@ -417,8 +430,9 @@ impl<'a> DriverCatalog<'a> {
     }
 
     /// Changes one driver's row when `expected_row_version` is current.
-    async fn update(
+    async fn update<C: ConnectionTrait>(
         &self,
+        conn: &C,
         id: i64,
         expected_row_version: i32,
         change: impl FnOnce(&mut drivers::ActiveModel),
@@ -433,7 +447,7 @@ impl<'a> DriverCatalog<'a> {
             .set(model)
             .filter(drivers::Column::Id.eq(id))
             .filter(drivers::Column::RowVersion.eq(expected_row_version))
-            .exec(self.domain.db())
+            .exec(conn)
             .await?;
         if done.rows_affected == 1 {
             return Ok(());
@@ -444,19 +458,21 @@ impl<'a> DriverCatalog<'a> {
         ))
     }
 
-    pub async fn set_enabled(
+    async fn set_enabled_in<C: ConnectionTrait>(
         &self,
+        conn: &C,
         id: i64,
         enabled: bool,
         expected_row_version: i32,
     ) -> Result<()> {
-        self.update(id, expected_row_version, |m| m.enabled = Set(enabled))
+        self.update(conn, id, expected_row_version, |m| m.enabled = Set(enabled))
             .await
     }
 
-    /// Replaces a driver's categories.
-    pub async fn set_categories(
+    /// Replaces a driver's categories (inside `txn`).
+    async fn set_categories_in(
         &self,
+        txn: &DatabaseTransaction,
         id: i64,
         categories: &[String],
         expected_row_version: i32,
@@ -465,7 +481,6 @@ impl<'a> DriverCatalog<'a> {
             .iter()
             .map(|c| validate_category(c))
             .collect::<Result<_>>()?;
-        let txn = crate::db::begin_write(self.domain.db()).await?;
         let done = drivers::Entity::update_many()
             .col_expr(
                 drivers::Column::RowVersion,
@@ -477,10 +492,9 @@ impl<'a> DriverCatalog<'a> {
             )
             .filter(drivers::Column::Id.eq(id))
             .filter(drivers::Column::RowVersion.eq(expected_row_version))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if done.rows_affected != 1 {
-            txn.rollback().await?;
             self.get(id).await?;
             return Err(Error::Conflict(
                 "the driver was changed by someone else; reload it and try again".into(),
@@ -488,45 +502,31 @@ impl<'a> DriverCatalog<'a> {
         }
         driver_categories::Entity::delete_many()
             .filter(driver_categories::Column::DriverId.eq(id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
-        add_categories(&txn, &[id], &categories).await?;
-        txn.commit().await?;
+        add_categories(txn, &[id], &categories).await?;
         Ok(())
     }
 
-    /// Deletes a driver no boot image uses, and then its files.
-    pub async fn delete(&self, id: i64, expected_row_version: i32) -> Result<()> {
+    /// Deletes a driver no boot image uses (inside `txn`); returns its store folder, to remove
+    /// after the commit.
+    async fn delete_in(
+        &self,
+        txn: &DatabaseTransaction,
+        id: i64,
+        expected_row_version: i32,
+    ) -> Result<PathBuf> {
         let driver = self.get(id).await?;
-        let users = self.users(id).await?;
-        if !users.is_empty() {
-            return Err(Error::Conflict(format!(
-                "\"{}\" is used by {}; remove it from {} first",
-                driver.name,
-                users
-                    .iter()
-                    .map(|u| format!("\"{}\"", u.image_name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if users.len() == 1 {
-                    "that boot image"
-                } else {
-                    "those boot images"
-                }
-            )));
-        }
-        let txn = crate::db::begin_write(self.domain.db()).await?;
         driver_categories::Entity::delete_many()
             .filter(driver_categories::Column::DriverId.eq(id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         let done = drivers::Entity::delete_many()
             .filter(drivers::Column::Id.eq(id))
             .filter(drivers::Column::RowVersion.eq(expected_row_version))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if done.rows_affected != 1 {
-            txn.rollback().await?;
             return Err(Error::Conflict(
                 "the driver was changed by someone else; reload it and try again".into(),
             ));
@@ -534,21 +534,15 @@ impl<'a> DriverCatalog<'a> {
         // A boot image may have listed it meanwhile: the check and the delete must agree.
         let listed = boot_image_drivers::Entity::find()
             .filter(boot_image_drivers::Column::DriverId.eq(id))
-            .count(&txn)
+            .count(txn)
             .await?;
         if listed > 0 {
-            txn.rollback().await?;
             return Err(Error::Conflict(format!(
                 "\"{}\" was just added to a boot image; it stays",
                 driver.name
             )));
         }
-        txn.commit().await?;
-        if let Err(e) = remove_store_dir(&driver.store_path) {
-            // The start-up sweep removes folders no driver refers to.
-            tracing::warn!("removing {} failed: {e}", driver.store_path.display());
-        }
-        Ok(())
+        Ok(driver.store_path)
     }
 }
 
@@ -641,15 +635,77 @@ impl<'a> ActorDrivers<'a> {
             && self.actor.holds(ObjectType::Driver, Operation::Create)
     }
 
+    /// The drivers this user may read: those of packages in their scopes.
     pub async fn list(&self, filter: &DriverFilter) -> Result<DriverPage> {
         self.actor.require(ObjectType::Driver, Operation::Read)?;
-        self.catalog.list(filter).await
+        let visible = self.visible_packages().await?;
+        self.catalog.list_within(filter, visible.as_deref()).await
     }
 
-    pub async fn get(&self, id: i64) -> Result<(CatalogDriver, Vec<DriverUser>)> {
-        self.actor.require(ObjectType::Driver, Operation::Read)?;
+    /// The ids of the packages whose drivers this user may read (`None`: all of them).
+    async fn visible_packages(&self) -> Result<Option<Vec<i64>>> {
+        let visibility = self.actor.grants.inherited_visibility(ObjectType::Driver);
+        if visibility == authz::Visibility::Everything {
+            return Ok(None);
+        }
+        let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::DriverPackage).await?;
+        Ok(Some(
+            scopes
+                .into_iter()
+                .filter(|(_, of_package)| authz::scopes::visible(&visibility, of_package))
+                .map(|(id, _)| id)
+                .collect(),
+        ))
+    }
+
+    /// The driver, after checking `operation` on it: a driver is in its package's scopes.
+    pub(crate) async fn checked(&self, id: i64, operation: Operation) -> Result<CatalogDriver> {
+        self.actor.require(ObjectType::Driver, operation)?;
         let driver = self.catalog.get(id).await?;
-        let users = self.catalog.users(id).await?;
+        let scopes = authz::scopes::of(
+            self.domain.db(),
+            ObjectType::DriverPackage,
+            driver.package_id,
+        )
+        .await?;
+        if self
+            .actor
+            .grants
+            .allows_inherited(ObjectType::Driver, operation, &scopes)
+        {
+            return Ok(driver);
+        }
+        if operation == Operation::Read {
+            // Like a driver that does not exist: its name is not this user's to learn.
+            return Err(Error::NotFound(format!("driver {id}")));
+        }
+        Err(Error::forbidden(
+            ObjectType::Driver,
+            operation,
+            format!(
+                "{} this driver: its package is outside your security scopes",
+                operation.label().to_lowercase()
+            ),
+        ))
+    }
+
+    /// The boot images among `users` this user may read.
+    async fn readable_users(&self, users: Vec<DriverUser>) -> Result<Vec<DriverUser>> {
+        let visibility = self.actor.grants.visibility(ObjectType::BootImage);
+        let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::BootImage).await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| {
+                let of_image = scopes.get(&u.image_id).map_or(&[][..], Vec::as_slice);
+                authz::scopes::visible(&visibility, of_image)
+            })
+            .collect())
+    }
+
+    /// The driver and the boot images (that this user may read) that use it.
+    pub async fn get(&self, id: i64) -> Result<(CatalogDriver, Vec<DriverUser>)> {
+        let driver = self.checked(id, Operation::Read).await?;
+        let users = self.readable_users(self.catalog.users(id).await?).await?;
         Ok((driver, users))
     }
 
@@ -694,20 +750,7 @@ impl<'a> ActorDrivers<'a> {
         self.actor
             .require(ObjectType::DriverPackage, Operation::Create)?;
         self.actor.require(ObjectType::Driver, Operation::Create)?;
-        let source = request.source.clone();
-        let job = super::import::queue(self.domain, self.actor, request).await?;
-        let changes = [("job", serde_json::Value::Null, serde_json::json!(job))];
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                Operation::Create,
-                ObjectType::DriverPackage,
-                (0, &source),
-                &changes,
-            )
-            .await?;
-        Ok(job)
+        super::import::queue(self.domain, self.actor, request).await
     }
 
     pub async fn set_enabled(
@@ -716,25 +759,23 @@ impl<'a> ActorDrivers<'a> {
         enabled: bool,
         expected_row_version: i32,
     ) -> Result<()> {
-        self.actor.require(ObjectType::Driver, Operation::Modify)?;
-        let before = self.catalog.get(id).await?;
+        let before = self.checked(id, Operation::Modify).await?;
+        let mut txn = AuditedTxn::begin(self.domain).await?;
         self.catalog
-            .set_enabled(id, enabled, expected_row_version)
+            .set_enabled_in(txn.conn(), id, enabled, expected_row_version)
             .await?;
         if before.enabled != enabled {
             let changes = [("enabled", before.enabled.into(), enabled.into())];
-            self.domain
-                .audit()
-                .allowed(
-                    self.actor,
-                    Operation::Modify,
-                    ObjectType::Driver,
-                    (id, &before.name),
-                    &changes,
-                )
-                .await?;
+            txn.allowed(
+                self.actor,
+                Operation::Modify,
+                ObjectType::Driver,
+                (id, &before.name),
+                &changes,
+            )
+            .await?;
         }
-        Ok(())
+        txn.commit().await
     }
 
     pub async fn set_categories(
@@ -743,45 +784,81 @@ impl<'a> ActorDrivers<'a> {
         categories: &[String],
         expected_row_version: i32,
     ) -> Result<()> {
-        self.actor.require(ObjectType::Driver, Operation::Modify)?;
-        let before = self.catalog.get(id).await?;
+        let before = self.checked(id, Operation::Modify).await?;
+        let mut txn = AuditedTxn::begin(self.domain).await?;
         self.catalog
-            .set_categories(id, categories, expected_row_version)
+            .set_categories_in(txn.conn(), id, categories, expected_row_version)
             .await?;
-        let after = self.catalog.get(id).await?;
-        if before.categories != after.categories {
+        let after: BTreeSet<String> = driver_categories::Entity::find()
+            .filter(driver_categories::Column::DriverId.eq(id))
+            .all(txn.conn())
+            .await?
+            .into_iter()
+            .map(|c| c.category)
+            .collect();
+        let before_set: BTreeSet<String> = before.categories.iter().cloned().collect();
+        if before_set != after {
             let changes = [(
                 "categories",
-                serde_json::json!(before.categories),
-                serde_json::json!(after.categories),
+                serde_json::json!(before_set),
+                serde_json::json!(after),
             )];
-            self.domain
-                .audit()
-                .allowed(
-                    self.actor,
-                    Operation::Modify,
-                    ObjectType::Driver,
-                    (id, &before.name),
-                    &changes,
-                )
-                .await?;
+            txn.allowed(
+                self.actor,
+                Operation::Modify,
+                ObjectType::Driver,
+                (id, &before.name),
+                &changes,
+            )
+            .await?;
         }
-        Ok(())
+        txn.commit().await
     }
 
     pub async fn delete(&self, id: i64, expected_row_version: i32) -> Result<()> {
-        self.actor.require(ObjectType::Driver, Operation::Delete)?;
-        let before = self.catalog.get(id).await?;
-        self.catalog.delete(id, expected_row_version).await?;
-        self.domain
-            .audit()
-            .allowed(
-                self.actor,
-                Operation::Delete,
-                ObjectType::Driver,
-                (id, &before.name),
-                &[],
-            )
-            .await
+        let before = self.checked(id, Operation::Delete).await?;
+        let users = self.catalog.users(id).await?;
+        if !users.is_empty() {
+            // Only the images this user may read are named.
+            let named = self.readable_users(users).await?;
+            let count = named.len();
+            return Err(Error::Conflict(format!(
+                "\"{}\" is used by {}; remove it from {} first",
+                before.name,
+                if named.is_empty() {
+                    "boot images you cannot see".to_owned()
+                } else {
+                    named
+                        .iter()
+                        .map(|u| format!("\"{}\"", u.image_name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                if count == 1 {
+                    "that boot image"
+                } else {
+                    "those boot images"
+                }
+            )));
+        }
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let folder = self
+            .catalog
+            .delete_in(txn.conn(), id, expected_row_version)
+            .await?;
+        txn.allowed(
+            self.actor,
+            Operation::Delete,
+            ObjectType::Driver,
+            (id, &before.name),
+            &[],
+        )
+        .await?;
+        txn.commit().await?;
+        if let Err(e) = remove_store_dir(&folder) {
+            // The start-up sweep removes folders no driver refers to.
+            tracing::warn!("removing {} failed: {e}", folder.display());
+        }
+        Ok(())
     }
 }

@@ -17,6 +17,8 @@ use super::{
 };
 use crate::{
     Actor, Config, Domain, Error, Result,
+    audit::AuditedTxn,
+    authz::{ObjectType, Operation},
     catalog::{sources, uploads},
     db::entities::{driver_packages, drivers},
     jobs::{BoxFuture, Completion, JobContext, JobError, JobKind, NewJob, ProgressUnit},
@@ -65,7 +67,7 @@ pub(crate) async fn queue(
     actor: &Actor,
     request: DriverImportRequest,
 ) -> Result<i64> {
-    let resolved = sources::resolve_entry_for(domain, &request.source)?;
+    let resolved = sources::resolve_entry_for(domain, Some(actor.user_id), &request.source).await?;
     let format =
         PackageFormat::detect(&resolved).map_err(|e| Error::invalid("source", e.to_string()))?;
     let default_name = resolved
@@ -99,16 +101,23 @@ pub(crate) async fn queue(
         "queueing a {format:?} driver package import of {}",
         resolved.display()
     );
-    domain
-        .jobs()
-        .enqueue_as(
-            Some(actor),
-            NewJob::new(
-                IMPORT_DRIVERS,
-                serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))?,
-            ),
-        )
-        .await
+    let source = params.source.clone();
+    let new = NewJob::new(
+        IMPORT_DRIVERS,
+        serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))?,
+    );
+    let mut txn = AuditedTxn::begin(domain).await?;
+    let job = txn.enqueue(Some(actor), new).await?;
+    txn.allowed(
+        actor,
+        Operation::Create,
+        ObjectType::DriverPackage,
+        (0, &source),
+        &[("job", Value::Null, json!(job))],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(job)
 }
 
 pub struct ImportDrivers;
@@ -141,11 +150,45 @@ impl JobKind for ImportDrivers {
             .unwrap_or_default()
     }
 
+    fn subject(
+        &self,
+        _params: &Value,
+        result: Option<&Value>,
+    ) -> Option<(ObjectType, Option<i64>)> {
+        let id = result
+            .and_then(|r| r.get("package_id"))
+            .and_then(Value::as_i64);
+        Some((ObjectType::DriverPackage, id))
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        _domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<crate::jobs::JobGrant>> {
+        Box::pin(async move {
+            actor.require(ObjectType::DriverPackage, Operation::Create)?;
+            actor.require(ObjectType::Driver, Operation::Create)?;
+            let source = params
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Ok(crate::jobs::JobGrant::new(
+                Operation::Create,
+                ObjectType::DriverPackage,
+                0,
+                source,
+            ))
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
             let p: ImportParams = ctx.params()?;
             let domain = ctx.domain().clone();
-            let resolved = sources::resolve_entry_for(&domain, &p.source)?;
+            let resolved =
+                sources::resolve_entry_for(&domain, ctx.owner_user_id(), &p.source).await?;
             let staging = catalog::staging_root(&domain).join(ctx.job_id().to_string());
             catalog::remove_store_dir(&staging)?;
 
@@ -315,6 +358,7 @@ impl ImportDrivers {
         let job_id = ctx.job_id();
         let owner = ctx.owner_name();
         let creator = ctx.owner_user_id();
+        let author = ctx.author();
         let params = p.clone();
         let effect_domain = domain.clone();
         let upload_id = upload.as_ref().map(|u| u.id.clone());
@@ -339,23 +383,35 @@ impl ImportDrivers {
                     imported_at_ms: Set(now),
                     ..Default::default()
                 }
-                .insert(txn)
+                .insert(txn.conn())
                 .await?;
+                let conn = txn.conn();
                 let object = crate::authz::ObjectType::DriverPackage;
-                let scopes = crate::authz::scopes::for_new_object(txn, object, creator).await?;
-                crate::authz::scopes::set(txn, object, package.id, &scopes).await?;
+                let scopes = crate::authz::scopes::for_new_object(conn, object, creator).await?;
+                crate::authz::scopes::set(conn, object, package.id, &scopes).await?;
                 let mut ids = duplicates.clone();
                 for (at, driver) in &new {
-                    let id =
-                        insert_driver(txn, &effect_domain, package.id, driver, &owner, now).await?;
+                    let id = insert_driver(conn, &effect_domain, package.id, driver, &owner, now)
+                        .await?;
                     outcomes[*at].driver_id = Some(id);
                     outcomes[*at].name = Some(driver.name.clone());
                     ids.push(id);
                 }
-                catalog::add_categories(txn, &ids, &params.categories).await?;
+                catalog::add_categories(conn, &ids, &params.categories).await?;
                 if let Some(id) = upload_id {
-                    uploads::consume(txn, &id).await?;
+                    uploads::consume(conn, &id).await?;
                 }
+                txn.record(&author.entry(
+                    Operation::Create,
+                    ObjectType::DriverPackage,
+                    (package.id, &package.name),
+                    &[(
+                        "drivers",
+                        Value::Null,
+                        json!({"imported": imported, "duplicates": duplicates.len(), "rejected": rejected}),
+                    )],
+                ))
+                .await?;
                 let result = json!({
                     "package_id": package.id,
                     "imported": imported,
@@ -364,7 +420,7 @@ impl ImportDrivers {
                     "drivers": outcomes,
                     "url": format!("/drivers?package={}", package.id),
                 });
-                crate::catalog::kinds::set_result(txn, job_id, result).await
+                crate::catalog::kinds::set_result(txn.conn(), job_id, result).await
             })
         });
         let abort_domain = domain.clone();

@@ -7,13 +7,16 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use sea_orm::DatabaseTransaction;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::Progress;
-use crate::{Config, Domain};
+use crate::{
+    Actor, Config, Domain,
+    audit::{AuditedTxn, JobAuthor},
+    authz::{ObjectType, Operation},
+};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -39,20 +42,81 @@ pub trait JobKind: Send + Sync + 'static {
     fn describe(&self, params: &Value) -> String;
     /// Does the work.
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>>;
+    /// The object a job without a target works on, for who may see it: its type, and its id
+    /// once known (an import's new image, from its result). `None`: Wimdeck's housekeeping,
+    /// about no object.
+    fn subject(&self, params: &Value, result: Option<&Value>) -> Option<(ObjectType, Option<i64>)> {
+        let _ = (params, result);
+        None
+    }
+    /// What starting a job of this kind with `params` demands of `actor` on its object, and
+    /// the object, for the audit log. Every way a user starts a job goes through it: the
+    /// console's own action, a retry, the jobs page, a schedule (when it is made and each time
+    /// it fires), so none of them can borrow rights the user does not have. By default a kind
+    /// is Wimdeck's own housekeeping: it takes Administer on jobs.
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, crate::Result<JobGrant>> {
+        let _ = (domain, params);
+        Box::pin(async move {
+            actor.require(ObjectType::Job, Operation::Administer)?;
+            Ok(JobGrant::new(
+                Operation::Administer,
+                ObjectType::Job,
+                0,
+                self.label(),
+            ))
+        })
+    }
 }
 
-/// Writes done in the same transaction that marks the job succeeded: either both happen or
-/// neither, and never for an attempt that lost its lease.
-pub(crate) type Effect =
-    Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, crate::Result<()>> + Send>;
+/// What a user was allowed to start a job on: recorded in the audit log as the change they
+/// made (the operation on the object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobGrant {
+    pub operation: Operation,
+    pub object_type: ObjectType,
+    /// 0 for an object the job creates.
+    pub object_id: i64,
+    pub object_name: String,
+}
 
-/// Work done after the outcome is known (removing files the effect made unused, or files a
-/// failed commit leaves without a row). Best effort: the start-up sweep covers a crash.
+impl JobGrant {
+    pub fn new(
+        operation: Operation,
+        object_type: ObjectType,
+        object_id: i64,
+        object_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            operation,
+            object_type,
+            object_id,
+            object_name: object_name.into(),
+        }
+    }
+}
+
+/// Writes done in the same transaction that ends the job: either both happen or neither, and
+/// never for an attempt that lost its lease. The transaction is audited: an effect records
+/// what it changed ([`JobContext::author`]), releases the files it stopped using, and queues
+/// follow-up jobs through it, all of which take effect only with the commit.
+pub(crate) type Effect =
+    Box<dyn for<'t> FnOnce(&'t mut AuditedTxn) -> BoxFuture<'t, crate::Result<()>> + Send>;
+
+/// Work done after the outcome is known (removing files a failed commit leaves without a
+/// row). Best effort: the start-up sweep covers a crash.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 
-/// The result of a successful job.
+/// How a job ended, with what it changed.
 pub struct Completion {
     pub(crate) result: Value,
+    /// A job that found something wrong and records it (a verification that found damage):
+    /// it ends failed with this message, and its effect is still committed with that end.
+    pub(crate) failure: Option<String>,
     pub(crate) effect: Option<Effect>,
     pub(crate) after_commit: Option<Hook>,
     pub(crate) on_abort: Option<Hook>,
@@ -63,9 +127,18 @@ impl Completion {
     pub fn new(result: impl Serialize) -> Self {
         Self {
             result: serde_json::to_value(result).unwrap_or(Value::Null),
+            failure: None,
             effect: None,
             after_commit: None,
             on_abort: None,
+        }
+    }
+
+    /// A job that fails with `message` and still commits its effect (which records why).
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self {
+            failure: Some(message.into()),
+            ..Self::new(Value::Null)
         }
     }
 
@@ -196,6 +269,15 @@ impl JobContext {
         self.owner_name
             .clone()
             .unwrap_or_else(|| "Wimdeck".to_owned())
+    }
+
+    /// Who the job's effects are recorded as in the audit log.
+    pub(crate) fn author(&self) -> JobAuthor {
+        JobAuthor {
+            user_id: self.owner_user_id,
+            username: self.owner_name(),
+            job_id: self.job_id,
+        }
     }
 
     /// 1 for the first attempt.

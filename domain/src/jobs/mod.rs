@@ -15,7 +15,7 @@ mod runner;
 pub mod schedule;
 mod state;
 
-pub use handler::{BoxFuture, Completion, JobContext, JobError, JobKind, LogLevel};
+pub use handler::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, LogLevel};
 pub use progress::{Progress, ProgressSnapshot, ProgressUnit};
 pub use runner::{Runner, RunnerOptions};
 pub use schedule::{NewSchedule, Schedule, ScheduleSpec};
@@ -25,7 +25,7 @@ pub(crate) use handler::Effect;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use serde_json::Value;
 
@@ -34,6 +34,59 @@ use crate::{
     authz::{ObjectType, Operation},
     db::entities::{job_logs, jobs, schedules},
 };
+
+/// The queued or running job on an object, if any (the oldest).
+pub(crate) async fn active_on<C: ConnectionTrait>(
+    conn: &C,
+    target_kind: &str,
+    target_id: &str,
+) -> Result<Option<jobs::Model>> {
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::TargetType.eq(target_kind))
+        .filter(jobs::Column::TargetId.eq(target_id))
+        .filter(jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]))
+        .order_by_asc(jobs::Column::Id)
+        .one(conn)
+        .await?)
+}
+
+/// Serializes, until the transaction ends, everything that checks or changes which jobs work
+/// on one object. SQLite write transactions are serialized already (`BEGIN IMMEDIATE`); on
+/// PostgreSQL two transactions could otherwise both see no active job and both queue one.
+pub(crate) async fn lock_target<C: ConnectionTrait>(
+    conn: &C,
+    target_kind: &str,
+    target_id: &str,
+) -> Result<()> {
+    use sea_orm::{DatabaseBackend, Statement};
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("job-target:{target_kind}:{target_id}").into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The object type of a job target kind.
+fn target_object_type(target_kind: &str) -> Option<ObjectType> {
+    match target_kind {
+        "boot-image" => Some(ObjectType::BootImage),
+        "os-image" => Some(ObjectType::OsImage),
+        _ => None,
+    }
+}
+
+/// How messages name an object a job works on.
+pub(crate) fn object_noun(target_kind: &str) -> &'static str {
+    if target_kind.ends_with("image") {
+        "this image"
+    } else {
+        "this object"
+    }
+}
 
 /// A change to a job, for live views.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,10 +220,38 @@ impl<'a> Jobs<'a> {
 
     /// Validates and queues a job; with an idempotency key already used, returns that job.
     pub async fn enqueue_as(&self, owner: Option<&Actor>, new: NewJob) -> Result<i64> {
+        let txn = crate::db::begin_write(self.domain.db()).await?;
+        let id = self.enqueue_in(&txn, owner, new).await?;
+        txn.commit().await?;
+        self.announce(id);
+        Ok(id)
+    }
+
+    /// Validates and queues a job inside the caller's write transaction (so it commits with
+    /// the change that asked for it, and its audit entry); call [`Jobs::announce`] after the
+    /// commit. A job with a target is refused while another job on the same object is queued
+    /// or running, in this transaction: two jobs never work on one object at once.
+    pub(crate) async fn enqueue_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        owner: Option<&Actor>,
+        new: NewJob,
+    ) -> Result<i64> {
         let kind = self.domain.job_kind(&new.kind)?;
         let params = kind.validate(new.params, self.domain.config())?;
-        let now = self.domain.now_ms();
+        if let Some(key) = &new.idempotency_key
+            && let Some(existing) = jobs::Entity::find()
+                .filter(jobs::Column::IdempotencyKey.eq(key))
+                .one(conn)
+                .await?
+        {
+            return Ok(existing.id);
+        }
         let target = new.target;
+        if let Some(target) = &target {
+            self.refuse_busy_target(conn, target).await?;
+        }
+        let now = self.domain.now_ms();
         let model = jobs::ActiveModel {
             kind: Set(new.kind.clone()),
             params: Set(params.to_string()),
@@ -192,39 +273,61 @@ impl<'a> Jobs<'a> {
             cancel_requested: Set(false),
             ..Default::default()
         };
-        let id = match model.insert(self.domain.db()).await {
-            Ok(job) => job.id,
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let key = new.idempotency_key.unwrap_or_default();
-                return jobs::Entity::find()
-                    .filter(jobs::Column::IdempotencyKey.eq(key))
-                    .one(self.domain.db())
-                    .await?
-                    .map(|j| j.id)
-                    .ok_or_else(|| Error::Internal("idempotency conflict without a job".into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        append_log(
-            self.domain.db(),
-            id,
-            vec![(
-                now,
-                LogLevel::Info,
-                format!(
-                    "Queued by {}",
-                    owner.map_or("the scheduler", |a| a.username.as_str())
-                ),
-            )],
-        )
-        .await?;
+        let id = model.insert(conn).await?.id;
+        let mut lines = vec![(
+            now,
+            LogLevel::Info,
+            format!(
+                "Queued by {}",
+                owner.map_or("the scheduler", |a| a.username.as_str())
+            ),
+        )];
+        if let Some(old) = new.retry_of {
+            lines.push((now, LogLevel::Info, format!("Retry of job {old}")));
+        }
+        append_log(conn, id, lines).await?;
+        Ok(id)
+    }
+
+    /// Wakes the runners and tells live views about a job queued by [`Jobs::enqueue_in`].
+    pub(crate) fn announce(&self, id: i64) {
         self.domain.inner.job_wake.notify_waiters();
         self.domain.publish(JobEvent {
             job_id: id,
             state: JobState::Queued,
             progress: None,
         });
-        Ok(id)
+    }
+
+    /// Refuses work on an object that a queued or running job already works on, naming it.
+    async fn refuse_busy_target<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        target: &JobTarget,
+    ) -> Result<()> {
+        lock_target(conn, &target.kind, &target.id).await?;
+        if let Some(busy) = active_on(conn, &target.kind, &target.id).await? {
+            return Err(Error::Conflict(
+                self.busy_message(&busy, object_noun(&target.kind)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// "Optimize is running on this image: job 42".
+    pub(crate) fn busy_message(&self, busy: &jobs::Model, what: &str) -> String {
+        let label = self
+            .domain
+            .job_kind(&busy.kind)
+            .map_or_else(|_| busy.kind.clone(), |k| k.label().to_owned());
+        let state = JobState::parse(&busy.state).map_or("queued", |s| {
+            if s == JobState::Running {
+                "running"
+            } else {
+                "queued"
+            }
+        });
+        format!("{label} is {state} on {what}: job {}", busy.id)
     }
 
     pub async fn get(&self, id: i64) -> Result<Job> {
@@ -430,30 +533,19 @@ impl<'a> Jobs<'a> {
         )))
     }
 
-    /// Queues a new job with the same kind, parameters and target as an unsuccessful one.
-    pub async fn retry(&self, id: i64, by: &Actor) -> Result<i64> {
-        let old = self.get(id).await?;
+    /// The job that retries an unsuccessful one: the same kind, parameters and target.
+    fn retry_of(&self, old: &Job) -> Result<NewJob> {
         if !old.state.can_retry() {
             return Err(Error::Conflict(format!(
-                "job {id} is {}; only failed, cancelled or interrupted jobs can be retried",
+                "job {} is {}; only failed, cancelled or interrupted jobs can be retried",
+                old.id,
                 old.state.label().to_lowercase()
             )));
         }
         let mut new = NewJob::new(&old.kind, old.params.clone());
         new.target = old.target.clone();
-        new.retry_of = Some(id);
-        let new_id = self.enqueue_as(Some(by), new).await?;
-        append_log(
-            self.domain.db(),
-            new_id,
-            vec![(
-                self.domain.now_ms(),
-                LogLevel::Info,
-                format!("Retry of job {id}"),
-            )],
-        )
-        .await?;
-        Ok(new_id)
+        new.retry_of = Some(old.id);
+        Ok(new)
     }
 
     /// Deletes finished jobs (and their logs) that ended before `before_ms`, in batches;
@@ -707,16 +799,47 @@ impl<'a> ActorJobs<'a> {
         self.actor.holds(ObjectType::Job, Operation::Administer)
     }
 
+    /// Starts a job from the jobs page: it takes what its kind demands on its object.
     pub async fn start(&self, new: NewJob) -> Result<i64> {
         self.require_operator()?;
-        self.jobs.enqueue_as(Some(self.actor), new).await
+        self.queue_authorized(new, Vec::new()).await
     }
 
+    /// Queues `new` for this user after its kind's own check, recording it in the audit log as
+    /// the change it is (the operation on the object), in the transaction that queues it.
+    pub(crate) async fn queue_authorized(
+        &self,
+        new: NewJob,
+        mut changes: Vec<(&str, Value, Value)>,
+    ) -> Result<i64> {
+        let kind = self.jobs.domain.job_kind(&new.kind)?;
+        let grant = kind
+            .authorize(self.jobs.domain, self.actor, &new.params)
+            .await?;
+        let mut txn = crate::audit::AuditedTxn::begin(self.jobs.domain).await?;
+        let id = txn.enqueue(Some(self.actor), new).await?;
+        changes.push(("job", Value::Null, serde_json::json!(id)));
+        txn.allowed(
+            self.actor,
+            grant.operation,
+            grant.object_type,
+            (grant.object_id, &grant.object_name),
+            &changes,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    /// A job; one that works on an object this user may not read comes without anything that
+    /// names it ([`ActorJobs::may_see`]).
     pub async fn get(&self, id: i64) -> Result<Job> {
         self.require_read()?;
-        self.jobs.get(id).await
+        let job = self.jobs.get(id).await?;
+        self.shown(job).await
     }
 
+    /// A page of jobs, each shown as [`ActorJobs::get`] shows it.
     pub async fn list(
         &self,
         filter: &JobFilter,
@@ -724,19 +847,95 @@ impl<'a> ActorJobs<'a> {
         page_size: u64,
     ) -> Result<JobPage> {
         self.require_read()?;
-        self.jobs.list(filter, cursor, page_size).await
+        let mut page = self.jobs.list(filter, cursor, page_size).await?;
+        let mut shown = Vec::with_capacity(page.jobs.len());
+        for job in std::mem::take(&mut page.jobs) {
+            shown.push(self.shown(job).await?);
+        }
+        page.jobs = shown;
+        Ok(page)
     }
 
+    /// A job's log, if this user may see the job's object (logs name paths and objects).
     pub async fn log(&self, id: i64, after_id: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
-        self.require_read()?;
-        self.jobs.get(id).await?;
+        self.require_log(id).await?;
         self.jobs.log(id, after_id, limit).await
     }
 
     pub async fn log_tail(&self, id: i64, limit: u64) -> Result<Vec<LogLine>> {
-        self.require_read()?;
-        self.jobs.get(id).await?;
+        self.require_log(id).await?;
         self.jobs.log_tail(id, limit).await
+    }
+
+    async fn require_log(&self, id: i64) -> Result<()> {
+        self.require_read()?;
+        let job = self.jobs.get(id).await?;
+        if self.may_see(&job).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                ObjectType::Job,
+                Operation::Read,
+                "read this job's log: it works on an object outside your security scopes",
+            ))
+        }
+    }
+
+    /// Whether this user may see what a job works on: their own jobs, jobs on objects they may
+    /// read, and Wimdeck's housekeeping. A job on a type without one object (an import before
+    /// it made anything) takes Read on every scope of that type.
+    pub async fn may_see(&self, job: &Job) -> Result<bool> {
+        if job.owner_user_id == Some(self.actor.user_id) {
+            return Ok(true);
+        }
+        let subject = match &job.target {
+            Some(target) => match target_object_type(&target.kind) {
+                Some(object) => Some((object, target.id.parse::<i64>().ok())),
+                None => return Ok(self.actor.holds(ObjectType::Job, Operation::Administer)),
+            },
+            None => self
+                .jobs
+                .domain
+                .job_kind(&job.kind)
+                .ok()
+                .and_then(|kind| kind.subject(&job.params, job.result.as_ref())),
+        };
+        let Some((object, id)) = subject else {
+            return Ok(true);
+        };
+        let grants = &self.actor.grants;
+        if grants.visibility(object) == crate::authz::Visibility::Everything {
+            return Ok(true);
+        }
+        match id {
+            Some(id) if object.is_scoped() => {
+                let scopes = crate::authz::scopes::of(self.jobs.domain.db(), object, id).await?;
+                Ok(grants.allows(object, Operation::Read, &scopes))
+            }
+            // A type without one object yet (an import before it made anything): only those
+            // who see every object of the type.
+            _ => Ok(false),
+        }
+    }
+
+    /// The job as this user may see it: without its description, parameters, result, error,
+    /// progress text and target name when [`ActorJobs::may_see`] says no.
+    async fn shown(&self, mut job: Job) -> Result<Job> {
+        if self.may_see(&job).await? {
+            return Ok(job);
+        }
+        const HIDDEN: &str = "(outside your security scopes)";
+        job.description = HIDDEN.into();
+        job.params = Value::Null;
+        job.result = None;
+        job.error = job.error.map(|_| HIDDEN.into());
+        if let Some(progress) = &mut job.progress {
+            progress.phase = String::new();
+        }
+        if let Some(target) = &mut job.target {
+            target.label = HIDDEN.into();
+        }
+        Ok(job)
     }
 
     pub async fn cancel(&self, id: i64) -> Result<JobState> {
@@ -752,6 +951,9 @@ impl<'a> ActorJobs<'a> {
         self.jobs.cancel(id, &self.actor.username).await
     }
 
+    /// Retries an unsuccessful job as this user: it takes the rights to control the job and
+    /// what starting its kind demands on its object (a retried import creates an image, so it
+    /// takes Create on images), and is audited as that change.
     pub async fn retry(&self, id: i64) -> Result<i64> {
         self.require_control_any()?;
         let job = self.jobs.get(id).await?;
@@ -762,7 +964,12 @@ impl<'a> ActorJobs<'a> {
                 "retry this job (it takes Modify on jobs for your own, Administer for others')",
             ));
         }
-        self.jobs.retry(id, self.actor).await
+        let new = self.jobs.retry_of(&job)?;
+        self.queue_authorized(
+            new,
+            vec![("retry of job", Value::Null, serde_json::json!(id))],
+        )
+        .await
     }
 
     pub async fn running_count(&self) -> Result<u64> {
@@ -775,8 +982,13 @@ impl<'a> ActorJobs<'a> {
         self.jobs.schedules().await
     }
 
+    /// Creates a schedule; its kind's check runs now, and again as its owner each time it
+    /// fires.
     pub async fn create_schedule(&self, new: NewSchedule) -> Result<i64> {
         self.require_operator()?;
+        let kind = self.jobs.domain.job_kind(&new.kind)?;
+        kind.authorize(self.jobs.domain, self.actor, &new.params)
+            .await?;
         self.jobs.create_schedule(Some(self.actor), new).await
     }
 

@@ -20,9 +20,12 @@ pub(crate) struct Claimed {
 
 /// Claims the oldest runnable job of one of `kinds`: one statement, so two runners never get
 /// the same job (PostgreSQL skips rows another claim has locked; SQLite serialises writers).
+/// A job whose object another job is running on waits (queueing refuses that already; this
+/// holds for jobs queued before, and for a job handed back while another started).
 pub(crate) async fn claim<Db: ConnectionTrait>(
     db: &Db,
     kinds: &[&str],
+    only: Option<i64>,
     worker: &str,
     now_ms: i64,
     lease_ms: i64,
@@ -32,7 +35,7 @@ pub(crate) async fn claim<Db: ConnectionTrait>(
     }
     let backend = db.get_database_backend();
     let token = crate::accounts::random_token();
-    let kind_params: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
+    let kind_params: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 6)).collect();
     let lock = if backend == DbBackend::Postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -42,8 +45,12 @@ pub(crate) async fn claim<Db: ConnectionTrait>(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = $1, \
          lease_expires_at_ms = $2, worker = $3, started_at_ms = COALESCE(started_at_ms, $4), \
          updated_at_ms = $4 \
-         WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' \
-         AND run_after_ms <= $4 AND kind IN ({}) ORDER BY id LIMIT 1{lock}) RETURNING *",
+         WHERE state = 'queued' AND id = (SELECT q.id FROM jobs q WHERE q.state = 'queued' \
+         AND q.run_after_ms <= $4 AND ($5 IS NULL OR q.id = $5) AND q.kind IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running' \
+         AND q.target_type IS NOT NULL AND r.target_type = q.target_type \
+         AND r.target_id = q.target_id) \
+         ORDER BY q.id LIMIT 1{lock}) RETURNING *",
         kind_params.join(", ")
     );
     let mut values: Vec<DbValue> = vec![
@@ -51,6 +58,7 @@ pub(crate) async fn claim<Db: ConnectionTrait>(
         (now_ms + lease_ms).into(),
         worker.to_owned().into(),
         now_ms.into(),
+        only.into(),
     ];
     values.extend(kinds.iter().map(|k| DbValue::from((*k).to_owned())));
     let statement = Statement::from_sql_and_values(backend, placeholders(backend, &sql), values);

@@ -45,6 +45,9 @@ pub struct RunnerOptions {
     pub concurrency: HashMap<String, usize>,
     /// Whether this runner also fires schedules.
     pub scheduler: bool,
+    /// Runs this one job and nothing else (a command-line import with no server running):
+    /// no schedules, no housekeeping, no one else's jobs.
+    pub only_job: Option<i64>,
 }
 
 impl RunnerOptions {
@@ -58,6 +61,7 @@ impl RunnerOptions {
             shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace_secs)),
             concurrency: config.concurrency.clone(),
             scheduler: true,
+            only_job: None,
         }
     }
 }
@@ -152,13 +156,14 @@ async fn main_loop(shared: Arc<Shared>, stop: CancellationToken) {
                 Err(e) => tracing::warn!("recovering expired jobs failed: {e}"),
             }
         }
-        if options.scheduler && now >= next_schedule {
+        let scheduler = options.scheduler && options.only_job.is_none();
+        if scheduler && now >= next_schedule {
             next_schedule = now + Duration::from_secs(1);
             if let Err(e) = schedule::fire_due(&domain).await {
                 tracing::warn!("firing schedules failed: {e}");
             }
         }
-        if options.scheduler && now >= next_prune {
+        if scheduler && now >= next_prune {
             next_prune = now + Duration::from_secs(3600);
             queue_housekeeping(&domain).await;
         }
@@ -257,6 +262,7 @@ async fn claim_available(
         let Some(claimed) = queue::claim(
             domain.db(),
             &free,
+            shared.options.only_job,
             &shared.options.worker,
             domain.now_ms(),
             lease_ms,
@@ -486,28 +492,41 @@ async fn commit_success(
     let lines = log.take();
     let Completion {
         result,
+        failure,
         effect,
         after_commit,
         on_abort,
     } = completion;
     let attempt = async {
-        let txn = crate::db::begin_write(domain.db()).await?;
+        let mut txn = crate::audit::AuditedTxn::begin(domain).await?;
+        let (state, result, error) = match &failure {
+            None => (JobState::Succeeded, Some(result.to_string()), None),
+            Some(message) => (JobState::Failed, None, Some(message.clone())),
+        };
         let finish = Finish {
-            state: JobState::Succeeded,
-            result: Some(result.to_string()),
-            error: None,
+            state,
+            result,
+            error,
             progress: progress.clone(),
         };
-        if !queue::finish(&txn, job.id, token, domain.now_ms(), finish).await? {
-            txn.rollback().await?;
+        // Fenced by the lease: an attempt that lost it commits nothing.
+        if !queue::finish(txn.conn(), job.id, token, domain.now_ms(), finish).await? {
             return Ok::<_, crate::Error>(None);
         }
-        super::append_log(&txn, job.id, lines.clone()).await?;
+        let mut lines = lines.clone();
+        if let Some(message) = &failure {
+            lines.push((
+                domain.now_ms(),
+                super::LogLevel::Error,
+                format!("Failed: {message}"),
+            ));
+        }
+        super::append_log(txn.conn(), job.id, lines).await?;
         if let Some(effect) = effect {
-            effect(&txn).await?;
+            effect(&mut txn).await?;
         }
         txn.commit().await?;
-        Ok(Some(JobState::Succeeded))
+        Ok(Some(state))
     };
     let outcome = attempt.await;
     let hook = match &outcome {

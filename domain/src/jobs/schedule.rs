@@ -164,11 +164,28 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
             }
         };
         let params = serde_json::from_str(&schedule.params).unwrap_or(serde_json::Value::Null);
+        // A schedule runs with its owner's rights as they are now, never more: one whose owner
+        // lost them (or is gone, or disabled) queues nothing.
+        let owner = match owner_allowed(domain, &schedule, &params).await {
+            Ok(owner) => owner,
+            Err(e) => {
+                tracing::error!(
+                    schedule = schedule.id,
+                    "scheduled job not started: its owner may not start it ({e})"
+                );
+                None
+            }
+        };
         let job = NewJob::new(&schedule.kind, params)
             .idempotency_key(format!("schedule:{}:{due_at}", schedule.id))
             .schedule(schedule.id);
-        let job_id = match domain.jobs().enqueue_as(None, job).await {
-            Ok(id) => Some(id),
+        let queued = match (&owner, schedule.owner_user_id) {
+            (Some(actor), _) => domain.jobs().enqueue_as(Some(actor), job).await.map(Some),
+            (None, None) => domain.jobs().enqueue_as(None, job).await.map(Some),
+            (None, Some(_)) => Ok(None),
+        };
+        let job_id = match queued {
+            Ok(id) => id,
             Err(e) => {
                 tracing::error!(
                     schedule = schedule.id,
@@ -195,6 +212,22 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
         }
     }
     Ok(fired)
+}
+
+/// The owner of a schedule as an actor, after the check of the job's kind (`None`: a
+/// schedule of Wimdeck's own, without an owner).
+async fn owner_allowed(
+    domain: &Domain,
+    schedule: &schedules::Model,
+    params: &serde_json::Value,
+) -> Result<Option<crate::Actor>> {
+    let Some(user_id) = schedule.owner_user_id else {
+        return Ok(None);
+    };
+    let actor = domain.accounts().enabled_actor(user_id).await?;
+    let kind = domain.job_kind(&schedule.kind)?;
+    kind.authorize(domain, &actor, params).await?;
+    Ok(Some(actor))
 }
 
 /// A schedule as listed.

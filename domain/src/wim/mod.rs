@@ -59,6 +59,9 @@ pub enum FileChange {
 pub struct Monitor {
     pub progress: Arc<Progress>,
     pub cancel: CancellationToken,
+    /// The job the work is for: its temporary files carry its id, so that the start-up sweep
+    /// leaves those of a job that is still running alone.
+    pub job: Option<i64>,
 }
 
 impl Monitor {
@@ -67,6 +70,7 @@ impl Monitor {
         Self {
             progress: Arc::new(Progress::default()),
             cancel: CancellationToken::new(),
+            job: None,
         }
     }
 }

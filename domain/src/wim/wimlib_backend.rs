@@ -467,7 +467,7 @@ fn write_verified(
         },
         other => other,
     };
-    let temp = TempOutput::create(output).map_err(|e| io_error(output, &e))?;
+    let temp = TempOutput::create_for(output, monitor.job).map_err(|e| io_error(output, &e))?;
     wim.select_all_images()
         .write(
             TStr::from_impl(&c_path(temp.temp_path())?),

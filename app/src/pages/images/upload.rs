@@ -108,7 +108,7 @@ pub(crate) fn Uploader(
                 match send_file(file, shown).await {
                     Ok(done) => {
                         transfers.update(|t| t[i].sha256 = done.sha256.clone());
-                        paths.push(done.path);
+                        paths.push((done.file_name.clone(), done.source));
                     }
                     Err(e) => {
                         transfers.update(|t| t[i].error = Some(e));
@@ -119,8 +119,8 @@ pub(crate) fn Uploader(
             }
             busy.set(false);
             // `install.swm` before `install2.swm`: the shortest name is the first part.
-            paths.sort_by_key(|p| (p.len(), p.clone()));
-            if let Some(first) = paths.into_iter().next() {
+            paths.sort_by_key(|(name, _)| (name.len(), name.clone()));
+            if let Some((_, first)) = paths.into_iter().next() {
                 on_uploaded.run(first);
             }
         });
@@ -158,7 +158,7 @@ pub(crate) fn Uploader(
                     <tbody>
                         {list.into_iter().map(|u| {
                             let complete = u.sha256.is_some();
-                            let path = u.path.clone();
+                            let path = u.source.clone();
                             let state = if complete {
                                 "complete".to_owned()
                             } else {

@@ -84,10 +84,11 @@ impl JobKind for StorageCheck {
             ));
             let progress = ctx.progress().clone();
             let cancel = ctx.cancel_token();
+            let job_id = ctx.job_id();
             let bytes = u64::from(params.size_mib) * BLOCK as u64;
             let outcome =
                 tokio::task::spawn_blocking(move || -> Result<StorageCheckResult, JobError> {
-                    let mut out = TempOutput::create(&target)?;
+                    let mut out = TempOutput::create_for(&target, Some(job_id))?;
                     progress.set_phase("Writing");
                     progress.start(Some(bytes * 2), ProgressUnit::Bytes);
                     let mut block = vec![0u8; BLOCK];
