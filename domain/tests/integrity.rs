@@ -822,3 +822,36 @@ async fn jobs_on_objects_out_of_scope_say_nothing_of_them() {
         assert_eq!(full.target.map(|t| t.label).as_deref(), Some("Secret PE"));
     }
 }
+
+/// The start-up sweep leaves the temporary files of a job that is still queued or running
+/// (another process's, or one about to resume) and removes those of jobs that ended.
+#[tokio::test]
+async fn the_sweep_spares_the_temporary_files_of_active_jobs() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let queued = s
+            .domain
+            .for_actor(&s.admin)
+            .jobs()
+            .start(domain::jobs::NewJob::new(
+                "storage-check",
+                serde_json::json!({ "size_mib": 1 }),
+            ))
+            .await
+            .expect("queued");
+        let dir = domain::catalog::store::store_dir(&s.domain, ImageKind::Boot);
+        std::fs::create_dir_all(&dir).expect("store");
+        let active = dir.join(format!(".a.wim.wimdeck-tmp-j{queued}-abc"));
+        let ended = dir.join(".b.wim.wimdeck-tmp-j999999-abc");
+        let anonymous = dir.join(".c.wim.wimdeck-tmp-abc");
+        for file in [&active, &ended, &anonymous] {
+            std::fs::write(file, b"half").expect("write");
+        }
+        let report = domain::catalog::store::sweep(&s.domain)
+            .await
+            .expect("sweep");
+        assert!(active.exists(), "the queued job's file was swept");
+        assert!(!ended.exists() && !anonymous.exists());
+        assert_eq!(report.temporary_files.len(), 2, "{report:?}");
+    }
+}

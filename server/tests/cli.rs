@@ -591,3 +591,67 @@ async fn audit_verify_detects_an_edited_or_removed_row() {
         );
     }
 }
+
+/// `wimdeck image import` runs its own job when no server runs on the data directory, and
+/// hands it to the server when one does (never running the server's other jobs itself).
+#[tokio::test]
+async fn image_import_runs_alone_or_hands_its_job_to_the_server() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let root = db.data_dir.join("sources");
+    let library = domain::fixtures::sample_library(&root).expect("samples");
+    let config = db.data_dir.join("wimdeck.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\ndatabase_url = {:?}\nsite_root = {:?}\n[images]\nsource_roots = [{:?}]\n",
+            db.data_dir, db.url, db.data_dir, root
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8").to_owned();
+    let import = |name: &str| {
+        wimdeck(
+            &[
+                "--config",
+                &config,
+                "image",
+                "import",
+                "--kind",
+                "boot",
+                library.boot_amd64.to_str().expect("utf-8"),
+                "--name",
+                name,
+            ],
+            None,
+        )
+    };
+    let alone = import("Alone");
+    assert!(alone.status.success(), "{}", text(&alone.stderr));
+    assert!(
+        text(&alone.stdout).contains("imported: /boot-images/"),
+        "{}",
+        text(&alone.stdout)
+    );
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", &config])
+        .env_remove("WIMDECK_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    // No user has signed in to it yet, so it prints the setup link once it holds the lock.
+    let stdout = server.stdout.take().expect("stdout");
+    let started = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("/setup?token=") || l.contains("listening"));
+    let handed = import("Handed over");
+    server.kill().expect("kill");
+    let _ = server.wait();
+    assert!(started);
+    assert!(handed.status.success(), "{}", text(&handed.stderr));
+    let out = text(&handed.stdout);
+    assert!(out.contains("the server running here"), "{out}");
+    assert!(out.contains("imported: /boot-images/"), "{out}");
+}

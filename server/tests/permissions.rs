@@ -1,38 +1,64 @@
 //! Every registered server function declares what it needs (`app::api::permissions`), and the
-//! declaration holds: a user lacking a declared permission is refused with 403, and a user
-//! holding exactly the declared permissions is not.
+//! declaration holds: a user lacking a declared permission is refused with 403; a user scoped
+//! to Lab is refused every function that names a Production object; and a user holding
+//! exactly the declared permissions gets a success, or the function's own validation error
+//! for the deliberately minimal input, and nothing else (no 404, no conflict, no 500).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::{Router, http::StatusCode};
 use domain::{
-    Domain, Role,
+    Actor, Domain, Role,
     authz::{ObjectType, Operation, Permissions, ScopeSet},
-    testing::Backend,
+    catalog::{ImageKind, kinds::ImportRequest},
+    drivers::import::DriverImportRequest,
+    fixtures::{self, Arch, drivers::DriverPackage},
+    jobs::{JobState, NewJob, NewSchedule, Runner, ScheduleSpec},
+    testing::{Backend, TestDb, fast_runner_options, wait_until_final},
 };
 
-use crate::{PASSWORD, app, body_text, get, post_form, send, sign_in};
+use crate::{PASSWORD, body_text, get, post_form, send, sign_in};
 use app::api::permissions::{DECLARED, Needs, declared};
 
-/// Users with custom roles of given permissions, made on demand and signed in.
+/// Placeholders that name scoped objects: the scoped pass expects a refusal for each function
+/// whose sample names one of them.
+const SCOPED_OBJECTS: [&str; 5] = [
+    "{boot}",
+    "{boot2}",
+    "{spare_boot}",
+    "{driver}",
+    "{spare_driver}",
+];
+
+/// Users with custom roles of given permissions (on given scopes), made on demand and signed
+/// in, each with an upload and an API token of their own.
 struct Users<'a> {
     app: &'a Router,
     domain: &'a Domain,
-    admin: domain::Actor,
+    admin: &'a Actor,
     full_role: i64,
-    cookies: HashMap<String, String>,
-    made: usize,
+    /// Cookie and the caller's own placeholders, by (permissions, scopes).
+    made: HashMap<String, (String, HashMap<&'static str, String>)>,
+    /// Users made so far (names stay unique after `made` is cleared).
+    count: usize,
 }
 
 impl Users<'_> {
-    async fn with(&mut self, permissions: Permissions) -> String {
-        let key = serde_json::to_string(&permissions).expect("json");
-        if let Some(cookie) = self.cookies.get(&key) {
-            return cookie.clone();
+    async fn with(
+        &mut self,
+        permissions: Permissions,
+        scopes: ScopeSet,
+    ) -> (String, HashMap<&'static str, String>) {
+        let key = format!(
+            "{}{scopes:?}",
+            serde_json::to_string(&permissions).expect("json")
+        );
+        if let Some(made) = self.made.get(&key) {
+            return made.clone();
         }
-        self.made += 1;
-        let n = self.made;
-        let security = self.domain.for_actor(&self.admin).security();
+        self.count += 1;
+        let n = self.count;
+        let security = self.domain.for_actor(self.admin).security();
         let role = security
             .copy_role(self.full_role, &format!("role {n}"), "")
             .await
@@ -42,13 +68,29 @@ impl Users<'_> {
             .await
             .expect("edit role");
         let name = format!("user{n}");
-        security
-            .create_user(&name, PASSWORD, role, ScopeSet::All)
+        let id = security
+            .create_user(&name, PASSWORD, role, scopes)
             .await
             .expect("user");
+        let actor = self.domain.accounts().actor(id).await.expect("actor");
+        let mut own = HashMap::new();
+        let uploads = self.domain.for_actor(&actor).uploads();
+        for (key, file) in [("{my_upload}", "a.wim"), ("{my_spare_upload}", "b.wim")] {
+            if let Ok(upload) = uploads.begin(file, 16).await {
+                own.insert(key, upload.id);
+            }
+        }
+        let token = self
+            .domain
+            .for_actor(&actor)
+            .api_tokens()
+            .create("coverage", 1, None)
+            .await
+            .expect("token");
+        own.insert("{my_token}", token.info.id.to_string());
         let cookie = sign_in(self.app, &name, PASSWORD).await;
-        self.cookies.insert(key, cookie.clone());
-        cookie
+        self.made.insert(key, (cookie.clone(), own.clone()));
+        (cookie, own)
     }
 }
 
@@ -68,27 +110,230 @@ fn exactly(pairs: &[(ObjectType, Operation)]) -> Permissions {
     p
 }
 
+fn fill(
+    sample: &str,
+    values: &HashMap<&'static str, String>,
+    own: &HashMap<&'static str, String>,
+) -> String {
+    let mut text = sample.to_owned();
+    for (key, value) in values.iter().chain(own) {
+        text = text.replace(key, value);
+    }
+    // A caller who may not upload has no upload of their own: any id will be refused.
+    for key in ["{my_upload}", "{my_spare_upload}"] {
+        text = text.replace(key, "none");
+    }
+    assert!(
+        !text.contains('{'),
+        "an unknown placeholder in {sample}: {text}"
+    );
+    text
+}
+
+/// The objects the samples name, made through the domain as an administrator would: boot
+/// images and driver packages in Production, jobs, schedules, roles without rights, a user
+/// to change, scopes.
+async fn objects(
+    domain: &Domain,
+    admin: &Actor,
+    root: &std::path::Path,
+) -> HashMap<&'static str, String> {
+    let mut v: HashMap<&'static str, String> = HashMap::new();
+    let runner = Runner::start(domain, fast_runner_options());
+    let mut first_job = None;
+    for (key, name) in [
+        ("{boot}", "Boot A"),
+        ("{boot2}", "Boot B"),
+        ("{spare_boot}", "Spare"),
+    ] {
+        let job = domain
+            .for_actor(admin)
+            .catalog()
+            .import(ImportRequest {
+                kind: ImageKind::Boot,
+                source: root.join("boot.wim").display().to_string(),
+                index: None,
+                name: Some(name.into()),
+                version: String::new(),
+                comment: String::new(),
+                architecture: None,
+                language: None,
+            })
+            .await
+            .expect("import");
+        first_job.get_or_insert(job);
+        let job = wait_until_final(domain, job, std::time::Duration::from_secs(60)).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        v.insert(key, job.result.expect("result")["image_id"].to_string());
+    }
+    let mut packages = Vec::new();
+    for (key, folder) in [("{driver}", "nic1"), ("{spare_driver}", "nic2")] {
+        let job = domain
+            .for_actor(admin)
+            .drivers()
+            .import(DriverImportRequest {
+                source: root.join(folder).display().to_string(),
+                name: None,
+                categories: vec![],
+            })
+            .await
+            .expect("drivers");
+        let job = wait_until_final(domain, job, std::time::Duration::from_secs(60)).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let result = job.result.expect("result");
+        packages.push(result["package_id"].as_i64().expect("package"));
+        v.insert(key, result["drivers"][0]["driver_id"].to_string());
+    }
+    runner.shutdown().await;
+    // Job 1 is the first import (the websocket check watches it).
+    assert_eq!(first_job, Some(1));
+
+    let security = domain.for_actor(admin).security();
+    let lab = security.create_scope("Lab", "").await.expect("lab");
+    let production = security.create_scope("Production", "").await.expect("prod");
+    v.insert("{lab}", lab.to_string());
+    v.insert("{production}", production.to_string());
+    for key in ["{boot}", "{boot2}", "{spare_boot}"] {
+        security
+            .set_object_scopes(
+                ObjectType::BootImage,
+                v[key].parse().expect("id"),
+                &BTreeSet::from([production]),
+            )
+            .await
+            .expect("to production");
+    }
+    for package in packages {
+        security
+            .set_object_scopes(
+                ObjectType::DriverPackage,
+                package,
+                &BTreeSet::from([production]),
+            )
+            .await
+            .expect("to production");
+    }
+    v.insert(
+        "{scope}",
+        security
+            .create_scope("Renamed", "")
+            .await
+            .expect("scope")
+            .to_string(),
+    );
+    v.insert(
+        "{spare_scope}",
+        security
+            .create_scope("Unused", "")
+            .await
+            .expect("scope")
+            .to_string(),
+    );
+
+    // Storage checks: housekeeping every job reader may see. No runner: they stay queued.
+    let jobs = domain.for_actor(admin).jobs();
+    let check = || NewJob::new("storage-check", serde_json::json!({ "size_mib": 1 }));
+    v.insert(
+        "{queued_job}",
+        jobs.start(check()).await.expect("queued").to_string(),
+    );
+    for key in ["{job}", "{cancelled_job}"] {
+        let cancelled = jobs.start(check()).await.expect("queued");
+        jobs.cancel(cancelled).await.expect("cancel");
+        v.insert(key, cancelled.to_string());
+    }
+    for key in ["{schedule}", "{spare_schedule}"] {
+        let id = jobs
+            .create_schedule(NewSchedule {
+                name: key.trim_matches(['{', '}']).into(),
+                kind: "storage-check".into(),
+                params: serde_json::json!({ "size_mib": 1 }),
+                spec: ScheduleSpec::Interval(86_400),
+            })
+            .await
+            .expect("schedule");
+        v.insert(key, id.to_string());
+    }
+
+    let roles = security.roles().await.expect("roles");
+    let full = roles
+        .iter()
+        .find(|r| r.slug.as_deref() == Some(Role::FullAdministrator.slug()))
+        .expect("full")
+        .id;
+    for (key, name) in [
+        ("{empty_role}", "Nothing"),
+        ("{empty_role2}", "Nothing 2"),
+        ("{empty_role3}", "Nothing 3"),
+        ("{spare_role}", "Unused"),
+    ] {
+        let id = security.copy_role(full, name, "").await.expect("copy");
+        security
+            .edit_role(id, name, "", Permissions::NONE, 1)
+            .await
+            .expect("empty");
+        v.insert(key, id.to_string());
+    }
+    let victim = security
+        .create_user(
+            "victim",
+            PASSWORD,
+            v["{empty_role}"].parse().expect("id"),
+            ScopeSet::All,
+        )
+        .await
+        .expect("victim");
+    let spare = security
+        .assign(
+            victim,
+            v["{empty_role3}"].parse().expect("id"),
+            ScopeSet::All,
+        )
+        .await
+        .expect("assign");
+    v.insert("{victim}", victim.to_string());
+    v.insert("{spare_assignment}", spare.to_string());
+    v.insert("{password}", PASSWORD.replace(' ', "+"));
+    v.insert("{long_category}", "x".repeat(65));
+    v
+}
+
 #[tokio::test]
 async fn every_server_function_declares_and_enforces_its_permissions() {
-    let (app, domain, _db) = app(Backend::Sqlite).await;
+    let db = TestDb::create(Backend::Sqlite).await;
+    let root = db.data_dir.join("sources");
+    std::fs::create_dir_all(&root).expect("root");
+    let library = fixtures::sample_library(&db.data_dir.join("samples")).expect("samples");
+    std::fs::copy(&library.boot_amd64, root.join("boot.wim")).expect("boot");
+    for stem in ["nic1", "nic2"] {
+        DriverPackage::network(stem, &[Arch::Amd64])
+            .write(&root.join(stem))
+            .expect("driver");
+    }
+    let mut config = db.config();
+    config.images.source_roots = vec![root.clone()];
+    let domain = Domain::open(&config).await.expect("open");
     let admin_id = domain
         .accounts()
         .create_user("root", PASSWORD, &[Role::FullAdministrator])
         .await
         .expect("root");
     let admin = domain.accounts().actor(admin_id).await.expect("actor");
+    let values = objects(&domain, &admin, &root).await;
+    let app = server::router(domain.clone());
     let full_role = admin.grants.0[0].role_id;
     let mut users = Users {
         app: &app,
         domain: &domain,
-        admin,
+        admin: &admin,
         full_role,
-        cookies: HashMap::new(),
-        made: 0,
+        made: HashMap::new(),
+        count: 0,
     };
 
     let methods: HashMap<&str, axum::http::Method> = server_fn::axum::server_fn_paths().collect();
-    let paths: Vec<&str> = methods.keys().copied().collect();
+    let mut paths: Vec<&str> = methods.keys().copied().collect();
+    paths.sort_unstable();
     let websocket =
         |path: &str| declared(path).is_some_and(|d| d.sample == app::api::permissions::WEBSOCKET);
     let request = |path: &str, sample: &str, cookie: &str| {
@@ -110,77 +355,92 @@ async fn every_server_function_declares_and_enforces_its_permissions() {
         .collect();
     assert!(stale.is_empty(), "declared but not registered: {stale:?}");
 
+    // First every refusal (nothing changes), then every admission (some change things).
     let mut refused = 0;
-    let mut passed = 0;
+    let mut scoped = 0;
     for path in &paths {
         let d = declared(path).expect("declared");
-        // What a user may lack (each set must be refused) and what suffices.
-        let (lacking, sufficient): (Vec<Vec<(ObjectType, Operation)>>, Option<Permissions>) =
-            match d.needs {
-                Needs::Public => continue,
-                Needs::SignedIn => (Vec::new(), Some(Permissions::NONE)),
-                Needs::All(pairs) => (
-                    pairs.iter().map(|p| vec![*p]).collect(),
-                    Some(exactly(pairs)),
-                ),
-                Needs::Any(pairs) => (vec![pairs.to_vec()], Some(exactly(&pairs[..1]))),
-            };
-        if websocket(path) {
-            for missing in lacking {
-                let cookie = users.with(without(&missing)).await;
+        let lacking: Vec<Vec<(ObjectType, Operation)>> = match d.needs {
+            Needs::Public | Needs::SignedIn => Vec::new(),
+            Needs::All(pairs) => pairs.iter().map(|p| vec![*p]).collect(),
+            Needs::Any(pairs) => vec![pairs.to_vec()],
+        };
+        for missing in lacking {
+            let (cookie, own) = users.with(without(&missing), ScopeSet::All).await;
+            if websocket(path) {
                 let answer = first_websocket_answer(&app, path, &cookie).await;
                 assert!(
                     answer.contains("Forbidden"),
                     "{path} reached without {missing:?}: {answer}"
                 );
-                refused += 1;
-            }
-            if let Some(permissions) = sufficient {
-                let cookie = users.with(permissions).await;
-                let answer = first_websocket_answer(&app, path, &cookie).await;
-                assert!(
-                    !answer.contains("Forbidden") && !answer.contains("Unauthenticated"),
-                    "{path} refused with exactly {:?}: {answer}",
-                    d.needs
+            } else {
+                let response =
+                    send(&app, request(path, &fill(d.sample, &values, &own), &cookie)).await;
+                let status = response.status();
+                let body = body_text(response).await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{path} reached without {missing:?}: {body}"
                 );
-                passed += 1;
             }
-            continue;
-        }
-        for missing in lacking {
-            let cookie = users.with(without(&missing)).await;
-            let response = send(&app, request(path, d.sample, &cookie)).await;
-            let status = response.status();
-            let body = body_text(response).await;
-            assert_eq!(
-                status,
-                StatusCode::FORBIDDEN,
-                "{path} reached without {missing:?}: {body}"
-            );
             refused += 1;
         }
-        if let Some(permissions) = sufficient {
-            let cookie = users.with(permissions).await;
-            if d.path == <app::api::session::SignOut as server_fn::ServerFn>::PATH {
-                // Signing out ends the session the other checks share.
-                users.cookies.clear();
-            }
-            let response = send(&app, request(path, d.sample, &cookie)).await;
+        // Everything, but only on Lab: a Production object is out of reach.
+        if SCOPED_OBJECTS.iter().any(|o| d.sample.contains(o)) {
+            let lab = ScopeSet::Only(BTreeSet::from([values["{lab}"].parse().expect("id")]));
+            let (cookie, own) = users.with(Permissions::everything(), lab).await;
+            let response = send(&app, request(path, &fill(d.sample, &values, &own), &cookie)).await;
             let status = response.status();
             let body = body_text(response).await;
             assert!(
-                status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
-                "{path} refused with exactly {:?}: {status} {body}",
-                d.needs
+                status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                "{path} reached a Production object from Lab: {status} {body}"
             );
-            passed += 1;
+            scoped += 1;
         }
     }
+    let mut admitted = 0;
+    for path in &paths {
+        let d = declared(path).expect("declared");
+        let sufficient = match d.needs {
+            Needs::Public => continue,
+            Needs::SignedIn => Permissions::NONE,
+            Needs::All(pairs) => exactly(pairs),
+            Needs::Any(pairs) => exactly(&pairs[..1]),
+        };
+        let (cookie, own) = users.with(sufficient, ScopeSet::All).await;
+        if d.path == <app::api::session::SignOut as server_fn::ServerFn>::PATH {
+            // Signing out ends the session the other checks share.
+            users.made.clear();
+        }
+        if websocket(path) {
+            let answer = first_websocket_answer(&app, path, &cookie).await;
+            assert!(
+                !answer.contains("Forbidden") && !answer.contains("Unauthenticated"),
+                "{path} refused with exactly {:?}: {answer}",
+                d.needs
+            );
+        } else {
+            let response = send(&app, request(path, &fill(d.sample, &values, &own), &cookie)).await;
+            let status = response.status();
+            let body = body_text(response).await;
+            // A success, or the function's own verdict on the minimal input.
+            let own_validation = status == StatusCode::BAD_REQUEST && body.contains("\"Invalid\"");
+            assert!(
+                status.is_success() || status.is_redirection() || own_validation,
+                "{path} with exactly {:?}: {status} {body}",
+                d.needs
+            );
+        }
+        admitted += 1;
+    }
     println!(
-        "{} server functions: {refused} refusals and {passed} admissions checked",
+        "{} server functions: {refused} refusals for a missing permission, {scoped} out of scope, {admitted} admissions checked",
         paths.len()
     );
     assert_eq!(paths.len(), DECLARED.len());
+    assert!(scoped >= 15, "{scoped} scoped checks");
 }
 
 /// Opens the websocket server function `path` on a real listener as the cookie's user, sends

@@ -22,7 +22,11 @@ pub enum Needs {
 }
 
 /// One server function: its path, what it needs, and a request body it accepts (for the
-/// coverage test).
+/// coverage test). Samples name the test's objects as `{placeholders}` (`{boot}`, `{driver}`,
+/// `{victim}`, … and the caller's own `{my_upload}`, `{my_token}`): with exactly the declared
+/// rights a call must succeed, or fail only with its own validation error for the minimal
+/// input; with one of them missing, or on an object outside the caller's scopes, it must be
+/// refused.
 #[derive(Debug, Clone, Copy)]
 pub struct Declared {
     pub path: &'static str,
@@ -72,12 +76,12 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <images::ImageDetail as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Read)]),
-        "kind=boot&id=1",
+        "kind=boot&id={boot}",
     ),
     declare(
         <images::BrowseImage as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Read)]),
-        "kind=boot&id=1&index=1&dir=%2F",
+        "kind=boot&id={boot}&index=1&dir=%2F",
     ),
     declare(
         <images::PreviewImageSource as ServerFn>::PATH,
@@ -92,17 +96,17 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <images::EditImage as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Modify)]),
-        "kind=boot&id=1&name=x&version=&comment=&row_version=1",
+        "kind=boot&id={boot}&name=&version=&comment=&row_version=1",
     ),
     declare(
         <images::DeleteImage as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Delete)]),
-        "kind=boot&id=1&row_version=1",
+        "kind=boot&id={spare_boot}&row_version=1",
     ),
     declare(
         <images::ServiceImage as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Validate)]),
-        "kind=boot&id=1&action=verify",
+        "kind=boot&id={boot}&action=verify",
     ),
     declare(
         <images::UpdateDefaultBootImages as ServerFn>::PATH,
@@ -117,8 +121,8 @@ pub const DECLARED: &[Declared] = &[
     ),
     declare(
         <drivers::DriverDetail as ServerFn>::PATH,
-        Needs::All(&[(T::Driver, O::Read)]),
-        "id=1",
+        Needs::All(&[(T::Driver, O::Read), (T::DriverPackage, O::Read)]),
+        "id={driver}",
     ),
     declare(
         <drivers::ImportDrivers as ServerFn>::PATH,
@@ -128,37 +132,37 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <drivers::SetDriverEnabled as ServerFn>::PATH,
         Needs::All(&[(T::Driver, O::Modify)]),
-        "id=1&enabled=false&row_version=1",
+        "id={driver}&enabled=true&row_version=1",
     ),
     declare(
         <drivers::SetDriverCategories as ServerFn>::PATH,
         Needs::All(&[(T::Driver, O::Modify)]),
-        "id=1&row_version=1",
+        "id={driver}&row_version=1&categories={long_category}",
     ),
     declare(
         <drivers::DeleteDriver as ServerFn>::PATH,
         Needs::All(&[(T::Driver, O::Delete)]),
-        "id=1&row_version=1",
+        "id={spare_driver}&row_version=1",
     ),
     declare(
         <drivers::BootImageDrivers as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Read), (T::Driver, O::Read)]),
-        "image_id=1",
+        "image_id={boot}",
     ),
     declare(
         <drivers::AddBootImageDriver as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Modify), (T::Driver, O::Read)]),
-        "image_id=1&driver_id=1",
+        "image_id={boot2}&driver_id={driver}",
     ),
     declare(
         <drivers::RemoveBootImageDriver as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Modify)]),
-        "image_id=1&driver_id=1",
+        "image_id={boot2}&driver_id={driver}",
     ),
     declare(
         <drivers::ApplyBootImageDrivers as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Modify)]),
-        "image_id=1",
+        "image_id={boot2}",
     ),
     // Jobs.
     declare(
@@ -169,17 +173,17 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <jobs::JobDetail as ServerFn>::PATH,
         Needs::All(&[(T::Job, O::Read)]),
-        "id=1",
+        "id={job}",
     ),
     declare(
         <jobs::JobPoll as ServerFn>::PATH,
         Needs::All(&[(T::Job, O::Read)]),
-        "id=1",
+        "id={job}",
     ),
     declare(
         <jobs::JobLog as ServerFn>::PATH,
         Needs::All(&[(T::Job, O::Read)]),
-        "id=1",
+        "id={job}",
     ),
     declare(
         <jobs::WatchJob as ServerFn>::PATH,
@@ -193,13 +197,13 @@ pub const DECLARED: &[Declared] = &[
     ),
     declare(
         <jobs::CancelJob as ServerFn>::PATH,
-        Needs::Any(&[(T::Job, O::Modify), (T::Job, O::Administer)]),
-        "id=1",
+        Needs::Any(&[(T::Job, O::Administer), (T::Job, O::Modify)]),
+        "id={queued_job}",
     ),
     declare(
         <jobs::RetryJob as ServerFn>::PATH,
-        Needs::Any(&[(T::Job, O::Modify), (T::Job, O::Administer)]),
-        "id=1",
+        Needs::Any(&[(T::Job, O::Administer), (T::Job, O::Modify)]),
+        "id={cancelled_job}",
     ),
     declare(
         <jobs::StartStorageCheck as ServerFn>::PATH,
@@ -224,12 +228,12 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <jobs::SetScheduleEnabled as ServerFn>::PATH,
         Needs::All(&[(T::Job, O::Administer)]),
-        "id=1&enabled=false",
+        "id={schedule}&enabled=false",
     ),
     declare(
         <jobs::DeleteSchedule as ServerFn>::PATH,
         Needs::All(&[(T::Job, O::Administer)]),
-        "id=1",
+        "id={spare_schedule}",
     ),
     // Uploads (sources of new images and driver packages).
     declare(
@@ -240,13 +244,13 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <uploads::UploadStatus as ServerFn>::PATH,
         ADD_ANYTHING,
-        "id=x",
+        "id={my_upload}",
     ),
     declare(<uploads::ListUploads as ServerFn>::PATH, ADD_ANYTHING, ""),
     declare(
         <uploads::DiscardUpload as ServerFn>::PATH,
         ADD_ANYTHING,
-        "id=x",
+        "id={my_spare_upload}",
     ),
     // Security administration, the audit log, the caller's account.
     declare(
@@ -257,27 +261,27 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <security::CreateUser as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Create)]),
-        "username=someone&password=x&role_id=999999&scopes=all",
+        "username=someone&password=x&role_id={empty_role}&scopes=all",
     ),
     declare(
         <security::SetUserDisabled as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Modify)]),
-        "user_id=999999&disabled=true",
+        "user_id={victim}&disabled=false",
     ),
     declare(
         <security::ResetUserPassword as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Modify)]),
-        "user_id=999999&password=x",
+        "user_id={victim}&password=x",
     ),
     declare(
         <security::AssignRole as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Administer)]),
-        "user_id=999999&role_id=999999&scopes=all",
+        "user_id={victim}&role_id={empty_role2}&scopes=all",
     ),
     declare(
         <security::UnassignRole as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Administer)]),
-        "assignment_id=999999",
+        "assignment_id={spare_assignment}",
     ),
     declare(
         <security::ListRoles as ServerFn>::PATH,
@@ -287,17 +291,17 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <security::CopyRole as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Create)]),
-        "from=999999&name=x&description=",
+        "from={empty_role}&name=&description=",
     ),
     declare(
         <security::EditRole as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Modify)]),
-        "id=999999&name=x&description=&permissions=&row_version=1",
+        "id={empty_role}&name=&description=&permissions=&row_version=1",
     ),
     declare(
         <security::DeleteRole as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Delete)]),
-        "id=999999",
+        "id={spare_role}",
     ),
     declare(
         <security::ListScopes as ServerFn>::PATH,
@@ -312,22 +316,22 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <security::EditScope as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Modify)]),
-        "id=999999&name=x&description=&row_version=1",
+        "id={scope}&name=&description=&row_version=1",
     ),
     declare(
         <security::DeleteScope as ServerFn>::PATH,
         Needs::All(&[(T::Security, O::Delete)]),
-        "id=999999",
+        "id={spare_scope}",
     ),
     declare(
         <security::ObjectSecurity as ServerFn>::PATH,
         SCOPED_READ,
-        "object_type=boot-image&id=999999",
+        "object_type=boot-image&id={boot}",
     ),
     declare(
         <security::SetObjectScopes as ServerFn>::PATH,
         SCOPED_SET_SCOPE,
-        "object_type=boot-image&id=999999&scopes=1",
+        "object_type=boot-image&id={boot}&scopes={production}",
     ),
     declare(
         <security::SearchAudit as ServerFn>::PATH,
@@ -343,12 +347,12 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <security::RevokeApiToken as ServerFn>::PATH,
         Needs::SignedIn,
-        "id=999999",
+        "id={my_token}",
     ),
     declare(
         <security::ConfirmPassword as ServerFn>::PATH,
         Needs::SignedIn,
-        "password=",
+        "password={password}",
     ),
 ];
 
