@@ -855,3 +855,64 @@ async fn the_sweep_spares_the_temporary_files_of_active_jobs() {
         assert_eq!(report.temporary_files.len(), 2, "{report:?}");
     }
 }
+
+/// Cancelling a job and changing schedules are audited with the change.
+#[tokio::test]
+async fn job_control_and_schedules_are_audited() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let jobs = s.domain.for_actor(&s.admin).jobs();
+        let job = jobs
+            .start(domain::jobs::NewJob::new(
+                "storage-check",
+                serde_json::json!({ "size_mib": 1 }),
+            ))
+            .await
+            .expect("queued");
+        jobs.cancel(job).await.expect("cancel");
+        let schedule = jobs
+            .create_schedule(NewSchedule {
+                name: "nightly check".into(),
+                kind: "storage-check".into(),
+                params: serde_json::json!({ "size_mib": 1 }),
+                spec: ScheduleSpec::Interval(86_400),
+            })
+            .await
+            .expect("schedule");
+        jobs.set_schedule_enabled(schedule, false)
+            .await
+            .expect("disable");
+        jobs.delete_schedule(schedule).await.expect("delete");
+        let entries = s
+            .domain
+            .for_actor(&s.admin)
+            .audit()
+            .search(
+                &domain::audit::Filter {
+                    object_type: Some(domain::authz::ObjectType::Job),
+                    ..Default::default()
+                },
+                None,
+                20,
+            )
+            .await
+            .expect("audit");
+        let changes: Vec<String> = entries
+            .iter()
+            .rev()
+            .map(|e| {
+                let fields: Vec<&String> = e
+                    .changes
+                    .as_object()
+                    .map(|o| o.keys().collect())
+                    .unwrap_or_default();
+                format!("{} {} {fields:?}", e.operation, e.object_name)
+            })
+            .collect();
+        assert_eq!(changes.len(), 5, "{changes:#?}");
+        assert!(changes[1].contains("cancel"), "{changes:#?}");
+        assert!(changes[2].contains("nightly check"), "{changes:#?}");
+        assert!(changes[3].contains("enabled"), "{changes:#?}");
+        assert!(changes[4].contains("schedule"), "{changes:#?}");
+    }
+}

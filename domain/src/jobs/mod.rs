@@ -471,7 +471,21 @@ impl<'a> Jobs<'a> {
     /// Cancels a queued job at once; asks a running one to stop (it ends `cancelled` when it
     /// notices, within a heartbeat). Final jobs are left as they are.
     pub async fn cancel(&self, id: i64, by: &str) -> Result<JobState> {
-        let db = self.domain.db();
+        let txn = crate::db::begin_write(self.domain.db()).await?;
+        let state = self.cancel_in(&txn, id, by).await?;
+        txn.commit().await?;
+        self.cancelled(id, state);
+        Ok(state)
+    }
+
+    /// [`Jobs::cancel`] inside the caller's transaction; call [`Jobs::cancelled`] after the
+    /// commit. Returns `Cancelled` for a queued job, `Running` for one asked to stop.
+    pub(crate) async fn cancel_in<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: i64,
+        by: &str,
+    ) -> Result<JobState> {
         let now = self.domain.now_ms();
         let queued = jobs::Entity::update_many()
             .col_expr(
@@ -486,21 +500,8 @@ impl<'a> Jobs<'a> {
             .exec(db)
             .await?;
         if queued.rows_affected == 1 {
-            append_log(
-                db,
-                id,
-                vec![(
-                    now,
-                    LogLevel::Warning,
-                    format!("Cancelled by {by} before it started"),
-                )],
-            )
-            .await?;
-            self.domain.publish(JobEvent {
-                job_id: id,
-                state: JobState::Cancelled,
-                progress: None,
-            });
+            let line = format!("Cancelled by {by} before it started");
+            append_log(db, id, vec![(now, LogLevel::Warning, line)]).await?;
             return Ok(JobState::Cancelled);
         }
         let running = jobs::Entity::update_many()
@@ -511,26 +512,36 @@ impl<'a> Jobs<'a> {
             .exec(db)
             .await?;
         if running.rows_affected == 1 {
-            append_log(
-                db,
-                id,
-                vec![(
-                    now,
-                    LogLevel::Warning,
-                    format!("Cancellation requested by {by}"),
-                )],
-            )
-            .await?;
-            if let Some(token) = self.domain.running_token(id) {
-                token.cancel();
-            }
+            let line = format!("Cancellation requested by {by}");
+            append_log(db, id, vec![(now, LogLevel::Warning, line)]).await?;
             return Ok(JobState::Running);
         }
-        let job = self.get(id).await?;
+        let job = jobs::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        let state = JobState::parse(&job.state).unwrap_or(JobState::Failed);
         Err(Error::Conflict(format!(
             "job {id} has already ended ({})",
-            job.state.label().to_lowercase()
+            state.label().to_lowercase()
         )))
+    }
+
+    /// After a committed cancellation: live views learn of a cancelled job, a running one is
+    /// told to stop.
+    pub(crate) fn cancelled(&self, id: i64, state: JobState) {
+        match state {
+            JobState::Cancelled => self.domain.publish(JobEvent {
+                job_id: id,
+                state,
+                progress: None,
+            }),
+            _ => {
+                if let Some(token) = self.domain.running_token(id) {
+                    token.cancel();
+                }
+            }
+        }
     }
 
     /// The job that retries an unsuccessful one: the same kind, parameters and target.
@@ -621,13 +632,25 @@ impl<'a> Jobs<'a> {
     }
 
     pub async fn create_schedule(&self, owner: Option<&Actor>, new: NewSchedule) -> Result<i64> {
-        schedule::insert(self.domain, owner.map(|a| a.user_id), new).await
+        schedule::insert(self.domain, self.domain.db(), owner.map(|a| a.user_id), new).await
     }
 
     /// Enables or disables a schedule; enabling recomputes its next run from now.
     pub async fn set_schedule_enabled(&self, id: i64, enabled: bool) -> Result<()> {
+        self.set_schedule_enabled_in(self.domain.db(), id, enabled)
+            .await
+            .map(drop)
+    }
+
+    /// [`Jobs::set_schedule_enabled`] inside the caller's transaction; returns the schedule.
+    async fn set_schedule_enabled_in<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: i64,
+        enabled: bool,
+    ) -> Result<schedules::Model> {
         let model = schedules::Entity::find_by_id(id)
-            .one(self.domain.db())
+            .one(db)
             .await?
             .ok_or_else(|| Error::NotFound(format!("schedule {id}")))?;
         let now = self.domain.now_ms();
@@ -649,19 +672,29 @@ impl<'a> Jobs<'a> {
             updated_at_ms: Set(now),
             ..Default::default()
         }
-        .update(self.domain.db())
+        .update(db)
         .await?;
-        Ok(())
+        Ok(model)
     }
 
     pub async fn delete_schedule(&self, id: i64) -> Result<()> {
-        let deleted = schedules::Entity::delete_by_id(id)
-            .exec(self.domain.db())
-            .await?;
-        if deleted.rows_affected == 0 {
-            return Err(Error::NotFound(format!("schedule {id}")));
-        }
-        Ok(())
+        self.delete_schedule_in(self.domain.db(), id)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a schedule inside the caller's transaction; returns what it was.
+    async fn delete_schedule_in<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: i64,
+    ) -> Result<schedules::Model> {
+        let model = schedules::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("schedule {id}")))?;
+        schedules::Entity::delete_by_id(id).exec(db).await?;
+        Ok(model)
     }
 
     fn to_job(&self, m: jobs::Model) -> Job {
@@ -948,7 +981,22 @@ impl<'a> ActorJobs<'a> {
                 "cancel this job (it takes Modify on jobs for your own, Administer for others')",
             ));
         }
-        self.jobs.cancel(id, &self.actor.username).await
+        let mut txn = crate::audit::AuditedTxn::begin(self.jobs.domain).await?;
+        let state = self
+            .jobs
+            .cancel_in(txn.conn(), id, &self.actor.username)
+            .await?;
+        txn.allowed(
+            self.actor,
+            Operation::Modify,
+            ObjectType::Job,
+            (id, &format!("job {id} ({})", job.kind_label)),
+            &[("cancel", Value::Null, serde_json::json!(state.as_str()))],
+        )
+        .await?;
+        txn.commit().await?;
+        self.jobs.cancelled(id, state);
+        Ok(state)
     }
 
     /// Retries an unsuccessful job as this user: it takes the rights to control the job and
@@ -989,16 +1037,54 @@ impl<'a> ActorJobs<'a> {
         let kind = self.jobs.domain.job_kind(&new.kind)?;
         kind.authorize(self.jobs.domain, self.actor, &new.params)
             .await?;
-        self.jobs.create_schedule(Some(self.actor), new).await
+        let (name, spec) = (new.name.trim().to_owned(), format!("{:?}", new.spec));
+        let kind = new.kind.clone();
+        let txn = crate::audit::AuditedTxn::begin(self.jobs.domain).await?;
+        let id =
+            schedule::insert(self.jobs.domain, txn.conn(), Some(self.actor.user_id), new).await?;
+        let created = serde_json::json!({ "kind": kind, "spec": spec });
+        self.commit_schedule_change(txn, (id, &name), ("schedule", Value::Null, created))
+            .await?;
+        Ok(id)
     }
 
     pub async fn set_schedule_enabled(&self, id: i64, enabled: bool) -> Result<()> {
         self.require_operator()?;
-        self.jobs.set_schedule_enabled(id, enabled).await
+        let txn = crate::audit::AuditedTxn::begin(self.jobs.domain).await?;
+        let before = self
+            .jobs
+            .set_schedule_enabled_in(txn.conn(), id, enabled)
+            .await?;
+        let change = ("enabled", before.enabled.into(), enabled.into());
+        self.commit_schedule_change(txn, (id, &before.name), change)
+            .await
     }
 
     pub async fn delete_schedule(&self, id: i64) -> Result<()> {
         self.require_operator()?;
-        self.jobs.delete_schedule(id).await
+        let txn = crate::audit::AuditedTxn::begin(self.jobs.domain).await?;
+        let gone = self.jobs.delete_schedule_in(txn.conn(), id).await?;
+        let change = ("schedule", serde_json::json!(gone.kind), Value::Null);
+        self.commit_schedule_change(txn, (id, &gone.name), change)
+            .await
+    }
+
+    /// Records a change this user made to a schedule, and commits it.
+    async fn commit_schedule_change(
+        &self,
+        mut txn: crate::audit::AuditedTxn,
+        schedule: (i64, &str),
+        change: (&str, Value, Value),
+    ) -> Result<()> {
+        let name = format!("schedule \"{}\"", schedule.1);
+        txn.allowed(
+            self.actor,
+            Operation::Administer,
+            ObjectType::Job,
+            (schedule.0, &name),
+            &[change],
+        )
+        .await?;
+        txn.commit().await
     }
 }

@@ -269,7 +269,12 @@ pub struct NewSchedule {
     pub spec: ScheduleSpec,
 }
 
-pub(crate) async fn insert(domain: &Domain, owner: Option<i64>, new: NewSchedule) -> Result<i64> {
+pub(crate) async fn insert<C: sea_orm::ConnectionTrait>(
+    domain: &Domain,
+    db: &C,
+    owner: Option<i64>,
+    new: NewSchedule,
+) -> Result<i64> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(Error::invalid(
@@ -300,7 +305,7 @@ pub(crate) async fn insert(domain: &Domain, owner: Option<i64>, new: NewSchedule
         updated_at_ms: Set(now),
         ..Default::default()
     }
-    .insert(domain.db())
+    .insert(db)
     .await?;
     Ok(model.id)
 }
