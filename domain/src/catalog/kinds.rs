@@ -222,6 +222,12 @@ pub(crate) async fn write_output(
     .await;
     match written {
         Ok(inspection) => Ok((pending, inspection)),
+        // Someone else's file is at the final name (written meanwhile): it is not this job's
+        // to remove; only the record goes (this job's temporary file went with its writer).
+        Err(e @ WimError::OutputExists(_)) => {
+            store::settle(domain.db(), pending).await?;
+            Err(wim_failure(e))
+        }
         Err(e) => {
             store::discard(domain.db(), pending, output).await?;
             Err(wim_failure(e))

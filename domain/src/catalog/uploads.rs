@@ -558,9 +558,16 @@ pub(crate) async fn find_complete<C: ConnectionTrait>(
 /// An import used the upload: forget it (in the import's transaction). The caller removes the
 /// file afterwards unless the catalog took it over.
 pub(crate) async fn consume<C: ConnectionTrait>(db: &C, id: &str) -> Result<()> {
-    uploads::Entity::delete_by_id(id.to_owned())
+    let gone = uploads::Entity::delete_by_id(id.to_owned())
         .exec(db)
         .await?;
+    // Two imports of one upload: the second finds it used up, and must not take (or remove)
+    // the file the first one's row now holds.
+    if gone.rows_affected != 1 {
+        return Err(Error::Conflict(
+            "the upload was used up by another import meanwhile; upload the file again".into(),
+        ));
+    }
     Ok(())
 }
 
