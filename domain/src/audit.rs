@@ -344,6 +344,37 @@ impl Entry {
         }
     }
 
+    /// What a schedule did when it fired, as its owner (or as Wimdeck, for its own): the job
+    /// it queued on the grant's object, or, `refused`, why it queued nothing.
+    pub(crate) fn scheduled(
+        owner: Option<&Actor>,
+        schedule: &str,
+        grant: &crate::jobs::JobGrant,
+        job: Option<i64>,
+        refused: Option<String>,
+    ) -> Self {
+        let changes = match job {
+            Some(id) => vec![("job", Value::Null, serde_json::json!(id))],
+            None => Vec::new(),
+        };
+        let object = (grant.object_id, grant.object_name.as_str());
+        Self {
+            user_id: owner.map(|a| a.user_id),
+            username: owner.map_or_else(|| "Wimdeck".to_owned(), |a| a.username.clone()),
+            outcome: if refused.is_some() {
+                Outcome::Denied
+            } else {
+                Outcome::Allowed
+            },
+            detail: match refused {
+                Some(why) => format!("schedule \"{schedule}\" queued nothing: {why}"),
+                None => format!("schedule \"{schedule}\""),
+            },
+            source_addr: "schedule".into(),
+            ..Self::changes(grant.operation, grant.object_type, object, &changes)
+        }
+    }
+
     /// An allowed change by `actor`; see [`AuditedTxn::allowed`].
     pub(crate) fn allowed(
         actor: &Actor,

@@ -944,7 +944,8 @@ async fn uploads_resume_after_drops_and_restarts_and_are_used_up_by_their_import
         // Uploading a file of that name again is refused while the image uses it.
         let err = uploads.begin("install.wim", 10).await.expect_err("in use");
         assert!(
-            err.to_string().contains("is the file of the image"),
+            err.to_string()
+                .contains("is the file of an image in the catalog"),
             "{err}"
         );
         s.domain

@@ -206,16 +206,7 @@ async fn a_thousand_jobs_survive_random_worker_deaths_with_one_effect_each() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
         loop {
             tokio::time::sleep(Duration::from_millis(rng.gen_range(50..250))).await;
-            let open = domain
-                .jobs()
-                .count_in(JobState::Queued)
-                .await
-                .expect("count")
-                + domain
-                    .jobs()
-                    .count_in(JobState::Running)
-                    .await
-                    .expect("count");
+            let open = domain.jobs().count_active().await.expect("count");
             if open == 0 {
                 break;
             }

@@ -14,6 +14,7 @@ mod m20261122_000005_drivers;
 mod m20261122_000006_security;
 mod m20261122_000007_audit;
 mod m20261123_000008_tokens;
+mod m20261202_000009_job_holds;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_security::Migration),
             Box::new(m20261122_000007_audit::Migration),
             Box::new(m20261123_000008_tokens::Migration),
+            Box::new(m20261202_000009_job_holds::Migration),
         ]
     }
 }

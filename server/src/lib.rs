@@ -229,11 +229,6 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr()?;
-    tracing::info!(
-        version = domain::VERSION,
-        database = domain.database_kind().label(),
-        "listening on http://{local}"
-    );
     if let Some(token) = domain.accounts().issue_setup_token().await? {
         println!(
             "No user exists yet. Create the first Full Administrator at:\n  http://{}/setup?token={token}\n\
@@ -257,12 +252,27 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
             domain::catalog::defaults::UPDATE_DEFAULTS,
             serde_json::json!({}),
         );
-        domain.jobs().enqueue_as(None, job).await?;
+        match domain.jobs().enqueue_as(None, job).await {
+            Ok(_) => {}
+            // A regeneration queued before the restart, or a job on a default boot image: the
+            // images are checked when that has run (or from the Boot images page).
+            Err(domain::Error::Conflict(busy)) => {
+                tracing::info!("default boot images not checked at start: {busy}");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let pruner = tokio::spawn(prune_sessions(domain.clone()));
     let runner = domain::jobs::Runner::start(
         &domain,
         domain::jobs::RunnerOptions::from_config(&domain.config().jobs),
+    );
+    // Said once the start-up work (sweep, default boot images queued, runner) is done: what
+    // waits for this line sees the server as it will run.
+    tracing::info!(
+        version = domain::VERSION,
+        database = domain.database_kind().label(),
+        "listening on http://{local}"
     );
     axum::serve(
         listener,

@@ -151,16 +151,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 async fn settle(domain: &Domain) {
     let deadline = Instant::now() + SETTLE;
     loop {
-        let active = domain
-            .jobs()
-            .count_in(JobState::Queued)
-            .await
-            .expect("count")
-            + domain
-                .jobs()
-                .count_in(JobState::Running)
-                .await
-                .expect("count");
+        let active = domain.jobs().count_active().await.expect("count");
         if active == 0 {
             return;
         }

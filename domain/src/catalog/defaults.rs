@@ -14,11 +14,14 @@ use crate::{
     Config, Domain, Error, Result,
     audit::{AuditedTxn, JobAuthor},
     authz::{ObjectType, Operation},
-    jobs::{BoxFuture, Completion, JobContext, JobError, JobKind},
+    jobs::{BoxFuture, Completion, JobContext, JobError, JobKind, JobTarget},
     wim::WimInspection,
 };
 
 pub const UPDATE_DEFAULTS: &str = "default-boot-images";
+
+/// What the regeneration holds besides each default boot image: the set itself.
+const DEFAULTS_TARGET: &str = "default-boot-images";
 
 /// What the job did for one architecture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +78,27 @@ impl JobKind for UpdateDefaultBootImages {
         _result: Option<&Value>,
     ) -> Option<(ObjectType, Option<i64>)> {
         Some((ObjectType::BootImage, None))
+    }
+
+    fn holds<'a>(
+        &'a self,
+        _domain: &'a Domain,
+        conn: &'a sea_orm::DatabaseTransaction,
+        _params: &'a Value,
+    ) -> BoxFuture<'a, Result<Vec<JobTarget>>> {
+        Box::pin(async move {
+            // The set (two regenerations would both create a missing one) and each default
+            // boot image that exists: no other job works on one while it is regenerated.
+            let mut holds = vec![JobTarget {
+                kind: DEFAULTS_TARGET.to_owned(),
+                id: "all".to_owned(),
+                label: "default boot images".to_owned(),
+            }];
+            for image in Catalog::defaults_in(conn).await? {
+                holds.push(image.target());
+            }
+            Ok(holds)
+        })
     }
 
     fn authorize<'a>(
@@ -210,21 +234,11 @@ async fn prepare(ctx: &JobContext, architecture: &str, source: &Path) -> Result<
         existing,
         written: None,
     };
-    if let Some(current) = &step.existing {
-        if current.os_version.as_deref() == Some(step.version.as_str())
-            && current.file_path.is_file()
-        {
-            return Ok(step);
-        }
-        let target = current.target();
-        if let Some(busy) = crate::jobs::active_on(domain.db(), &target.kind, &target.id).await? {
-            return Err(JobError::Failed(format!(
-                "{}; regenerate it when that job has ended",
-                domain
-                    .jobs()
-                    .busy_message(&busy, &format!("\"{}\"", current.name))
-            )));
-        }
+    if let Some(current) = &step.existing
+        && current.os_version.as_deref() == Some(step.version.as_str())
+        && current.file_path.is_file()
+    {
+        return Ok(step);
     }
     let output = store::new_store_path(domain, ImageKind::Boot, default_name(architecture))?;
     ctx.info(format!(
@@ -279,11 +293,11 @@ async fn commit_step(
                 .await?;
             let mut changes = vec![("file", json!(current.file_path), json!(written.output))];
             if listed > 0 {
-                let image = catalog
-                    .get_kind_in(txn.conn(), ImageKind::Boot, current.id)
-                    .await?;
                 let job = txn
-                    .enqueue(None, crate::drivers::boot::BootDrivers::apply_job(&image))
+                    .enqueue(
+                        None,
+                        crate::drivers::boot::BootDrivers::apply_job(current.id),
+                    )
                     .await?;
                 changes.push(("drivers re-applied by job", Value::Null, json!(job)));
             }

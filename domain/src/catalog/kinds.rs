@@ -15,7 +15,7 @@ use crate::{
     Actor, Config, Domain, Error, Result,
     audit::{AuditedTxn, JobAuthor},
     authz::Operation,
-    jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, NewJob},
+    jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, JobTarget, NewJob},
     wim::{Compression, Monitor, WimBackend, WimError, WimInspection, WinPeSupport},
 };
 
@@ -544,29 +544,26 @@ impl JobKind for ImportImage {
             new.inspection = inspection;
             let effect_domain = domain.clone();
             let author = ctx.author();
-            let used_upload = upload.as_ref().map(|u| u.id.clone());
+            let used_upload = upload.map(|u| (u.id, resolved));
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
-                    if let Some(id) = used_upload {
+                    if let Some((id, file)) = used_upload {
                         super::uploads::consume(txn.conn(), &id).await?;
+                        // The image has its own copy now: the uploaded file goes with the
+                        // commit (or with the sweep, should the server stop first).
+                        txn.release(&[file]).await?;
                     }
                     store::settle(txn.conn(), pending).await?;
                     created(&effect_domain, txn, &author, new, job_id).await
                 })
             });
-            let completion = owning_completion(domain, json!({}), output, pending, effect);
-            Ok(match upload {
-                // The image has its own copy now: the uploaded file goes.
-                Some(_) => completion.after_commit(move || async move {
-                    if let Err(e) = std::fs::remove_file(&resolved) {
-                        tracing::warn!(
-                            "removing the used upload {} failed: {e}",
-                            resolved.display()
-                        );
-                    }
-                }),
-                None => completion,
-            })
+            Ok(owning_completion(
+                domain,
+                json!({}),
+                output,
+                pending,
+                effect,
+            ))
         })
     }
 }
@@ -769,32 +766,51 @@ fn validate_action(params: Value, expected: &str) -> Result<Value> {
     serde_json::to_value(p).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// Verifies an image's file; records the outcome on the image.
-pub struct VerifyImage;
+/// The kinds that act on one catalog image (verify, optimize, extract, split) share their
+/// parameters, checks, rights and what they hold (the image); each has its own work.
+trait ImageActionKind: Send + Sync + 'static {
+    const NAME: &'static str;
+    const LABEL: &'static str;
+    const CONCURRENCY: usize = 1;
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>>;
+}
 
-impl JobKind for VerifyImage {
+impl<K: ImageActionKind> JobKind for K {
     fn name(&self) -> &'static str {
-        VERIFY
+        K::NAME
     }
 
     fn label(&self) -> &'static str {
-        "Verify image"
+        K::LABEL
     }
 
     fn retry_safe(&self) -> bool {
+        // Each writes under a new name and commits with its end: a new attempt starts over.
         true
     }
 
     fn default_concurrency(&self) -> usize {
-        2
+        K::CONCURRENCY
     }
 
     fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
-        validate_action(params, VERIFY)
+        validate_action(params, K::NAME)
     }
 
     fn describe(&self, params: &Value) -> String {
         describe_action(params)
+    }
+
+    fn holds<'a>(
+        &'a self,
+        _domain: &'a Domain,
+        conn: &'a sea_orm::DatabaseTransaction,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<Vec<JobTarget>>> {
+        Box::pin(async move {
+            let p: ActionParams = serde_json::from_value(params.clone()).map_err(params_error)?;
+            Ok(vec![super::image_target_in(conn, p.image_id).await?])
+        })
     }
 
     fn authorize<'a>(
@@ -805,6 +821,19 @@ impl JobKind for VerifyImage {
     ) -> BoxFuture<'a, Result<JobGrant>> {
         Box::pin(authorize_action(domain, actor, params))
     }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        ImageActionKind::run(self, ctx)
+    }
+}
+
+/// Verifies an image's file; records the outcome on the image.
+pub struct VerifyImage;
+
+impl ImageActionKind for VerifyImage {
+    const NAME: &'static str = VERIFY;
+    const LABEL: &'static str = "Verify image";
+    const CONCURRENCY: usize = 2;
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
@@ -843,35 +872,9 @@ impl JobKind for VerifyImage {
 /// points the image at it; the old file goes if Wimdeck owned it.
 pub struct OptimizeImage;
 
-impl JobKind for OptimizeImage {
-    fn name(&self) -> &'static str {
-        OPTIMIZE
-    }
-
-    fn label(&self) -> &'static str {
-        "Optimize image"
-    }
-
-    fn retry_safe(&self) -> bool {
-        true
-    }
-
-    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
-        validate_action(params, OPTIMIZE)
-    }
-
-    fn describe(&self, params: &Value) -> String {
-        describe_action(params)
-    }
-
-    fn authorize<'a>(
-        &'a self,
-        domain: &'a Domain,
-        actor: &'a Actor,
-        params: &'a Value,
-    ) -> BoxFuture<'a, Result<JobGrant>> {
-        Box::pin(authorize_action(domain, actor, params))
-    }
+impl ImageActionKind for OptimizeImage {
+    const NAME: &'static str = OPTIMIZE;
+    const LABEL: &'static str = "Optimize image";
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
@@ -937,35 +940,9 @@ impl JobKind for OptimizeImage {
 /// Extracts one index of an OS image into a new OS image in the image store.
 pub struct ExtractIndex;
 
-impl JobKind for ExtractIndex {
-    fn name(&self) -> &'static str {
-        EXTRACT
-    }
-
-    fn label(&self) -> &'static str {
-        "Extract image index"
-    }
-
-    fn retry_safe(&self) -> bool {
-        true
-    }
-
-    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
-        validate_action(params, EXTRACT)
-    }
-
-    fn describe(&self, params: &Value) -> String {
-        describe_action(params)
-    }
-
-    fn authorize<'a>(
-        &'a self,
-        domain: &'a Domain,
-        actor: &'a Actor,
-        params: &'a Value,
-    ) -> BoxFuture<'a, Result<JobGrant>> {
-        Box::pin(authorize_action(domain, actor, params))
-    }
+impl ImageActionKind for ExtractIndex {
+    const NAME: &'static str = EXTRACT;
+    const LABEL: &'static str = "Extract image index";
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
@@ -1035,35 +1012,9 @@ pub struct SplitPart {
     pub bytes: u64,
 }
 
-impl JobKind for SplitImage {
-    fn name(&self) -> &'static str {
-        SPLIT
-    }
-
-    fn label(&self) -> &'static str {
-        "Split image"
-    }
-
-    fn retry_safe(&self) -> bool {
-        true
-    }
-
-    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
-        validate_action(params, SPLIT)
-    }
-
-    fn describe(&self, params: &Value) -> String {
-        describe_action(params)
-    }
-
-    fn authorize<'a>(
-        &'a self,
-        domain: &'a Domain,
-        actor: &'a Actor,
-        params: &'a Value,
-    ) -> BoxFuture<'a, Result<JobGrant>> {
-        Box::pin(authorize_action(domain, actor, params))
-    }
+impl ImageActionKind for SplitImage {
+    const NAME: &'static str = SPLIT;
+    const LABEL: &'static str = "Split image";
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
@@ -1105,9 +1056,25 @@ impl JobKind for SplitImage {
                 })
                 .collect();
             ctx.info(format!("Wrote {} parts", parts.len()));
-            Ok(Completion::new(
-                json!({ "parts": parts, "url": image_url(image.kind, image.id) }),
-            ))
+            // Copies of the image's content left the catalog: recorded, with where they went.
+            let author = ctx.author();
+            let exported = json!({ "folder": dir, "parts": parts.len() });
+            let effect: crate::jobs::Effect = Box::new(move |txn| {
+                Box::pin(async move {
+                    txn.record(&author.entry(
+                        Operation::Read,
+                        image.kind.object_type(),
+                        (image.id, &image.name),
+                        &[("split into", Value::Null, exported)],
+                    ))
+                    .await?;
+                    Ok(())
+                })
+            });
+            Ok(
+                Completion::new(json!({ "parts": parts, "url": image_url(image.kind, image.id) }))
+                    .with_effect(effect),
+            )
         })
     }
 }

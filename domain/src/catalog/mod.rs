@@ -369,6 +369,18 @@ impl<'a> Catalog<'a> {
     }
 
     /// The default boot image for an architecture, if there is one.
+    /// Every default boot image, read through `conn`.
+    pub(crate) async fn defaults_in<C: ConnectionTrait>(conn: &C) -> Result<Vec<CatalogImage>> {
+        images::Entity::find()
+            .filter(images::Column::DefaultFor.is_not_null())
+            .order_by_asc(images::Column::Id)
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(CatalogImage::from_model)
+            .collect()
+    }
+
     pub async fn default_for(&self, architecture: &str) -> Result<Option<CatalogImage>> {
         images::Entity::find()
             .filter(images::Column::DefaultFor.eq(architecture))
@@ -391,22 +403,26 @@ impl<'a> Catalog<'a> {
         let params = kinds::ImportImage
             .check(request, self.domain, by.map(|a| a.user_id))
             .await?;
+        let new = NewJob::new(kinds::IMPORT, params);
+        if let Some(actor) = by {
+            return self
+                .domain
+                .for_actor(actor)
+                .jobs()
+                .queue_authorized(new, Vec::new())
+                .await;
+        }
         let mut txn = AuditedTxn::begin(self.domain).await?;
-        let job = txn.enqueue(by, NewJob::new(kinds::IMPORT, params)).await?;
+        let job = txn.enqueue(None, new).await?;
         let changes = [("job", serde_json::Value::Null, serde_json::json!(job))];
-        let entry = match by {
-            Some(actor) => {
-                audit::Entry::allowed(actor, Operation::Create, object, (0, &source), &changes)
-            }
-            None => audit::Entry::local(
-                Operation::Create,
-                object,
-                (0, &source),
-                &changes,
-                "wimdeck image import",
-            ),
-        };
-        txn.record(&entry).await?;
+        txn.record(&audit::Entry::local(
+            Operation::Create,
+            object,
+            (0, &source),
+            &changes,
+            "wimdeck image import",
+        ))
+        .await?;
         txn.commit().await?;
         Ok(job)
     }
@@ -449,14 +465,13 @@ impl<'a> Catalog<'a> {
             )
             .one(conn)
             .await?;
+        // Not named: whoever asks may not be allowed to read the image that holds it.
         match holder {
-            Some(row) => Err(Error::invalid(
+            Some(_) => Err(Error::invalid(
                 "source",
                 format!(
-                    "{} is in the catalog already, as the {} \"{}\"; a file is added once",
-                    path.display(),
-                    ImageKind::parse(&row.kind).map_or("image", ImageKind::noun),
-                    row.name
+                    "{} is in the catalog already, as another image; a file is added once",
+                    path.display()
                 ),
             )),
             None => Ok(()),
@@ -765,6 +780,15 @@ impl<'a> Catalog<'a> {
     }
 }
 
+/// The job target of image `id`, read through `conn` (what a job on it holds).
+pub(crate) async fn image_target_in<C: ConnectionTrait>(conn: &C, id: i64) -> Result<JobTarget> {
+    let model = images::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("image {id}")))?;
+    Ok(CatalogImage::from_model(model)?.target())
+}
+
 /// An architecture an admin chose ("" clears it).
 fn parse_architecture(text: &str) -> Result<String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -880,29 +904,6 @@ impl<'a> ActorCatalog<'a> {
         self.catalog.queue_import(request, Some(self.actor)).await
     }
 
-    /// Queues `new` for this user and records it against `object`, in one transaction.
-    async fn queue_audited(
-        &self,
-        new: NewJob,
-        operation: Operation,
-        object: (ObjectType, i64, &str),
-        mut changes: Vec<(&str, serde_json::Value, serde_json::Value)>,
-    ) -> Result<i64> {
-        let mut txn = AuditedTxn::begin(self.domain).await?;
-        let job = txn.enqueue(Some(self.actor), new).await?;
-        changes.push(("job", serde_json::Value::Null, serde_json::json!(job)));
-        txn.allowed(
-            self.actor,
-            operation,
-            object.0,
-            (object.1, object.2),
-            &changes,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(job)
-    }
-
     /// Whether default boot images are configured (`images.default_boot_sources`).
     pub fn defaults_configured(&self) -> bool {
         !self.domain.config().images.default_boot_sources.is_empty()
@@ -910,42 +911,40 @@ impl<'a> ActorCatalog<'a> {
 
     /// Queues the job that creates or regenerates the default boot images.
     pub async fn update_defaults(&self) -> Result<i64> {
-        // It creates and replaces boot images that every scope's admins may depend on.
-        for operation in [Operation::Create, Operation::Modify] {
-            self.actor.require(ObjectType::BootImage, operation)?;
-        }
-        self.queue_audited(
-            NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
-            Operation::Modify,
-            (ObjectType::BootImage, 0, "default boot images"),
-            Vec::new(),
-        )
-        .await
+        self.domain
+            .for_actor(self.actor)
+            .jobs()
+            .queue_authorized(
+                NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
+                Vec::new(),
+            )
+            .await
     }
 
-    /// Queues a servicing job on an image.
+    /// Queues a servicing job on an image; what it takes is its kind's to say
+    /// ([`crate::jobs::JobKind::authorize`]), as for a retry or a schedule.
     pub async fn service(
         &self,
         kind: ImageKind,
         id: i64,
         action: kinds::ImageAction,
     ) -> Result<i64> {
+        // Checked before the action's own checks read the image; the job kind has the last
+        // word, in the transaction that queues it.
         let operation = match action {
             kinds::ImageAction::Verify => Operation::Validate,
             _ => Operation::Modify,
         };
         let image = self.checked(kind, id, operation).await?;
-        if matches!(action, kinds::ImageAction::Extract { .. }) {
-            self.actor.require(ObjectType::OsImage, Operation::Create)?;
-        }
         let new = action.job(&image, self.domain).await?;
-        self.queue_audited(
-            new.target(image.target()),
-            operation,
-            (kind.object_type(), id, &image.name),
-            vec![("action", serde_json::Value::Null, serde_json::json!(action))],
-        )
-        .await
+        self.domain
+            .for_actor(self.actor)
+            .jobs()
+            .queue_authorized(
+                new,
+                vec![("action", serde_json::Value::Null, serde_json::json!(action))],
+            )
+            .await
     }
 
     pub async fn edit(&self, kind: ImageKind, id: i64, edit: ImageEdit) -> Result<CatalogImage> {

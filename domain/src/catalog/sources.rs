@@ -118,17 +118,14 @@ pub async fn resolve_for(
     owner: Option<i64>,
     input: &str,
 ) -> Result<PathBuf> {
-    match upload_id(input) {
-        Some(id) => own_upload(domain, owner, id).await,
-        None => {
-            let uploads = [super::uploads::uploads_dir(domain.config())];
-            let path = resolve_inside(input, &domain.config().images, &uploads)?;
-            if !path.is_file() {
-                return Err(invalid(format!("{} is not a file", input.trim())));
-            }
-            Ok(path)
-        }
+    if input.trim().is_empty() {
+        return Err(invalid("give the path of a WIM file"));
     }
+    let path = resolve_entry_for(domain, owner, input).await?;
+    if !path.is_file() {
+        return Err(invalid(format!("{} is not a file", input.trim())));
+    }
+    Ok(path)
 }
 
 /// [`resolve_for`] for a file or a folder (driver packages).
@@ -137,16 +134,14 @@ pub async fn resolve_entry_for(
     owner: Option<i64>,
     input: &str,
 ) -> Result<PathBuf> {
-    match upload_id(input) {
-        Some(id) => own_upload(domain, owner, id).await,
-        None => {
-            if input.trim().is_empty() {
-                return Err(invalid("give the path of a folder, a .zip or a .cab file"));
-            }
-            let uploads = [super::uploads::uploads_dir(domain.config())];
-            resolve_inside(input, &domain.config().images, &uploads)
-        }
+    if let Some(id) = upload_id(input) {
+        return own_upload(domain, owner, id).await;
     }
+    if input.trim().is_empty() {
+        return Err(invalid("give the path of a folder, a .zip or a .cab file"));
+    }
+    let uploads = [super::uploads::uploads_dir(domain.config())];
+    resolve_inside(input, &domain.config().images, &uploads)
 }
 
 fn upload_id(input: &str) -> Option<&str> {

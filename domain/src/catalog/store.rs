@@ -226,7 +226,7 @@ pub(crate) async fn discard_released(domain: &Domain, released: Vec<Released>) {
 }
 
 /// Whether an image's file in use, or its base, is `path`.
-async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
+pub(crate) async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
     Ok(images::Entity::find()
         .filter(
             sea_orm::Condition::any()

@@ -28,11 +28,13 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::store;
 use crate::{
     Actor, Domain, Error, Result,
+    audit::AuditedTxn,
     authz::{ObjectType, Operation},
     config::Config,
-    db::entities::{images, uploads},
+    db::entities::uploads,
 };
 
 /// Uploads larger than this are refused unless `images.upload_max_bytes` says otherwise.
@@ -248,7 +250,8 @@ impl<'a> ActorUploads<'a> {
         std::fs::create_dir_all(&dir)?;
         // Canonical, as the import resolves it: the import finds the upload by its path.
         let path = dir.canonicalize()?.join(&file_name);
-        self.refuse_if_in_use(&path).await?;
+        // Checked again when the upload completes, where it counts.
+        self.refuse_if_in_use(self.domain.db(), &path).await?;
         let partial_dir = uploads_dir(config).join(".partial");
         std::fs::create_dir_all(&partial_dir)?;
         let free = free_bytes(&partial_dir)?;
@@ -281,20 +284,17 @@ impl<'a> ActorUploads<'a> {
         Ok(Upload::from_row(row))
     }
 
-    /// A catalog image made from an earlier upload of the same name still uses its file.
-    async fn refuse_if_in_use(&self, path: &Path) -> Result<()> {
-        let user = images::Entity::find()
-            .filter(images::Column::FilePath.eq(path.display().to_string()))
-            .one(self.domain.db())
-            .await?;
-        match user {
-            Some(image) => Err(Error::Conflict(format!(
-                "{} is the file of the image \"{}\"; rename the file before uploading it again",
-                path.display(),
-                image.name
-            ))),
-            None => Ok(()),
+    /// A catalog image made from an earlier upload of the same name still uses its file (read
+    /// through `conn`: inside the transaction that replaces or removes the file, it is final).
+    async fn refuse_if_in_use<C: ConnectionTrait>(&self, conn: &C, path: &Path) -> Result<()> {
+        if store::in_use(conn, &path.display().to_string()).await? {
+            // Not named: the user may not be allowed to read that image.
+            return Err(Error::Conflict(format!(
+                "{} is the file of an image in the catalog; rename the file before uploading it again",
+                path.display()
+            )));
         }
+        Ok(())
     }
 
     async fn own(&self, id: &str) -> Result<uploads::Model> {
@@ -420,25 +420,29 @@ impl<'a> ActorUploads<'a> {
         if position == size && failure.is_none() {
             let sha256 = hex::encode(hasher.finalize());
             let target = PathBuf::from(&row.path);
-            self.refuse_if_in_use(&target).await?;
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            // Replaces the user's earlier upload of the same name (no image uses it).
-            std::fs::rename(&partial, &target)?;
-            if let Some(dir) = target.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
+            // Serialized with the catalog's writes: an import that takes the earlier upload's
+            // file either committed (and the file is refused here) or finds that upload used
+            // up.
+            let txn = crate::db::begin_write(self.domain.db()).await?;
+            self.refuse_if_in_use(&txn, &target).await?;
             active.sha256 = Set(Some(sha256));
             active.completed_at_ms = Set(Some(now));
-            let row = active.update(self.domain.db()).await?;
-            // An earlier upload of the same name had that file: it is gone now.
+            let row = active.update(&txn).await?;
+            // An earlier upload of the same name had that file: it is replaced now.
             uploads::Entity::delete_many()
                 .filter(uploads::Column::Path.eq(row.path.as_str()))
                 .filter(uploads::Column::Id.ne(row.id.as_str()))
                 .filter(uploads::Column::CompletedAtMs.is_not_null())
-                .exec(self.domain.db())
+                .exec(&txn)
                 .await?;
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&partial, &target)?;
+            if let Some(dir) = target.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            txn.commit().await?;
             drop(hashing);
             inflight.forget(id);
             return Ok(Upload::from_row(row));
@@ -459,14 +463,23 @@ impl<'a> ActorUploads<'a> {
     pub async fn discard(&self, id: &str) -> Result<()> {
         self.require_editor()?;
         let row = self.own(id).await?;
-        let file = if row.completed_at_ms.is_some() {
-            let path = PathBuf::from(&row.path);
-            self.refuse_if_in_use(&path).await?;
-            path
-        } else {
-            partial_path(self.domain.config(), id)
-        };
-        self.remove(id, &file).await
+        if row.completed_at_ms.is_none() {
+            return self
+                .remove(id, &partial_path(self.domain.config(), id))
+                .await;
+        }
+        // In one transaction with the catalog's writes: an import of this upload either
+        // committed first (its file is refused here) or finds the upload gone.
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let path = PathBuf::from(&row.path);
+        self.refuse_if_in_use(txn.conn(), &path).await?;
+        uploads::Entity::delete_by_id(id.to_owned())
+            .exec(txn.conn())
+            .await?;
+        txn.release(std::slice::from_ref(&path)).await?;
+        txn.commit().await?;
+        self.domain.upload_receivers().forget(id);
+        Ok(())
     }
 
     async fn remove(&self, id: &str, file: &Path) -> Result<()> {

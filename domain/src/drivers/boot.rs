@@ -254,8 +254,8 @@ impl<'a> BootDrivers<'a> {
     }
 
     /// The job that writes the list into a new revision.
-    pub(crate) fn apply_job(image: &CatalogImage) -> NewJob {
-        NewJob::new(APPLY_DRIVERS, json!({ "image_id": image.id })).target(image.target())
+    pub(crate) fn apply_job(image_id: i64) -> NewJob {
+        NewJob::new(APPLY_DRIVERS, json!({ "image_id": image_id }))
     }
 }
 
@@ -326,14 +326,10 @@ impl<'a> ActorBootDrivers<'a> {
 
     /// Queues the job that writes the list into a new revision of the image.
     pub async fn apply(&self, image_id: i64) -> Result<i64> {
-        let image = self.checked(image_id, Operation::Modify).await?;
-        let mut txn = AuditedTxn::begin(self.domain).await?;
-        let job = txn
-            .enqueue(Some(self.actor), BootDrivers::apply_job(&image))
-            .await?;
-        let changes = [("drivers applied by job", json!(null), json!(job))];
-        self.commit(txn, &image, &changes).await?;
-        Ok(job)
+        // What it takes is the job kind's to say, as for a retry or a schedule.
+        crate::jobs::ActorJobs::new(self.domain, self.actor)
+            .queue_authorized(BootDrivers::apply_job(image_id), Vec::new())
+            .await
     }
 
     /// Records a change this user made to a boot image's drivers, and commits it.
@@ -400,6 +396,21 @@ impl JobKind for ApplyDrivers {
 
     fn describe(&self, _params: &Value) -> String {
         String::new()
+    }
+
+    fn holds<'a>(
+        &'a self,
+        _domain: &'a Domain,
+        conn: &'a sea_orm::DatabaseTransaction,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<Vec<crate::jobs::JobTarget>>> {
+        Box::pin(async move {
+            let p: ApplyParams = serde_json::from_value(params.clone())
+                .map_err(|e| Error::invalid("params", e.to_string()))?;
+            Ok(vec![
+                crate::catalog::image_target_in(conn, p.image_id).await?,
+            ])
+        })
     }
 
     fn authorize<'a>(
@@ -509,11 +520,25 @@ impl JobKind for ApplyDrivers {
             let injected_json =
                 serde_json::to_string(&injected).map_err(|e| JobError::Failed(e.to_string()))?;
             let count = injected.len();
+            let injected_ids: BTreeSet<i64> = injected.iter().map(|d| d.id).collect();
             let job_id = ctx.job_id();
             let image_id = image.id;
             let effect: crate::jobs::Effect = Box::new(move |txn| {
                 Box::pin(async move {
                     let catalog = Catalog::new(&effect_domain);
+                    // A driver deleted while the job wrote it in is not recorded as injected.
+                    let ids: Vec<i64> = injected_ids.into_iter().collect();
+                    use crate::db::entities::drivers as driver_rows;
+                    let present = driver_rows::Entity::find()
+                        .filter(driver_rows::Column::Id.is_in(ids.clone()))
+                        .count(txn.conn())
+                        .await?;
+                    if present != ids.len() as u64 {
+                        return Err(Error::Conflict(
+                            "a driver in the list was deleted while this job ran; apply the list again"
+                                .into(),
+                        ));
+                    }
                     catalog
                         .replace_file(txn, &image, &new_path, &inspection)
                         .await?;

@@ -405,28 +405,7 @@ impl<'a> DriverCatalog<'a> {
 
     /// The boot images whose driver list has the driver, or whose file contains it.
     pub async fn users(&self, id: i64) -> Result<Vec<DriverUser>> {
-        let listed: BTreeSet<i64> = boot_image_drivers::Entity::find()
-            .filter(boot_image_drivers::Column::DriverId.eq(id))
-            .all(self.domain.db())
-            .await?
-            .into_iter()
-            .map(|r| r.image_id)
-            .collect();
-        let mut users = Vec::new();
-        for image in images::Entity::find()
-            .order_by_asc(images::Column::Name)
-            .all(self.domain.db())
-            .await?
-        {
-            let injected = super::boot::injected_ids(&image.injected_drivers);
-            if listed.contains(&image.id) || injected.contains(&id) {
-                users.push(DriverUser {
-                    image_id: image.id,
-                    image_name: image.name,
-                });
-            }
-        }
-        Ok(users)
+        users_in(self.domain.db(), id).await
     }
 
     /// Changes one driver's row when `expected_row_version` is current.
@@ -531,19 +510,34 @@ impl<'a> DriverCatalog<'a> {
                 "the driver was changed by someone else; reload it and try again".into(),
             ));
         }
-        // A boot image may have listed it meanwhile: the check and the delete must agree.
-        let listed = boot_image_drivers::Entity::find()
-            .filter(boot_image_drivers::Column::DriverId.eq(id))
-            .count(txn)
-            .await?;
-        if listed > 0 {
-            return Err(Error::Conflict(format!(
-                "\"{}\" was just added to a boot image; it stays",
-                driver.name
-            )));
-        }
         Ok(driver.store_path)
     }
+}
+
+/// [`DriverCatalog::users`], read through `conn`.
+async fn users_in<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Vec<DriverUser>> {
+    let listed: BTreeSet<i64> = boot_image_drivers::Entity::find()
+        .filter(boot_image_drivers::Column::DriverId.eq(id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.image_id)
+        .collect();
+    let mut users = Vec::new();
+    for image in images::Entity::find()
+        .order_by_asc(images::Column::Name)
+        .all(conn)
+        .await?
+    {
+        let injected = super::boot::injected_ids(&image.injected_drivers);
+        if listed.contains(&image.id) || injected.contains(&id) {
+            users.push(DriverUser {
+                image_id: image.id,
+                image_name: image.name,
+            });
+        }
+    }
+    Ok(users)
 }
 
 pub(crate) async fn add_categories<C: ConnectionTrait>(
@@ -608,6 +602,14 @@ pub async fn sweep(domain: &Domain) -> Result<Vec<PathBuf>> {
 }
 
 /// The driver catalog as one signed-in user may use it.
+/// How far a user may reach a driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DriverAccess {
+    Modify,
+    Read,
+    None,
+}
+
 pub struct ActorDrivers<'a> {
     catalog: DriverCatalog<'a>,
     domain: &'a Domain,
@@ -690,6 +692,21 @@ impl<'a> ActorDrivers<'a> {
     }
 
     /// The boot images among `users` this user may read.
+    /// What this user may do with driver `id`: change it, only read it, or nothing.
+    pub(crate) async fn access(&self, id: i64) -> Result<DriverAccess> {
+        for (operation, access) in [
+            (Operation::Modify, DriverAccess::Modify),
+            (Operation::Read, DriverAccess::Read),
+        ] {
+            match self.checked(id, operation).await {
+                Ok(_) => return Ok(access),
+                Err(Error::Forbidden(_) | Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(DriverAccess::None)
+    }
+
     async fn readable_users(&self, users: Vec<DriverUser>) -> Result<Vec<DriverUser>> {
         let visibility = self.actor.grants.visibility(ObjectType::BootImage);
         let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::BootImage).await?;
@@ -817,7 +834,10 @@ impl<'a> ActorDrivers<'a> {
 
     pub async fn delete(&self, id: i64, expected_row_version: i32) -> Result<()> {
         let before = self.checked(id, Operation::Delete).await?;
-        let users = self.catalog.users(id).await?;
+        // Checked in the transaction that deletes: an image that lists or takes the driver
+        // meanwhile is seen.
+        let mut txn = AuditedTxn::begin(self.domain).await?;
+        let users = users_in(txn.conn(), id).await?;
         if !users.is_empty() {
             // Only the images this user may read are named.
             let named = self.readable_users(users).await?;
@@ -841,7 +861,6 @@ impl<'a> ActorDrivers<'a> {
                 }
             )));
         }
-        let mut txn = AuditedTxn::begin(self.domain).await?;
         let folder = self
             .catalog
             .delete_in(txn.conn(), id, expected_row_version)

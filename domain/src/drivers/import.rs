@@ -11,13 +11,12 @@ use serde_json::{Value, json};
 
 use super::{
     analyze::{self, FoundDriver, ReadDriver},
-    catalog::{self, DriverCatalog},
+    catalog::{self, ActorDrivers, DriverAccess, DriverCatalog},
     package::{self, Limits, PackageFormat},
     signing::Signature,
 };
 use crate::{
     Actor, Config, Domain, Error, Result,
-    audit::AuditedTxn,
     authz::{ObjectType, Operation},
     catalog::{sources, uploads},
     db::entities::{driver_packages, drivers},
@@ -101,23 +100,13 @@ pub(crate) async fn queue(
         "queueing a {format:?} driver package import of {}",
         resolved.display()
     );
-    let source = params.source.clone();
     let new = NewJob::new(
         IMPORT_DRIVERS,
         serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))?,
     );
-    let mut txn = AuditedTxn::begin(domain).await?;
-    let job = txn.enqueue(Some(actor), new).await?;
-    txn.allowed(
-        actor,
-        Operation::Create,
-        ObjectType::DriverPackage,
-        (0, &source),
-        &[("job", Value::Null, json!(job))],
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(job)
+    crate::jobs::ActorJobs::new(domain, actor)
+        .queue_authorized(new, Vec::new())
+        .await
 }
 
 pub struct ImportDrivers;
@@ -251,7 +240,14 @@ impl ImportDrivers {
         let drivers = DriverCatalog::new(&domain);
         let mut outcomes = Vec::new();
         let mut new = Vec::new();
+        // Duplicates the importer may change (they get the import's categories); `known`
+        // counts every duplicate.
         let mut duplicates = Vec::new();
+        let mut known = 0;
+        let owner = match ctx.owner_user_id() {
+            Some(id) => Some(domain.accounts().enabled_actor(id).await?),
+            None => None,
+        };
         let mut created_dirs = Vec::new();
         for FoundDriver { inf_path, outcome } in found {
             ctx.check_cancelled()?;
@@ -271,15 +267,31 @@ impl ImportDrivers {
                         .find_by_hash(domain.db(), &driver.content_hash)
                         .await?
                     {
-                        ctx.info(format!("{inf_path}: already in the catalog (driver {id})"));
-                        duplicates.push(id);
+                        // The importer's categories go only to drivers they may change, and
+                        // a driver they may not read is not named.
+                        let access = match &owner {
+                            Some(actor) => ActorDrivers::new(&domain, actor).access(id).await?,
+                            None => DriverAccess::Modify,
+                        };
+                        if access == DriverAccess::Modify {
+                            duplicates.push(id);
+                        }
+                        let seen = access != DriverAccess::None;
+                        ctx.info(if seen {
+                            format!("{inf_path}: already in the catalog (driver {id})")
+                        } else {
+                            format!("{inf_path}: already in the catalog, in a scope you cannot see")
+                        });
                         outcomes.push(DriverOutcome {
                             inf: inf_path,
                             outcome: "duplicate".into(),
                             name: Some(driver.name.clone()),
-                            driver_id: Some(id),
-                            reason: None,
+                            driver_id: seen.then_some(id),
+                            reason: (!seen).then(|| {
+                                "the same driver is in the catalog already, in a security scope you cannot see".into()
+                            }),
                         });
+                        known += 1;
                     } else if new
                         .iter()
                         .any(|(_, d): &(usize, ReadDriver)| d.content_hash == driver.content_hash)
@@ -333,7 +345,7 @@ impl ImportDrivers {
         ctx.info(format!(
             "{imported} imported, {duplicate_count} duplicate(s), {rejected} rejected"
         ));
-        if imported + duplicates.len() == 0 {
+        if imported + known == 0 {
             return Err(JobError::Failed(format!(
                 "none of the {} INF file(s) could be imported: {}",
                 outcomes.len(),
@@ -374,9 +386,7 @@ impl ImportDrivers {
                     source: Set(source_text),
                     format: Set(format_name(format).into()),
                     sha256: Set(sha256),
-                    driver_count: Set(
-                        i32::try_from(imported + duplicates.len()).unwrap_or(i32::MAX)
-                    ),
+                    driver_count: Set(i32::try_from(imported + known).unwrap_or(i32::MAX)),
                     rejected_count: Set(i32::try_from(rejected).unwrap_or(i32::MAX)),
                     job_id: Set(Some(job_id)),
                     imported_by: Set(owner.clone()),
@@ -408,14 +418,14 @@ impl ImportDrivers {
                     &[(
                         "drivers",
                         Value::Null,
-                        json!({"imported": imported, "duplicates": duplicates.len(), "rejected": rejected}),
+                        json!({"imported": imported, "duplicates": known, "rejected": rejected}),
                     )],
                 ))
                 .await?;
                 let result = json!({
                     "package_id": package.id,
                     "imported": imported,
-                    "duplicates": duplicates.len(),
+                    "duplicates": known,
                     "rejected": rejected,
                     "drivers": outcomes,
                     "url": format!("/drivers?package={}", package.id),

@@ -49,6 +49,20 @@ pub trait JobKind: Send + Sync + 'static {
         let _ = (params, result);
         None
     }
+    /// The objects a job with `params` works on, read in the transaction that queues it; the
+    /// first is the target shown with the job. Until the job ends no other job is queued on
+    /// any of them and none is deleted, and the runner starts no job while another running
+    /// job holds one of its objects. By default a kind holds nothing (housekeeping, or a job
+    /// that only creates).
+    fn holds<'a>(
+        &'a self,
+        domain: &'a Domain,
+        conn: &'a sea_orm::DatabaseTransaction,
+        params: &'a Value,
+    ) -> BoxFuture<'a, crate::Result<Vec<super::JobTarget>>> {
+        let _ = (domain, conn, params);
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// What starting a job of this kind with `params` demands of `actor` on its object, and
     /// the object, for the audit log. Every way a user starts a job goes through it: the
     /// console's own action, a retry, the jobs page, a schedule (when it is made and each time

@@ -35,16 +35,22 @@ use crate::{
     db::entities::{job_logs, jobs, schedules},
 };
 
-/// The queued or running job on an object, if any (the oldest).
+/// The queued or running job that holds an object, if any (the oldest).
 pub(crate) async fn active_on<C: ConnectionTrait>(
     conn: &C,
     target_kind: &str,
     target_id: &str,
 ) -> Result<Option<jobs::Model>> {
+    use crate::db::entities::job_holds;
+    let holders = sea_orm::sea_query::Query::select()
+        .column(job_holds::Column::JobId)
+        .from(job_holds::Entity)
+        .and_where(job_holds::Column::TargetType.eq(target_kind))
+        .and_where(job_holds::Column::TargetId.eq(target_id))
+        .to_owned();
     Ok(jobs::Entity::find()
-        .filter(jobs::Column::TargetType.eq(target_kind))
-        .filter(jobs::Column::TargetId.eq(target_id))
-        .filter(jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]))
+        .filter(jobs::Column::Id.in_subquery(holders))
+        .filter(jobs::Column::State.is_in(JobState::ACTIVE.map(JobState::as_str)))
         .order_by_asc(jobs::Column::Id)
         .one(conn)
         .await?)
@@ -73,7 +79,7 @@ pub(crate) async fn lock_target<C: ConnectionTrait>(
 /// The object type of a job target kind.
 fn target_object_type(target_kind: &str) -> Option<ObjectType> {
     match target_kind {
-        "boot-image" => Some(ObjectType::BootImage),
+        "boot-image" | "default-boot-images" => Some(ObjectType::BootImage),
         "os-image" => Some(ObjectType::OsImage),
         _ => None,
     }
@@ -81,7 +87,9 @@ fn target_object_type(target_kind: &str) -> Option<ObjectType> {
 
 /// How messages name an object a job works on.
 pub(crate) fn object_noun(target_kind: &str) -> &'static str {
-    if target_kind.ends_with("image") {
+    if target_kind == "default-boot-images" {
+        "the default boot images"
+    } else if target_kind.ends_with("image") {
         "this image"
     } else {
         "this object"
@@ -109,7 +117,6 @@ pub struct JobTarget {
 pub struct NewJob {
     kind: String,
     params: Value,
-    target: Option<JobTarget>,
     idempotency_key: Option<String>,
     schedule_id: Option<i64>,
     retry_of: Option<i64>,
@@ -120,16 +127,10 @@ impl NewJob {
         Self {
             kind: kind.to_owned(),
             params,
-            target: None,
             idempotency_key: None,
             schedule_id: None,
             retry_of: None,
         }
-    }
-
-    pub fn target(mut self, target: JobTarget) -> Self {
-        self.target = Some(target);
-        self
     }
 
     /// The same key queues the same job once, however often it is submitted.
@@ -229,11 +230,12 @@ impl<'a> Jobs<'a> {
 
     /// Validates and queues a job inside the caller's write transaction (so it commits with
     /// the change that asked for it, and its audit entry); call [`Jobs::announce`] after the
-    /// commit. A job with a target is refused while another job on the same object is queued
-    /// or running, in this transaction: two jobs never work on one object at once.
-    pub(crate) async fn enqueue_in<C: ConnectionTrait>(
+    /// commit. A job is refused while another job that holds one of the objects it would hold
+    /// ([`JobKind::holds`]) is queued or running, in this transaction: two jobs never work on
+    /// one object at once.
+    pub(crate) async fn enqueue_in(
         &self,
-        conn: &C,
+        conn: &sea_orm::DatabaseTransaction,
         owner: Option<&Actor>,
         new: NewJob,
     ) -> Result<i64> {
@@ -247,10 +249,17 @@ impl<'a> Jobs<'a> {
         {
             return Ok(existing.id);
         }
-        let target = new.target;
-        if let Some(target) = &target {
-            self.refuse_busy_target(conn, target).await?;
+        // What the job holds comes from its kind and parameters, never from the caller.
+        let holds = kind.holds(self.domain, conn, &params).await?;
+        for (n, hold) in holds.iter().enumerate() {
+            let what = if n == 0 {
+                object_noun(&hold.kind).to_owned()
+            } else {
+                format!("\"{}\"", hold.label)
+            };
+            self.refuse_busy_target(conn, hold, &what).await?;
         }
+        let target = holds.first();
         let now = self.domain.now_ms();
         let model = jobs::ActiveModel {
             kind: Set(new.kind.clone()),
@@ -274,6 +283,15 @@ impl<'a> Jobs<'a> {
             ..Default::default()
         };
         let id = model.insert(conn).await?.id;
+        for hold in &holds {
+            crate::db::entities::job_holds::ActiveModel {
+                job_id: Set(id),
+                target_type: Set(hold.kind.clone()),
+                target_id: Set(hold.id.clone()),
+            }
+            .insert(conn)
+            .await?;
+        }
         let mut lines = vec![(
             now,
             LogLevel::Info,
@@ -304,12 +322,11 @@ impl<'a> Jobs<'a> {
         &self,
         conn: &C,
         target: &JobTarget,
+        what: &str,
     ) -> Result<()> {
         lock_target(conn, &target.kind, &target.id).await?;
         if let Some(busy) = active_on(conn, &target.kind, &target.id).await? {
-            return Err(Error::Conflict(
-                self.busy_message(&busy, object_noun(&target.kind)),
-            ));
+            return Err(Error::Conflict(self.busy_message(&busy, what)));
         }
         Ok(())
     }
@@ -544,7 +561,8 @@ impl<'a> Jobs<'a> {
         }
     }
 
-    /// The job that retries an unsuccessful one: the same kind, parameters and target.
+    /// The job that retries an unsuccessful one: the same kind and parameters (and so the same
+    /// objects held).
     fn retry_of(&self, old: &Job) -> Result<NewJob> {
         if !old.state.can_retry() {
             return Err(Error::Conflict(format!(
@@ -554,16 +572,16 @@ impl<'a> Jobs<'a> {
             )));
         }
         let mut new = NewJob::new(&old.kind, old.params.clone());
-        new.target = old.target.clone();
         new.retry_of = Some(old.id);
         Ok(new)
     }
 
-    /// Deletes finished jobs (and their logs) that ended before `before_ms`, in batches;
-    /// `on_batch` hears how many went each time.
-    pub async fn prune_finished(
+    /// Deletes finished jobs (and their logs) that ended before `before_ms`, in batches, each
+    /// with its audit entry by `author`; `on_batch` hears how many went each time.
+    pub(crate) async fn prune_finished(
         &self,
         before_ms: i64,
+        author: &crate::audit::JobAuthor,
         mut on_batch: impl FnMut(u64),
     ) -> Result<u64> {
         let finals: Vec<&str> = JobState::ALL
@@ -573,22 +591,44 @@ impl<'a> Jobs<'a> {
             .collect();
         let mut total = 0;
         loop {
+            let mut txn = crate::audit::AuditedTxn::begin(self.domain).await?;
             let ids: Vec<i64> = jobs::Entity::find()
                 .select_only()
                 .column(jobs::Column::Id)
                 .filter(jobs::Column::FinishedAtMs.lt(before_ms))
                 .filter(jobs::Column::State.is_in(finals.clone()))
+                .order_by_asc(jobs::Column::Id)
                 .limit(1000)
                 .into_tuple()
-                .all(self.domain.db())
+                .all(txn.conn())
                 .await?;
-            if ids.is_empty() {
+            let (Some(first), Some(last)) = (ids.first().copied(), ids.last().copied()) else {
                 return Ok(total);
-            }
+            };
             let deleted = jobs::Entity::delete_many()
                 .filter(jobs::Column::Id.is_in(ids))
-                .exec(self.domain.db())
+                .exec(txn.conn())
                 .await?;
+            txn.record(&author.entry(
+                Operation::Delete,
+                ObjectType::Job,
+                (0, "finished jobs"),
+                &[
+                    (
+                        "deleted",
+                        Value::Null,
+                        serde_json::json!(deleted.rows_affected),
+                    ),
+                    (
+                        "ids",
+                        Value::Null,
+                        serde_json::json!(format!("{first}..{last}")),
+                    ),
+                    ("ended before", Value::Null, serde_json::json!(before_ms)),
+                ],
+            ))
+            .await?;
+            txn.commit().await?;
             total += deleted.rows_affected;
             on_batch(deleted.rows_affected);
         }
@@ -604,6 +644,15 @@ impl<'a> Jobs<'a> {
         Ok(jobs::Entity::find()
             .filter(jobs::Column::FinishedAtMs.lt(before_ms))
             .filter(jobs::Column::State.is_in(finals))
+            .count(self.domain.db())
+            .await?)
+    }
+
+    /// How many jobs are queued or running, counted at one moment (two counts, one per state,
+    /// miss a job that moves from running back to queued between them).
+    pub async fn count_active(&self) -> Result<u64> {
+        Ok(jobs::Entity::find()
+            .filter(jobs::Column::State.is_in(JobState::ACTIVE.map(JobState::as_str)))
             .count(self.domain.db())
             .await?)
     }

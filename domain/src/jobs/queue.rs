@@ -20,8 +20,8 @@ pub(crate) struct Claimed {
 
 /// Claims the oldest runnable job of one of `kinds`: one statement, so two runners never get
 /// the same job (PostgreSQL skips rows another claim has locked; SQLite serialises writers).
-/// A job whose object another job is running on waits (queueing refuses that already; this
-/// holds for jobs queued before, and for a job handed back while another started).
+/// A job that holds an object another running job holds waits (queueing refuses that already;
+/// this holds for jobs queued before, and for a job handed back while another started).
 pub(crate) async fn claim<Db: ConnectionTrait>(
     db: &Db,
     kinds: &[&str],
@@ -47,9 +47,10 @@ pub(crate) async fn claim<Db: ConnectionTrait>(
          updated_at_ms = $4 \
          WHERE state = 'queued' AND id = (SELECT q.id FROM jobs q WHERE q.state = 'queued' \
          AND q.run_after_ms <= $4 AND ($5 IS NULL OR q.id = $5) AND q.kind IN ({}) \
-         AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running' \
-         AND q.target_type IS NOT NULL AND r.target_type = q.target_type \
-         AND r.target_id = q.target_id) \
+         AND NOT EXISTS (SELECT 1 FROM job_holds hq JOIN job_holds hr \
+         ON hr.target_type = hq.target_type AND hr.target_id = hq.target_id \
+         JOIN jobs r ON r.id = hr.job_id \
+         WHERE hq.job_id = q.id AND r.id <> q.id AND r.state = 'running') \
          ORDER BY q.id LIMIT 1{lock}) RETURNING *",
         kind_params.join(", ")
     );

@@ -13,8 +13,13 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::NewJob;
-use crate::{Domain, Error, Result, db::entities::schedules};
+use super::{JobGrant, NewJob};
+use crate::{
+    Domain, Error, Result,
+    audit::{AuditedTxn, Entry},
+    authz::{ObjectType, Operation},
+    db::entities::schedules,
+};
 
 /// When a schedule runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,34 +169,48 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
             }
         };
         let params = serde_json::from_str(&schedule.params).unwrap_or(serde_json::Value::Null);
-        // A schedule runs with its owner's rights as they are now, never more: one whose owner
-        // lost them (or is gone, or disabled) queues nothing.
-        let owner = match owner_allowed(domain, &schedule, &params).await {
-            Ok(owner) => owner,
+        let kind = match domain.job_kind(&schedule.kind) {
+            Ok(kind) => kind,
             Err(e) => {
-                tracing::error!(
-                    schedule = schedule.id,
-                    "scheduled job not started: its owner may not start it ({e})"
-                );
-                None
+                tracing::error!(schedule = schedule.id, "stored schedule is invalid: {e}");
+                continue;
             }
         };
-        let job = NewJob::new(&schedule.kind, params)
-            .idempotency_key(format!("schedule:{}:{due_at}", schedule.id))
-            .schedule(schedule.id);
-        let queued = match (&owner, schedule.owner_user_id) {
-            (Some(actor), _) => domain.jobs().enqueue_as(Some(actor), job).await.map(Some),
-            (None, None) => domain.jobs().enqueue_as(None, job).await.map(Some),
-            (None, Some(_)) => Ok(None),
+        // The job, the schedule moving on and the audit entry commit together.
+        let mut txn = AuditedTxn::begin(domain).await?;
+        // A schedule runs with its owner's rights as they are now, never more: one whose owner
+        // lost them (or is gone, or disabled) queues nothing.
+        let mut grant = JobGrant::new(Operation::Administer, ObjectType::Job, 0, kind.label());
+        let owner = match schedule.owner_user_id {
+            None => Ok(None),
+            Some(user_id) => match domain.accounts().enabled_actor(user_id).await {
+                Ok(actor) => match kind.authorize(domain, &actor, &params).await {
+                    Ok(allowed) => {
+                        grant = allowed;
+                        Ok(Some(actor))
+                    }
+                    Err(e) => Err(format!("its owner may not start it ({e})")),
+                },
+                Err(_) => Err("its owner is gone or disabled".to_owned()),
+            },
         };
-        let job_id = match queued {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(
-                    schedule = schedule.id,
-                    "scheduled job could not be created: {e}"
-                );
-                None
+        let queued = match &owner {
+            Ok(actor) => {
+                let job = NewJob::new(&schedule.kind, params)
+                    .idempotency_key(format!("schedule:{}:{due_at}", schedule.id))
+                    .schedule(schedule.id);
+                // A busy object or a parameter no longer valid: this run is skipped.
+                txn.enqueue(actor.as_ref(), job)
+                    .await
+                    .map_err(|e| format!("the job could not be queued ({e})"))
+            }
+            Err(why) => Err(why.clone()),
+        };
+        let (job_id, refused) = match queued {
+            Ok(id) => (Some(id), None),
+            Err(why) => {
+                tracing::error!(schedule = schedule.id, "scheduled job not started: {why}");
+                (None, Some(why))
             }
         };
         let next = spec.next_after(now, schedule.created_at_ms);
@@ -204,30 +223,27 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
             .col_expr(schedules::Column::UpdatedAtMs, Expr::value(now))
             .filter(schedules::Column::Id.eq(schedule.id))
             .filter(schedules::Column::NextRunAtMs.eq(due_at))
-            .exec(domain.db())
+            .exec(txn.conn())
             .await?;
-        if moved.rows_affected == 1 && job_id.is_some() {
+        if moved.rows_affected != 1 {
+            continue;
+        }
+        let owner = owner.ok().flatten();
+        txn.record(&Entry::scheduled(
+            owner.as_ref(),
+            &schedule.name,
+            &grant,
+            job_id,
+            refused,
+        ))
+        .await?;
+        txn.commit().await?;
+        if job_id.is_some() {
             fired += 1;
             tracing::info!(schedule = %schedule.name, job = ?job_id, "schedule fired");
         }
     }
     Ok(fired)
-}
-
-/// The owner of a schedule as an actor, after the check of the job's kind (`None`: a
-/// schedule of Wimdeck's own, without an owner).
-async fn owner_allowed(
-    domain: &Domain,
-    schedule: &schedules::Model,
-    params: &serde_json::Value,
-) -> Result<Option<crate::Actor>> {
-    let Some(user_id) = schedule.owner_user_id else {
-        return Ok(None);
-    };
-    let actor = domain.accounts().enabled_actor(user_id).await?;
-    let kind = domain.job_kind(&schedule.kind)?;
-    kind.authorize(domain, &actor, params).await?;
-    Ok(Some(actor))
 }
 
 /// A schedule as listed.

@@ -33,6 +33,9 @@ impl JobState {
         JobState::Interrupted,
     ];
 
+    /// The states of a job that is not over: it holds its object.
+    pub const ACTIVE: [JobState; 2] = [JobState::Queued, JobState::Running];
+
     /// The stored (and URL) name.
     pub fn as_str(self) -> &'static str {
         match self {

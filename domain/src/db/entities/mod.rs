@@ -8,6 +8,7 @@ pub(crate) mod driver_categories;
 pub(crate) mod driver_packages;
 pub(crate) mod drivers;
 pub(crate) mod images;
+pub(crate) mod job_holds;
 pub(crate) mod job_logs;
 pub(crate) mod jobs;
 pub(crate) mod object_scopes;

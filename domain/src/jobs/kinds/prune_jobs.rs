@@ -65,7 +65,9 @@ impl JobKind for PruneJobs {
             ctx.progress().set_phase("Deleting");
             ctx.progress().start(Some(total), ProgressUnit::Items);
             let progress = ctx.progress().clone();
-            let deleted = jobs.prune_finished(before, |n| progress.advance(n)).await?;
+            let deleted = jobs
+                .prune_finished(before, &ctx.author(), |n| progress.advance(n))
+                .await?;
             ctx.info(format!("Deleted {deleted} jobs and their logs"));
             Ok(Completion::new(
                 json!({ "deleted": deleted, "older_than_days": days }),

@@ -1,0 +1,224 @@
+//! Checks that hold only inside the transaction that acts on them: a write that commits while
+//! the action waits for its turn is seen. Each test holds a catalog write open on a second
+//! connection (as an import's or an Apply's commit would be), starts the action, then commits.
+
+use std::time::Duration;
+
+use domain::{
+    Error, Role,
+    authz::ScopeSet,
+    catalog::ImageKind,
+    fixtures::{self, Arch},
+    jobs::JobState,
+    testing::{BACKENDS, wait_until_final},
+};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait,
+};
+
+use super::{LONG, Setup};
+
+/// A catalog write in progress on its own connection: on PostgreSQL it holds the lock that
+/// orders audited transactions, as the catalog's own writes do; on SQLite its first write
+/// takes the database's write lock.
+async fn open_write(s: &Setup, statement: &str) -> (DatabaseConnection, DatabaseTransaction) {
+    let conn = Database::connect(&s.db.url).await.expect("connect");
+    // A plain transaction on a connection of its own, as another server's would be.
+    #[allow(clippy::disallowed_methods)]
+    let txn = conn.begin().await.expect("begin");
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(1464090965)")
+            .await
+            .expect("lock");
+    }
+    txn.execute_unprepared(statement).await.expect(statement);
+    (conn, txn)
+}
+
+/// Lets `action` start and wait for its turn, commits the write, and returns what `action`
+/// did.
+async fn commit_while<T: Send + 'static>(
+    txn: DatabaseTransaction,
+    action: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let task = tokio::spawn(action);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    txn.commit().await.expect("commit");
+    task.await.expect("task")
+}
+
+/// Discarding a finished upload while an import that takes its file over commits: the
+/// discard sees the image and keeps the file.
+#[tokio::test]
+async fn a_discarded_upload_keeps_a_file_an_import_took_meanwhile() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let other = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
+        let bytes = std::fs::read(s.root.join("install.wim")).expect("read");
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let upload = uploads
+            .begin("install.wim", bytes.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &bytes[..])
+            .await
+            .expect("upload");
+        let (_conn, txn) = open_write(
+            &s,
+            &format!(
+                "UPDATE images SET file_path = '{}' WHERE id = {other}",
+                done.path.display()
+            ),
+        )
+        .await;
+        let (domain, admin, id) = (s.domain.clone(), s.admin.clone(), done.id.clone());
+        let discarded = commit_while(txn, async move {
+            domain.for_actor(&admin).uploads().discard(&id).await
+        })
+        .await;
+        assert!(
+            matches!(&discarded, Err(Error::Conflict(m)) if m.contains("is the file of an image")),
+            "{discarded:?}"
+        );
+        assert!(done.path.is_file(), "the image's file was removed");
+    }
+}
+
+/// Deleting a driver while an Apply that injected it commits: the delete sees the image that
+/// contains it and is refused.
+#[tokio::test]
+async fn a_driver_an_image_took_meanwhile_is_not_deleted() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let image = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
+        let package = fixtures::drivers::DriverPackage::network("labnic", &[Arch::Amd64]);
+        package.write(&s.root.join("labnic")).expect("driver");
+        s.start_runner();
+        let job = s
+            .domain
+            .for_actor(&s.admin)
+            .drivers()
+            .import(domain::drivers::import::DriverImportRequest {
+                source: s.root.join("labnic").display().to_string(),
+                name: None,
+                categories: vec![],
+            })
+            .await
+            .expect("import");
+        let job = wait_until_final(&s.domain, job, LONG).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        s.stop_runner().await;
+        let driver = s
+            .domain
+            .for_actor(&s.admin)
+            .drivers()
+            .list(&Default::default())
+            .await
+            .expect("drivers")
+            .drivers
+            .pop()
+            .expect("driver");
+        let injected = serde_json::json!([{
+            "id": driver.id,
+            "name": driver.name,
+            "inf_name": "labnic.inf",
+            "version": "1.0",
+            "content_hash": "0",
+            "folder": r"Windows\INF\Wimdeck\001-labnic",
+        }]);
+        let (_conn, txn) = open_write(
+            &s,
+            &format!("UPDATE images SET injected_drivers = '{injected}' WHERE id = {image}"),
+        )
+        .await;
+        let (domain, admin) = (s.domain.clone(), s.admin.clone());
+        let (id, version) = (driver.id, driver.row_version);
+        let deleted = commit_while(txn, async move {
+            domain.for_actor(&admin).drivers().delete(id, version).await
+        })
+        .await;
+        assert!(
+            matches!(&deleted, Err(Error::Conflict(m)) if m.contains("\"Lab PE\"")),
+            "{deleted:?}"
+        );
+        assert!(driver.store_path.is_dir(), "the driver's files went");
+    }
+}
+
+/// Importing a driver that is in the catalog already, in a scope the importer cannot see:
+/// the import neither names it nor puts its categories on it.
+#[tokio::test]
+async fn a_duplicate_out_of_scope_is_neither_named_nor_changed() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let security = s.domain.for_actor(&s.admin).security();
+        let lab = security.create_scope("Lab", "").await.expect("lab");
+        let production = security.create_scope("Production", "").await.expect("prod");
+        let roles = security.roles().await.expect("roles");
+        let osd_role = roles
+            .iter()
+            .find(|r| r.slug.as_deref() == Some(Role::OperatingSystemDeploymentManager.slug()))
+            .expect("role")
+            .id;
+        let lab_id = security
+            .create_user(
+                "labosd",
+                "a long lab passphrase",
+                osd_role,
+                ScopeSet::Only([lab].into()),
+            )
+            .await
+            .expect("lab user");
+        let lab_user = s.domain.accounts().actor(lab_id).await.expect("actor");
+        let package = fixtures::drivers::DriverPackage::network("prodnic", &[Arch::Amd64]);
+        for folder in ["prodnic", "labcopy"] {
+            package.write(&s.root.join(folder)).expect("driver");
+        }
+        s.start_runner();
+        let import = |actor: domain::Actor, folder: &str, category: &str| {
+            let request = domain::drivers::import::DriverImportRequest {
+                source: s.root.join(folder).display().to_string(),
+                name: None,
+                categories: vec![category.into()],
+            };
+            let domain = s.domain.clone();
+            async move {
+                let job = domain
+                    .for_actor(&actor)
+                    .drivers()
+                    .import(request)
+                    .await
+                    .expect("import");
+                let job = wait_until_final(&domain, job, LONG).await;
+                assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+                job.result.expect("result")
+            }
+        };
+        let first = import(s.admin.clone(), "prodnic", "production").await;
+        security
+            .set_object_scopes(
+                domain::authz::ObjectType::DriverPackage,
+                first["package_id"].as_i64().expect("package"),
+                &[production].into(),
+            )
+            .await
+            .expect("to production");
+        let second = import(lab_user, "labcopy", "lab").await;
+        s.stop_runner().await;
+        let outcome = &second["drivers"][0];
+        assert_eq!(outcome["outcome"], "duplicate", "{second:#}");
+        assert!(outcome.get("driver_id").is_none(), "{second:#}");
+        let driver = s
+            .domain
+            .for_actor(&s.admin)
+            .drivers()
+            .list(&Default::default())
+            .await
+            .expect("drivers")
+            .drivers
+            .pop()
+            .expect("driver");
+        assert_eq!(driver.categories, ["production"]);
+    }
+}
