@@ -2,7 +2,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::Duration,
 };
 
@@ -13,7 +13,7 @@ use domain::{
         kinds::{ImageAction, ImportRequest},
         store,
     },
-    fixtures::{self, SampleLibrary},
+    fixtures,
     jobs::{JobState, Runner},
     testing::{BACKENDS, Backend, ManualClock, TestDb, fast_runner_options, wait_until_final},
     wim::Compression,
@@ -22,18 +22,6 @@ use domain::{
 const LONG: Duration = Duration::from_secs(60);
 /// The upload limit in these tests.
 const UPLOAD_LIMIT: u64 = 8 << 20;
-
-/// The sample WIMs, written once per test run and copied into each test's source root.
-fn samples() -> &'static SampleLibrary {
-    static SAMPLES: OnceLock<(tempfile::TempDir, SampleLibrary)> = OnceLock::new();
-    &SAMPLES
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let library = fixtures::sample_library(dir.path()).expect("samples");
-            (dir, library)
-        })
-        .1
-}
 
 struct Setup {
     domain: Domain,
@@ -54,7 +42,7 @@ impl Setup {
         let root_dir = tempfile::tempdir().expect("tempdir");
         let root = root_dir.path().join("sources");
         std::fs::create_dir_all(&root).expect("root");
-        let library = samples();
+        let library = crate::samples();
         let sample_dir = library.install.parent().expect("dir");
         for entry in std::fs::read_dir(sample_dir).expect("samples") {
             let entry = entry.expect("entry");
@@ -722,9 +710,15 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
         let adk = db.data_dir.join("adk");
         std::fs::create_dir_all(&adk).expect("adk");
         let winpe = adk.join("winpe.wim");
-        std::fs::copy(&samples().boot_amd64, &winpe).expect("copy");
+        std::fs::copy(&crate::samples().boot_amd64, &winpe).expect("copy");
         let mut config = db.config();
-        config.images.source_roots = vec![samples().install.parent().expect("dir").to_path_buf()];
+        config.images.source_roots = vec![
+            crate::samples()
+                .install
+                .parent()
+                .expect("dir")
+                .to_path_buf(),
+        ];
         config
             .images
             .default_boot_sources
@@ -760,7 +754,10 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
             .queue_import(
                 ImportRequest {
                     name: Some("Custom PE".into()),
-                    ..request(ImageKind::Boot, samples().boot_x86.display().to_string())
+                    ..request(
+                        ImageKind::Boot,
+                        crate::samples().boot_x86.display().to_string(),
+                    )
                 },
                 None,
             )

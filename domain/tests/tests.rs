@@ -28,6 +28,19 @@ pub(crate) async fn open(backend: Backend) -> (Domain, ManualClock, TestDb) {
     (domain, clock, db)
 }
 
+/// The sample WIMs, written once per test run and copied into each test's source root.
+pub(crate) fn samples() -> &'static domain::fixtures::SampleLibrary {
+    static SAMPLES: std::sync::OnceLock<(tempfile::TempDir, domain::fixtures::SampleLibrary)> =
+        std::sync::OnceLock::new();
+    &SAMPLES
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let library = domain::fixtures::sample_library(dir.path()).expect("samples");
+            (dir, library)
+        })
+        .1
+}
+
 pub(crate) const T0: i64 = 1_800_000_000_000;
 pub(crate) const PASSWORD: &str = "correct horse battery";
 

@@ -7,7 +7,7 @@ use domain::{
     Actor, Domain, Error, Role,
     authz::ScopeSet,
     catalog::{ImageEdit, ImageKind, kinds::ImageAction, kinds::ImportRequest},
-    fixtures::{self, Arch, SampleLibrary},
+    fixtures::{self, Arch},
     jobs::{JobState, NewSchedule, Runner, ScheduleSpec},
     testing::{BACKENDS, Backend, ManualClock, TestDb, fast_runner_options, wait_until_final},
     wim::Compression,
@@ -18,18 +18,6 @@ mod holds;
 mod races;
 
 const LONG: Duration = Duration::from_secs(60);
-
-fn samples() -> &'static SampleLibrary {
-    static SAMPLES: std::sync::OnceLock<(tempfile::TempDir, SampleLibrary)> =
-        std::sync::OnceLock::new();
-    &SAMPLES
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let library = fixtures::sample_library(dir.path()).expect("samples");
-            (dir, library)
-        })
-        .1
-}
 
 struct Setup {
     domain: Domain,
@@ -53,7 +41,7 @@ impl Setup {
         let db = TestDb::create(backend).await;
         let root = db.data_dir.join("sources");
         std::fs::create_dir_all(&root).expect("root");
-        let library = samples();
+        let library = crate::samples();
         for file in [&library.boot_amd64, &library.install] {
             std::fs::copy(file, root.join(file.file_name().expect("name"))).expect("copy");
         }
@@ -137,6 +125,63 @@ impl Setup {
         job.result.expect("result")["image_id"]
             .as_i64()
             .expect("image id")
+    }
+
+    /// Imports the driver package in `folder` (under the source root) as `actor`, with a runner
+    /// of its own; returns the job's result.
+    async fn import_drivers(
+        &self,
+        actor: &Actor,
+        folder: &str,
+        categories: &[&str],
+    ) -> serde_json::Value {
+        let had_runner = self.runner.lock().expect("runner").is_some();
+        if !had_runner {
+            self.start_runner();
+        }
+        let job = self
+            .domain
+            .for_actor(actor)
+            .drivers()
+            .import(domain::drivers::import::DriverImportRequest {
+                source: self.root.join(folder).display().to_string(),
+                name: None,
+                categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            })
+            .await
+            .expect("import");
+        let job = wait_until_final(&self.domain, job, LONG).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        if !had_runner {
+            self.stop_runner().await;
+        }
+        job.result.expect("result")
+    }
+
+    /// The security scopes Lab and Production, and a user `name` with `role` on Lab only.
+    async fn lab_user(&self, name: &str, role: Role) -> (Actor, i64, i64) {
+        let security = self.domain.for_actor(&self.admin).security();
+        let lab = security.create_scope("Lab", "").await.expect("lab");
+        let production = security.create_scope("Production", "").await.expect("prod");
+        let role_id = security
+            .roles()
+            .await
+            .expect("roles")
+            .iter()
+            .find(|r| r.slug.as_deref() == Some(role.slug()))
+            .expect("role")
+            .id;
+        let id = security
+            .create_user(
+                name,
+                "a long lab passphrase",
+                role_id,
+                ScopeSet::Only([lab].into()),
+            )
+            .await
+            .expect("lab user");
+        let actor = self.domain.accounts().actor(id).await.expect("actor");
+        (actor, lab, production)
     }
 
     async fn sql(&self, statement: &str) {
@@ -655,39 +700,15 @@ async fn drivers_take_their_packages_scopes() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
         let security = s.domain.for_actor(&s.admin).security();
-        let lab = security.create_scope("Lab", "").await.expect("lab");
-        let production = security.create_scope("Production", "").await.expect("prod");
-        let roles = security.roles().await.expect("roles");
-        let osd_role = roles
-            .iter()
-            .find(|r| r.slug.as_deref() == Some(Role::OperatingSystemDeploymentManager.slug()))
-            .expect("role")
-            .id;
-        let hash = "a long lab passphrase";
-        let lab_id = security
-            .create_user("labosd", hash, osd_role, ScopeSet::Only([lab].into()))
-            .await
-            .expect("lab user");
-        let lab_user = s.domain.accounts().actor(lab_id).await.expect("actor");
+        let (lab_user, _, production) = s
+            .lab_user("labosd", Role::OperatingSystemDeploymentManager)
+            .await;
 
         // A Production driver package, in use by a Production boot image.
         let package = fixtures::drivers::DriverPackage::network("prodnic", &[Arch::Amd64]);
         package.write(&s.root.join("prodnic")).expect("driver");
         s.start_runner();
-        let job = s
-            .domain
-            .for_actor(&s.admin)
-            .drivers()
-            .import(domain::drivers::import::DriverImportRequest {
-                source: s.root.join("prodnic").display().to_string(),
-                name: None,
-                categories: vec![],
-            })
-            .await
-            .expect("import");
-        let job = wait_until_final(&s.domain, job, LONG).await;
-        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-        let package_id = job.result.expect("result")["package_id"]
+        let package_id = s.import_drivers(&s.admin, "prodnic", &[]).await["package_id"]
             .as_i64()
             .expect("package");
         let image = s
@@ -770,26 +791,7 @@ async fn jobs_on_objects_out_of_scope_say_nothing_of_them() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
         let security = s.domain.for_actor(&s.admin).security();
-        let lab = security.create_scope("Lab", "").await.expect("lab");
-        let production = security.create_scope("Production", "").await.expect("prod");
-        let roles = security.roles().await.expect("roles");
-        let role = |r: Role| {
-            roles
-                .iter()
-                .find(|x| x.slug.as_deref() == Some(r.slug()))
-                .expect("role")
-                .id
-        };
-        let lab_id = security
-            .create_user(
-                "labreader",
-                "a long lab passphrase",
-                role(Role::ReadOnlyAnalyst),
-                ScopeSet::Only([lab].into()),
-            )
-            .await
-            .expect("lab user");
-        let lab_user = s.domain.accounts().actor(lab_id).await.expect("actor");
+        let (lab_user, _, production) = s.lab_user("labreader", Role::ReadOnlyAnalyst).await;
         let image = s
             .import(ImageKind::Boot, "boot_amd64.wim", "Secret PE")
             .await;

@@ -6,17 +6,15 @@ use std::time::Duration;
 
 use domain::{
     Error, Role,
-    authz::ScopeSet,
     catalog::ImageKind,
     fixtures::{self, Arch},
-    jobs::JobState,
-    testing::{BACKENDS, wait_until_final},
+    testing::BACKENDS,
 };
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait,
 };
 
-use super::{LONG, Setup};
+use super::Setup;
 
 /// A catalog write in progress on its own connection: on PostgreSQL it holds the lock that
 /// orders audited transactions, as the catalog's own writes do; on SQLite its first write
@@ -94,21 +92,7 @@ async fn a_driver_an_image_took_meanwhile_is_not_deleted() {
         let image = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
         let package = fixtures::drivers::DriverPackage::network("labnic", &[Arch::Amd64]);
         package.write(&s.root.join("labnic")).expect("driver");
-        s.start_runner();
-        let job = s
-            .domain
-            .for_actor(&s.admin)
-            .drivers()
-            .import(domain::drivers::import::DriverImportRequest {
-                source: s.root.join("labnic").display().to_string(),
-                name: None,
-                categories: vec![],
-            })
-            .await
-            .expect("import");
-        let job = wait_until_final(&s.domain, job, LONG).await;
-        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-        s.stop_runner().await;
+        s.import_drivers(&s.admin, "labnic", &[]).await;
         let driver = s
             .domain
             .for_actor(&s.admin)
@@ -152,51 +136,17 @@ async fn a_driver_an_image_took_meanwhile_is_not_deleted() {
 async fn a_duplicate_out_of_scope_is_neither_named_nor_changed() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
-        let security = s.domain.for_actor(&s.admin).security();
-        let lab = security.create_scope("Lab", "").await.expect("lab");
-        let production = security.create_scope("Production", "").await.expect("prod");
-        let roles = security.roles().await.expect("roles");
-        let osd_role = roles
-            .iter()
-            .find(|r| r.slug.as_deref() == Some(Role::OperatingSystemDeploymentManager.slug()))
-            .expect("role")
-            .id;
-        let lab_id = security
-            .create_user(
-                "labosd",
-                "a long lab passphrase",
-                osd_role,
-                ScopeSet::Only([lab].into()),
-            )
-            .await
-            .expect("lab user");
-        let lab_user = s.domain.accounts().actor(lab_id).await.expect("actor");
+        let (lab_user, _, production) = s
+            .lab_user("labosd", Role::OperatingSystemDeploymentManager)
+            .await;
         let package = fixtures::drivers::DriverPackage::network("prodnic", &[Arch::Amd64]);
         for folder in ["prodnic", "labcopy"] {
             package.write(&s.root.join(folder)).expect("driver");
         }
-        s.start_runner();
-        let import = |actor: domain::Actor, folder: &str, category: &str| {
-            let request = domain::drivers::import::DriverImportRequest {
-                source: s.root.join(folder).display().to_string(),
-                name: None,
-                categories: vec![category.into()],
-            };
-            let domain = s.domain.clone();
-            async move {
-                let job = domain
-                    .for_actor(&actor)
-                    .drivers()
-                    .import(request)
-                    .await
-                    .expect("import");
-                let job = wait_until_final(&domain, job, LONG).await;
-                assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-                job.result.expect("result")
-            }
-        };
-        let first = import(s.admin.clone(), "prodnic", "production").await;
-        security
+        let first = s.import_drivers(&s.admin, "prodnic", &["production"]).await;
+        s.domain
+            .for_actor(&s.admin)
+            .security()
             .set_object_scopes(
                 domain::authz::ObjectType::DriverPackage,
                 first["package_id"].as_i64().expect("package"),
@@ -204,8 +154,7 @@ async fn a_duplicate_out_of_scope_is_neither_named_nor_changed() {
             )
             .await
             .expect("to production");
-        let second = import(lab_user, "labcopy", "lab").await;
-        s.stop_runner().await;
+        let second = s.import_drivers(&lab_user, "labcopy", &["lab"]).await;
         let outcome = &second["drivers"][0];
         assert_eq!(outcome["outcome"], "duplicate", "{second:#}");
         assert!(outcome.get("driver_id").is_none(), "{second:#}");
