@@ -347,7 +347,7 @@ impl Entry {
     /// What a schedule did when it fired, as its owner (or as Wimdeck, for its own): the job
     /// it queued on the grant's object, or, `refused`, why it queued nothing.
     pub(crate) fn scheduled(
-        owner: Option<&Actor>,
+        owner: Option<(i64, &str)>,
         schedule: &str,
         grant: &crate::jobs::JobGrant,
         job: Option<i64>,
@@ -359,8 +359,8 @@ impl Entry {
         };
         let object = (grant.object_id, grant.object_name.as_str());
         Self {
-            user_id: owner.map(|a| a.user_id),
-            username: owner.map_or_else(|| "Wimdeck".to_owned(), |a| a.username.clone()),
+            user_id: owner.map(|(id, _)| id),
+            username: owner.map_or("Wimdeck", |(_, name)| name).to_owned(),
             outcome: if refused.is_some() {
                 Outcome::Denied
             } else {

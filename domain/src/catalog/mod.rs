@@ -368,7 +368,6 @@ impl<'a> Catalog<'a> {
         Ok(image)
     }
 
-    /// The default boot image for an architecture, if there is one.
     /// Every default boot image, read through `conn`.
     pub(crate) async fn defaults_in<C: ConnectionTrait>(conn: &C) -> Result<Vec<CatalogImage>> {
         images::Entity::find()
@@ -381,6 +380,7 @@ impl<'a> Catalog<'a> {
             .collect()
     }
 
+    /// The default boot image for an architecture, if there is one.
     pub async fn default_for(&self, architecture: &str) -> Result<Option<CatalogImage>> {
         images::Entity::find()
             .filter(images::Column::DefaultFor.eq(architecture))

@@ -225,8 +225,8 @@ pub(crate) async fn discard_released(domain: &Domain, released: Vec<Released>) {
     }
 }
 
-/// Whether an image's file in use, or its base, is `path`.
-pub(crate) async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
+/// Whether an image's file, or its base, is `path`.
+pub(crate) async fn image_uses<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
     Ok(images::Entity::find()
         .filter(
             sea_orm::Condition::any()
@@ -236,6 +236,20 @@ pub(crate) async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<boo
         .one(db)
         .await?
         .is_some())
+}
+
+/// Whether a row still needs the file at `path`: an image (its file or base), or a complete
+/// upload, whose file is its owner's until it is used up or discarded.
+pub(crate) async fn in_use<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
+    if image_uses(db, path).await? {
+        return Ok(true);
+    }
+    let upload = crate::db::entities::uploads::Entity::find()
+        .filter(crate::db::entities::uploads::Column::Path.eq(path))
+        .filter(crate::db::entities::uploads::Column::CompletedAtMs.is_not_null())
+        .one(db)
+        .await?;
+    Ok(upload.is_some())
 }
 
 /// Removes what a previous attempt of the same job left (before a retry starts over).

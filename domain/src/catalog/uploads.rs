@@ -287,7 +287,7 @@ impl<'a> ActorUploads<'a> {
     /// A catalog image made from an earlier upload of the same name still uses its file (read
     /// through `conn`: inside the transaction that replaces or removes the file, it is final).
     async fn refuse_if_in_use<C: ConnectionTrait>(&self, conn: &C, path: &Path) -> Result<()> {
-        if store::in_use(conn, &path.display().to_string()).await? {
+        if store::image_uses(conn, &path.display().to_string()).await? {
             // Not named: the user may not be allowed to read that image.
             return Err(Error::Conflict(format!(
                 "{} is the file of an image in the catalog; rename the file before uploading it again",
@@ -420,20 +420,20 @@ impl<'a> ActorUploads<'a> {
         if position == size && failure.is_none() {
             let sha256 = hex::encode(hasher.finalize());
             let target = PathBuf::from(&row.path);
-            // Serialized with the catalog's writes: an import that takes the earlier upload's
-            // file either committed (and the file is refused here) or finds that upload used
-            // up.
-            let txn = crate::db::begin_write(self.domain.db()).await?;
-            self.refuse_if_in_use(&txn, &target).await?;
+            // Serialized with the catalog's writes (an audited transaction, as theirs are): an
+            // import that takes the earlier upload's file either committed (and the file is
+            // refused here) or finds that upload used up.
+            let txn = AuditedTxn::begin(self.domain).await?;
+            self.refuse_if_in_use(txn.conn(), &target).await?;
             active.sha256 = Set(Some(sha256));
             active.completed_at_ms = Set(Some(now));
-            let row = active.update(&txn).await?;
+            let row = active.update(txn.conn()).await?;
             // An earlier upload of the same name had that file: it is replaced now.
             uploads::Entity::delete_many()
                 .filter(uploads::Column::Path.eq(row.path.as_str()))
                 .filter(uploads::Column::Id.ne(row.id.as_str()))
                 .filter(uploads::Column::CompletedAtMs.is_not_null())
-                .exec(&txn)
+                .exec(txn.conn())
                 .await?;
             if let Some(dir) = target.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -473,9 +473,17 @@ impl<'a> ActorUploads<'a> {
         let mut txn = AuditedTxn::begin(self.domain).await?;
         let path = PathBuf::from(&row.path);
         self.refuse_if_in_use(txn.conn(), &path).await?;
-        uploads::Entity::delete_by_id(id.to_owned())
+        // Only while it is still the complete upload read above: a new upload of the same
+        // name may have replaced it (and its file) meanwhile.
+        let gone = uploads::Entity::delete_many()
+            .filter(uploads::Column::Id.eq(id))
+            .filter(uploads::Column::UserId.eq(self.actor.user_id))
+            .filter(uploads::Column::CompletedAtMs.is_not_null())
             .exec(txn.conn())
             .await?;
+        if gone.rows_affected != 1 {
+            return Err(Error::NotFound("upload".into()));
+        }
         txn.release(std::slice::from_ref(&path)).await?;
         txn.commit().await?;
         self.domain.upload_receivers().forget(id);

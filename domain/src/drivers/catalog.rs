@@ -601,7 +601,6 @@ pub async fn sweep(domain: &Domain) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// The driver catalog as one signed-in user may use it.
 /// How far a user may reach a driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DriverAccess {
@@ -610,6 +609,7 @@ pub(crate) enum DriverAccess {
     None,
 }
 
+/// The driver catalog as one signed-in user may use it.
 pub struct ActorDrivers<'a> {
     catalog: DriverCatalog<'a>,
     domain: &'a Domain,
@@ -691,7 +691,6 @@ impl<'a> ActorDrivers<'a> {
         ))
     }
 
-    /// The boot images among `users` this user may read.
     /// What this user may do with driver `id`: change it, only read it, or nothing.
     pub(crate) async fn access(&self, id: i64) -> Result<DriverAccess> {
         for (operation, access) in [
@@ -707,6 +706,7 @@ impl<'a> ActorDrivers<'a> {
         Ok(DriverAccess::None)
     }
 
+    /// The boot images among `users` this user may read.
     async fn readable_users(&self, users: Vec<DriverUser>) -> Result<Vec<DriverUser>> {
         let visibility = self.actor.grants.visibility(ObjectType::BootImage);
         let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::BootImage).await?;

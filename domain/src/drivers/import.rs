@@ -244,8 +244,9 @@ impl ImportDrivers {
         // counts every duplicate.
         let mut duplicates = Vec::new();
         let mut known = 0;
+        // An owner disabled since the job was queued reaches nothing more than anyone else.
         let owner = match ctx.owner_user_id() {
-            Some(id) => Some(domain.accounts().enabled_actor(id).await?),
+            Some(id) => Some(domain.accounts().enabled_actor(id).await.ok()),
             None => None,
         };
         let mut created_dirs = Vec::new();
@@ -270,7 +271,10 @@ impl ImportDrivers {
                         // The importer's categories go only to drivers they may change, and
                         // a driver they may not read is not named.
                         let access = match &owner {
-                            Some(actor) => ActorDrivers::new(&domain, actor).access(id).await?,
+                            Some(Some(actor)) => {
+                                ActorDrivers::new(&domain, actor).access(id).await?
+                            }
+                            Some(None) => DriverAccess::None,
                             None => DriverAccess::Modify,
                         };
                         if access == DriverAccess::Modify {
@@ -373,7 +377,9 @@ impl ImportDrivers {
         let author = ctx.author();
         let params = p.clone();
         let effect_domain = domain.clone();
-        let upload_id = upload.as_ref().map(|u| u.id.clone());
+        let used_upload = upload
+            .as_ref()
+            .map(|u| (u.id.clone(), resolved.to_path_buf()));
         let source_text = match &upload {
             Some(u) => format!("upload:{}", u.file_name),
             None => p.source.clone(),
@@ -408,8 +414,11 @@ impl ImportDrivers {
                     ids.push(id);
                 }
                 catalog::add_categories(conn, &ids, &params.categories).await?;
-                if let Some(id) = upload_id {
+                if let Some((id, file)) = used_upload {
                     uploads::consume(conn, &id).await?;
+                    // Its files are in the driver store now: the upload goes with the commit
+                    // (or with the sweep, should the server stop first).
+                    txn.release(&[file]).await?;
                 }
                 txn.record(&author.entry(
                     Operation::Create,
@@ -434,7 +443,7 @@ impl ImportDrivers {
             })
         });
         let abort_domain = domain.clone();
-        let mut completion =
+        let completion =
             Completion::new(json!({}))
                 .with_effect(effect)
                 .on_abort(move || async move {
@@ -456,14 +465,6 @@ impl ImportDrivers {
                         }
                     }
                 });
-        if upload.is_some() {
-            let used = resolved.to_path_buf();
-            completion = completion.after_commit(move || async move {
-                if let Err(e) = std::fs::remove_file(&used) {
-                    tracing::warn!("removing the used upload {} failed: {e}", used.display());
-                }
-            });
-        }
         Ok(completion)
     }
 }

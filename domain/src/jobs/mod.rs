@@ -221,10 +221,10 @@ impl<'a> Jobs<'a> {
 
     /// Validates and queues a job; with an idempotency key already used, returns that job.
     pub async fn enqueue_as(&self, owner: Option<&Actor>, new: NewJob) -> Result<i64> {
-        let txn = crate::db::begin_write(self.domain.db()).await?;
-        let id = self.enqueue_in(&txn, owner, new).await?;
+        // Ordered with every other change that queues (they are audited transactions).
+        let mut txn = crate::audit::AuditedTxn::begin(self.domain).await?;
+        let id = txn.enqueue(owner, new).await?;
         txn.commit().await?;
-        self.announce(id);
         Ok(id)
     }
 
@@ -252,12 +252,15 @@ impl<'a> Jobs<'a> {
         // What the job holds comes from its kind and parameters, never from the caller.
         let holds = kind.holds(self.domain, conn, &params).await?;
         for (n, hold) in holds.iter().enumerate() {
+            // The others are not named: whoever queues may not be allowed to read them.
             let what = if n == 0 {
-                object_noun(&hold.kind).to_owned()
+                object_noun(&hold.kind)
+            } else if hold.kind.ends_with("image") {
+                "an image this job works on"
             } else {
-                format!("\"{}\"", hold.label)
+                "an object this job works on"
             };
-            self.refuse_busy_target(conn, hold, &what).await?;
+            self.refuse_busy_target(conn, hold, what).await?;
         }
         let target = holds.first();
         let now = self.domain.now_ms();
@@ -619,11 +622,8 @@ impl<'a> Jobs<'a> {
                         Value::Null,
                         serde_json::json!(deleted.rows_affected),
                     ),
-                    (
-                        "ids",
-                        Value::Null,
-                        serde_json::json!(format!("{first}..{last}")),
-                    ),
+                    ("first id", Value::Null, serde_json::json!(first)),
+                    ("last id", Value::Null, serde_json::json!(last)),
                     ("ended before", Value::Null, serde_json::json!(before_ms)),
                 ],
             ))
@@ -796,6 +796,7 @@ fn list_query(filter: &JobFilter, cursor: PageCursor, limit: u64) -> sea_orm::Se
         condition = condition.add(jobs::Column::Kind.eq(kind.as_str()));
     }
     if let Some((kind, id)) = &filter.target {
+        // The jobs it is the target of (an index walk however many jobs there are).
         condition = condition
             .add(jobs::Column::TargetType.eq(kind.as_str()))
             .add(jobs::Column::TargetId.eq(id.as_str()));

@@ -168,45 +168,13 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
                 continue;
             }
         };
-        let params = serde_json::from_str(&schedule.params).unwrap_or(serde_json::Value::Null);
-        let kind = match domain.job_kind(&schedule.kind) {
-            Ok(kind) => kind,
-            Err(e) => {
-                tracing::error!(schedule = schedule.id, "stored schedule is invalid: {e}");
-                continue;
-            }
-        };
         // The job, the schedule moving on and the audit entry commit together.
         let mut txn = AuditedTxn::begin(domain).await?;
-        // A schedule runs with its owner's rights as they are now, never more: one whose owner
-        // lost them (or is gone, or disabled) queues nothing.
-        let mut grant = JobGrant::new(Operation::Administer, ObjectType::Job, 0, kind.label());
-        let owner = match schedule.owner_user_id {
-            None => Ok(None),
-            Some(user_id) => match domain.accounts().enabled_actor(user_id).await {
-                Ok(actor) => match kind.authorize(domain, &actor, &params).await {
-                    Ok(allowed) => {
-                        grant = allowed;
-                        Ok(Some(actor))
-                    }
-                    Err(e) => Err(format!("its owner may not start it ({e})")),
-                },
-                Err(_) => Err("its owner is gone or disabled".to_owned()),
-            },
+        let mut firing = Firing {
+            grant: JobGrant::new(Operation::Administer, ObjectType::Job, 0, &schedule.kind),
+            owner_name: None,
         };
-        let queued = match &owner {
-            Ok(actor) => {
-                let job = NewJob::new(&schedule.kind, params)
-                    .idempotency_key(format!("schedule:{}:{due_at}", schedule.id))
-                    .schedule(schedule.id);
-                // A busy object or a parameter no longer valid: this run is skipped.
-                txn.enqueue(actor.as_ref(), job)
-                    .await
-                    .map_err(|e| format!("the job could not be queued ({e})"))
-            }
-            Err(why) => Err(why.clone()),
-        };
-        let (job_id, refused) = match queued {
+        let (job_id, refused) = match firing.queue(domain, &mut txn, &schedule, due_at).await? {
             Ok(id) => (Some(id), None),
             Err(why) => {
                 tracing::error!(schedule = schedule.id, "scheduled job not started: {why}");
@@ -228,11 +196,14 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
         if moved.rows_affected != 1 {
             continue;
         }
-        let owner = owner.ok().flatten();
+        let owner = schedule.owner_user_id.map(|id| {
+            let name = firing.owner_name.take();
+            (id, name.unwrap_or_else(|| format!("user {id}")))
+        });
         txn.record(&Entry::scheduled(
-            owner.as_ref(),
+            owner.as_ref().map(|(id, name)| (*id, name.as_str())),
             &schedule.name,
-            &grant,
+            &firing.grant,
             job_id,
             refused,
         ))
@@ -244,6 +215,69 @@ pub(crate) async fn fire_due(domain: &Domain) -> Result<usize> {
         }
     }
     Ok(fired)
+}
+
+/// One schedule firing: what it was allowed on (for its audit entry), and its owner's name.
+struct Firing {
+    grant: JobGrant,
+    owner_name: Option<String>,
+}
+
+impl Firing {
+    /// Queues the schedule's job in `txn`, as its owner (with their rights as they are now,
+    /// never more), or says why it queues nothing: its owner is gone, disabled or lost the
+    /// right, its kind is unknown, or the job is refused (its object busy, its parameters no
+    /// longer valid). Only a database failure is an error.
+    async fn queue(
+        &mut self,
+        domain: &Domain,
+        txn: &mut AuditedTxn,
+        schedule: &schedules::Model,
+        due_at: i64,
+    ) -> Result<std::result::Result<i64, String>> {
+        let params = serde_json::from_str(&schedule.params).unwrap_or(serde_json::Value::Null);
+        let Ok(kind) = domain.job_kind(&schedule.kind) else {
+            return Ok(Err(format!(
+                "this version of Wimdeck has no job kind \"{}\"",
+                schedule.kind
+            )));
+        };
+        self.grant.object_name = kind.label().to_owned();
+        let owner = match schedule.owner_user_id {
+            None => None,
+            Some(user_id) => {
+                let Ok(actor) = domain.accounts().enabled_actor(user_id).await else {
+                    self.owner_name = domain
+                        .accounts()
+                        .actor(user_id)
+                        .await
+                        .ok()
+                        .map(|a| a.username);
+                    return Ok(Err("its owner is gone or disabled".into()));
+                };
+                self.owner_name = Some(actor.username.clone());
+                match kind.authorize(domain, &actor, &params).await {
+                    Ok(grant) => self.grant = grant,
+                    Err(e) => return Ok(Err(format!("its owner may not start it ({e})"))),
+                }
+                Some(actor)
+            }
+        };
+        let job = NewJob::new(&schedule.kind, params)
+            .idempotency_key(format!("schedule:{}:{due_at}", schedule.id))
+            .schedule(schedule.id);
+        match txn.enqueue(owner.as_ref(), job).await {
+            Ok(id) => Ok(Ok(id)),
+            // Refusals change nothing in the transaction; anything else may have aborted it.
+            Err(
+                e @ (Error::Conflict(_)
+                | Error::InvalidInput { .. }
+                | Error::NotFound(_)
+                | Error::Forbidden(_)),
+            ) => Ok(Err(format!("the job could not be queued: {e}"))),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A schedule as listed.

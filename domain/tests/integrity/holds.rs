@@ -3,7 +3,7 @@
 //! outside the catalog (a schedule firing, a prune, a split) is audited.
 
 use domain::{
-    Error,
+    Error, Role,
     catalog::{ImageKind, kinds::ImageAction},
     jobs::{JobState, NewSchedule, ScheduleSpec},
     testing::{BACKENDS, wait_until_final},
@@ -74,11 +74,11 @@ async fn the_default_regeneration_holds_every_default_boot_image() {
         admin.jobs().cancel(regeneration).await.expect("cancel");
         let apply = admin.boot_drivers().apply(default.id).await.expect("apply");
         let regenerate = admin.catalog().update_defaults().await;
+        // Not named: the one who regenerates may not be allowed to read it.
         assert_eq!(
             conflict(regenerate),
             format!(
-                "Apply boot image drivers is queued on \"{}\": job {apply}",
-                default.name
+                "Apply boot image drivers is queued on an image this job works on: job {apply}"
             )
         );
         let job = s.domain.jobs().get(apply).await.expect("job");
@@ -184,6 +184,42 @@ async fn scheduled_jobs_hold_their_objects_and_each_firing_is_audited() {
             "{fired:#?}"
         );
         assert_eq!(fired.changes["job"][1], serde_json::json!(job.id));
+
+        // A schedule whose owner was disabled queues nothing; the entry names the owner.
+        let deputy = s.user("deputy", Role::FullAdministrator).await;
+        admin.jobs().cancel(job.id).await.expect("cancel");
+        s.domain
+            .for_actor(&deputy)
+            .jobs()
+            .create_schedule(NewSchedule {
+                name: "deputy's optimize".into(),
+                kind: "image-optimize".into(),
+                params: job.params.clone(),
+                spec: ScheduleSpec::Interval(60),
+            })
+            .await
+            .expect("deputy's schedule");
+        admin
+            .security()
+            .set_disabled(deputy.user_id, true)
+            .await
+            .expect("disable");
+        s.clock.advance_ms(60_000);
+        s.domain.jobs().fire_due_schedules().await.expect("fire");
+        let refused = &admin
+            .audit()
+            .search(&Default::default(), None, 1)
+            .await
+            .expect("audit")[0];
+        assert_eq!(
+            (
+                refused.outcome.as_str(),
+                refused.username.as_str(),
+                refused.user_id
+            ),
+            ("denied", "deputy", Some(deputy.user_id)),
+            "{refused:#?}"
+        );
     }
 }
 

@@ -83,6 +83,100 @@ async fn a_discarded_upload_keeps_a_file_an_import_took_meanwhile() {
     }
 }
 
+/// Completing a new upload of a name while an import that takes the earlier upload's file in
+/// place commits: the completion sees the image and leaves its file alone.
+#[tokio::test]
+async fn a_new_upload_does_not_replace_a_file_an_import_took_meanwhile() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let other = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
+        let first = std::fs::read(s.root.join("install.wim")).expect("read");
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let upload = uploads
+            .begin("install.wim", first.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &first[..])
+            .await
+            .expect("upload");
+        // The same name again, other bytes: all but the last one sent.
+        let mut second = first.clone();
+        let middle = second.len() / 2;
+        second[middle] ^= 0xFF;
+        let again = uploads
+            .begin("install.wim", second.len() as u64)
+            .await
+            .expect("begin again");
+        let last = second.len() - 1;
+        uploads
+            .receive(&again.id, 0, &second[..last])
+            .await
+            .expect("all but the last byte");
+        let (_conn, txn) = open_write(
+            &s,
+            &format!(
+                "UPDATE images SET file_path = '{}' WHERE id = {other}",
+                done.path.display()
+            ),
+        )
+        .await;
+        let (domain, admin, id) = (s.domain.clone(), s.admin.clone(), again.id.clone());
+        let tail = second[last..].to_vec();
+        let completed = commit_while(txn, async move {
+            domain
+                .for_actor(&admin)
+                .uploads()
+                .receive(&id, last as u64, &tail[..])
+                .await
+        })
+        .await;
+        assert!(
+            matches!(&completed, Err(Error::Conflict(m)) if m.contains("is the file of an image")),
+            "{completed:?}"
+        );
+        assert!(
+            std::fs::read(&done.path).expect("the image's file") == first,
+            "the image's file was replaced"
+        );
+    }
+}
+
+/// Discarding an upload that a new upload of the same name replaced meanwhile: the discard
+/// finds it gone and leaves the new upload's file alone.
+#[tokio::test]
+async fn a_discard_leaves_the_file_of_the_upload_that_replaced_it() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let bytes = std::fs::read(s.root.join("install.wim")).expect("read");
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let upload = uploads
+            .begin("install.wim", bytes.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &bytes[..])
+            .await
+            .expect("upload");
+        // The completion of a new upload of that name removes this one's row.
+        let (_conn, txn) =
+            open_write(&s, &format!("DELETE FROM uploads WHERE id = '{}'", done.id)).await;
+        let (domain, admin, id) = (s.domain.clone(), s.admin.clone(), done.id.clone());
+        let discarded = commit_while(txn, async move {
+            domain.for_actor(&admin).uploads().discard(&id).await
+        })
+        .await;
+        assert!(
+            matches!(discarded, Err(Error::NotFound(_))),
+            "{discarded:?}"
+        );
+        assert!(
+            done.path.is_file(),
+            "the file went with a discard that found nothing"
+        );
+    }
+}
+
 /// Deleting a driver while an Apply that injected it commits: the delete sees the image that
 /// contains it and is refused.
 #[tokio::test]
