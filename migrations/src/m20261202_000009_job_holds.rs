@@ -19,6 +19,7 @@ enum JobHolds {
 enum Jobs {
     Table,
     Id,
+    State,
     TargetType,
     TargetId,
 }
@@ -58,7 +59,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Jobs queued before this table existed hold their target.
+        // Jobs queued or running when this table arrives hold their target.
         manager
             .exec_stmt(
                 Query::insert()
@@ -70,6 +71,7 @@ impl MigrationTrait for Migration {
                             .from(Jobs::Table)
                             .and_where(Expr::col(Jobs::TargetType).is_not_null())
                             .and_where(Expr::col(Jobs::TargetId).is_not_null())
+                            .and_where(Expr::col(Jobs::State).is_in(["queued", "running"]))
                             .to_owned(),
                     )
                     .map_err(|e| DbErr::Migration(e.to_string()))?
