@@ -22,6 +22,8 @@ use domain::{
     wim::{Monitor, WimBackend, Wimlib},
 };
 
+mod corpus;
+
 const LONG: Duration = Duration::from_secs(60);
 
 struct Setup {

@@ -411,7 +411,21 @@ fn describe_inf(report: &domain::drivers::inf::InfReport) -> String {
             );
         }
         for f in &d.files {
-            let _ = writeln!(out, "  file:          {}", f.path.display());
+            let found = if f.by_name {
+                " (anywhere in the package)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  file:          {}{found}", f.path.display());
+        }
+        if d.primitive {
+            let _ = writeln!(
+                out,
+                "  primitive:     installs by [DefaultInstall], on no device"
+            );
+        }
+        for w in &d.warnings {
+            let _ = writeln!(out, "  warning:       line {}: {}", w.line, w.message);
         }
     }
     for missing in &report.missing_files {

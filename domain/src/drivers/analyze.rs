@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    inf::{DriverArch, InfDriver},
+    inf::{DriverArch, InfDriver, SourceFile},
     signing::{self, Signature},
 };
 
@@ -122,6 +122,11 @@ pub fn read_driver(inf_path: &Path) -> io::Result<Result<ReadDriver, String>> {
         Ok(inf) => inf,
         Err(e) => return Ok(Err(e.to_string())),
     };
+    if inf.primitive {
+        return Ok(Err(
+            "a primitive driver ([DefaultInstall], no devices): it is installed by running its INF, and a boot image takes only drivers that install on devices".into(),
+        ));
+    }
     if inf.models.is_empty() {
         return Ok(Err(
             "the INF installs no device (its [Manufacturer] lists no models)".into(),
@@ -141,13 +146,23 @@ pub fn read_driver(inf_path: &Path) -> io::Result<Result<ReadDriver, String>> {
     let mut files = vec![file_entry(folder, inf_path)?];
     let mut missing = Vec::new();
     for source in &inf.files {
-        match find(&source.path) {
-            Some(path) => {
-                if !files.iter().any(|f| f.on_disk == path) {
-                    files.push(file_entry(folder, &path)?);
-                }
+        let found: Vec<PathBuf> = if source.by_name {
+            // Named only by CopyFiles: wherever it is in the package, as many times as it is.
+            present
+                .iter()
+                .filter(|(key, _)| names(source, key))
+                .map(|(_, path)| path.clone())
+                .collect()
+        } else {
+            find(&source.path).into_iter().collect()
+        };
+        if found.is_empty() {
+            missing.push(source.path.to_string_lossy().replace('\\', "/"));
+        }
+        for path in found {
+            if !files.iter().any(|f| f.on_disk == path) {
+                files.push(file_entry(folder, &path)?);
             }
-            None => missing.push(source.path.to_string_lossy().replace('\\', "/")),
         }
     }
     if !missing.is_empty() {
@@ -197,6 +212,29 @@ pub fn read_driver(inf_path: &Path) -> io::Result<Result<ReadDriver, String>> {
     }))
 }
 
+/// The files `inf` needs that are not in `folder` (for a report; the import says the same).
+pub(crate) fn missing_files(inf: &InfDriver, folder: &Path) -> io::Result<Vec<PathBuf>> {
+    let present = files_by_key(folder)?;
+    Ok(inf
+        .files
+        .iter()
+        .filter(|source| !present.keys().any(|key| names(source, key)))
+        .map(|source| source.path.clone())
+        .collect())
+}
+
+/// Whether the file at `relative` (`/`-separated) is `source`: the same path, or for a file
+/// named only by CopyFiles, the same file name (both ignoring case).
+fn names(source: &SourceFile, relative: &str) -> bool {
+    let wanted = source.path.to_string_lossy().replace('\\', "/");
+    if source.by_name {
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        name.eq_ignore_ascii_case(&wanted)
+    } else {
+        relative.eq_ignore_ascii_case(&wanted)
+    }
+}
+
 fn file_entry(folder: &Path, path: &Path) -> io::Result<DriverFile> {
     Ok(DriverFile {
         relative: relative_text(folder, path),
@@ -220,12 +258,9 @@ fn check_signature(
         let for_arch: Vec<(String, &Path)> = files
             .iter()
             .filter(|f| {
-                inf.files.iter().all(|s| {
-                    s.architecture.is_none_or(|a| a == *arch)
-                        || !f
-                            .relative
-                            .eq_ignore_ascii_case(&s.path.to_string_lossy().replace('\\', "/"))
-                })
+                inf.files
+                    .iter()
+                    .all(|s| s.architecture.is_none_or(|a| a == *arch) || !names(s, &f.relative))
             })
             .map(|f| (f.relative.clone(), f.on_disk.as_path()))
             .collect();

@@ -12,7 +12,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-pub use text::{Entry, InfText, Section, decode};
+pub use text::{Entry, InfText, InfWarning, Section, decode};
 
 /// Why an INF could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -76,6 +76,9 @@ impl DriverArch {
 /// One device a driver installs on: a line of a models section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceModel {
+    /// The line of the models section that names it.
+    #[serde(default)]
+    pub line: usize,
     pub description: String,
     pub install_section: String,
     pub hardware_id: String,
@@ -89,6 +92,10 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// `None`: needed on every architecture.
     pub architecture: Option<DriverArch>,
+    /// Named only in a CopyFiles list (the INF has no `[SourceDisksFiles]`): `path` is a file
+    /// name, found wherever it is in the package.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_name: bool,
 }
 
 /// What an INF says about its driver.
@@ -106,6 +113,14 @@ pub struct InfDriver {
     pub architectures: BTreeSet<DriverArch>,
     pub models: Vec<DeviceModel>,
     pub files: Vec<SourceFile>,
+    /// What Windows accepts but the reader noted (text before [Version], a `%strkey%` missing
+    /// from `[Strings]` where Wimdeck does not need the value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<InfWarning>,
+    /// `[DefaultInstall]` without devices: a primitive driver, installed by running its INF,
+    /// not on a device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub primitive: bool,
 }
 
 impl InfDriver {
@@ -121,7 +136,8 @@ impl InfDriver {
             .ok_or_else(|| InfError::file("there is no [Version] section".into()))?;
         let signature = version
             .entry("Signature")
-            .ok_or_else(|| InfError::at(version.line, "[Version] has no Signature".into()))?;
+            .ok_or_else(|| InfError::at(version.line, "[Version] has no Signature".into()))?
+            .resolved()?;
         let valid = ["$Windows NT$", "$Chicago$", "$Windows 95$"]
             .iter()
             .any(|s| s.eq_ignore_ascii_case(signature.value(0)));
@@ -134,12 +150,12 @@ impl InfDriver {
                 ),
             ));
         }
-        let class = version
-            .entry("Class")
+        let needed = |key: &str| version.entry(key).map(Entry::resolved).transpose();
+        let class = needed("Class")?
             .map(|e| e.value(0).to_owned())
             .filter(|c| !c.is_empty())
             .ok_or_else(|| InfError::at(version.line, "[Version] has no Class".into()))?;
-        let (date, driver_version) = match version.entry("DriverVer") {
+        let (date, driver_version) = match needed("DriverVer")? {
             Some(e) => {
                 let (date, v) = driver_ver(e)?;
                 (Some(date), v)
@@ -161,18 +177,27 @@ impl InfDriver {
                 Some((decoration, e))
             })
             .map(|(decoration, e)| {
+                let e = e.resolved()?;
                 let arch = decoration.map(|d| target_arch(d, e.line)).transpose()?;
                 Ok((arch, e.value(0).to_owned()))
             })
             .collect::<Result<Vec<_>, InfError>>()?;
         let (architectures, models) = models(inf)?;
+        let mut warnings = inf.warnings.clone();
+        let files = if has_source_disks_files(inf) {
+            source_files(inf, &architectures)?
+        } else {
+            copied_files(inf, &models, &mut warnings)?
+        };
+        let primitive = models.is_empty()
+            && inf
+                .sections
+                .iter()
+                .any(|s| decorated_install(&s.name, "DefaultInstall"));
         Ok(Self {
             class,
-            class_guid: version
-                .entry("ClassGuid")
-                .map(|e| e.value(0).to_ascii_uppercase()),
-            provider: version
-                .entry("Provider")
+            class_guid: needed("ClassGuid")?.map(|e| e.value(0).to_ascii_uppercase()),
+            provider: needed("Provider")?
                 .map(|e| e.value(0).to_owned())
                 .unwrap_or_default(),
             date,
@@ -180,7 +205,9 @@ impl InfDriver {
             catalog_files,
             architectures,
             models,
-            files: source_files(inf)?,
+            files,
+            warnings,
+            primitive,
         })
     }
 
@@ -229,12 +256,7 @@ pub fn inspect_path(path: &Path) -> std::io::Result<Vec<InfReport>> {
             let folder = inf.parent().map(Path::to_path_buf).unwrap_or_default();
             Ok(match InfDriver::from_bytes(&bytes) {
                 Ok(driver) => {
-                    let missing_files: Vec<PathBuf> = driver
-                        .files
-                        .iter()
-                        .filter(|f| !folder.join(&f.path).is_file())
-                        .map(|f| f.path.clone())
-                        .collect();
+                    let missing_files = super::analyze::missing_files(&driver, &folder)?;
                     let read = match missing_files.is_empty() {
                         true => super::analyze::read_driver(&inf)?.ok(),
                         false => None,
@@ -285,11 +307,13 @@ fn driver_ver(entry: &Entry) -> Result<(String, Option<String>), InfError> {
     let text = entry.value(0);
     let parts: Vec<&str> = text.split(['/', '-']).collect();
     let numbers: Option<Vec<u32>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
+    // Any year a FILETIME holds: chipset "null driver" INFs date themselves 07/18/1968 so
+    // that every real driver outranks them.
     let date = match numbers.as_deref() {
         Some(&[month, day, year])
             if (1..=12).contains(&month)
                 && (1..=31).contains(&day)
-                && (1980..=9999).contains(&year) =>
+                && (1601..=9999).contains(&year) =>
         {
             format!("{year:04}-{month:02}-{day:02}")
         }
@@ -348,6 +372,7 @@ fn models(inf: &InfText) -> Result<(BTreeSet<DriverArch>, Vec<DeviceModel>), Inf
         return Ok((architectures, models));
     };
     for entry in &manufacturer.entries {
+        let entry = entry.resolved()?;
         let base = entry.value(0);
         if base.is_empty() {
             return Err(InfError::at(
@@ -379,6 +404,7 @@ fn models(inf: &InfText) -> Result<(BTreeSet<DriverArch>, Vec<DeviceModel>), Inf
             })?;
             architectures.insert(arch);
             for model in &section.entries {
+                let model = model.resolved()?;
                 let hardware_id = model.value(1);
                 if model.value(0).is_empty() || hardware_id.is_empty() {
                     return Err(InfError::at(
@@ -387,6 +413,7 @@ fn models(inf: &InfText) -> Result<(BTreeSet<DriverArch>, Vec<DeviceModel>), Inf
                     ));
                 }
                 models.push(DeviceModel {
+                    line: model.line,
                     description: model.key.clone().unwrap_or_default(),
                     install_section: model.value(0).to_owned(),
                     hardware_id: hardware_id.to_owned(),
@@ -405,14 +432,20 @@ fn models(inf: &InfText) -> Result<(BTreeSet<DriverArch>, Vec<DeviceModel>), Inf
     Ok((architectures, models))
 }
 
-/// `[SourceDisksFiles]` (and `.arch` ones) with the folders of `[SourceDisksNames]`.
-fn source_files(inf: &InfText) -> Result<Vec<SourceFile>, InfError> {
+/// `[SourceDisksFiles]` (and `.arch` ones) with the folders of `[SourceDisksNames]`. A plain
+/// entry whose disk only decorated `[SourceDisksNames.arch]` sections name is, like Windows
+/// reads it, one file per such architecture.
+fn source_files(
+    inf: &InfText,
+    architectures: &BTreeSet<DriverArch>,
+) -> Result<Vec<SourceFile>, InfError> {
     let mut files = Vec::new();
     for section in &inf.sections {
         let Some(arch) = decorated(&section.name, "SourceDisksFiles", section.line)? else {
             continue;
         };
         for entry in &section.entries {
+            let entry = entry.resolved()?;
             let Some(name) = entry.key.as_deref().filter(|n| !n.is_empty()) else {
                 return Err(InfError::at(
                     entry.line,
@@ -420,12 +453,34 @@ fn source_files(inf: &InfText) -> Result<Vec<SourceFile>, InfError> {
                 ));
             };
             let disk = entry.value(0);
-            let disk_dir = disk_path(inf, disk, arch, entry.line)?;
-            let path = inside_package(&[disk_dir.as_str(), entry.value(1), name], entry.line)?;
-            files.push(SourceFile {
-                path,
-                architecture: arch,
-            });
+            let disks: Vec<(Option<DriverArch>, &Entry)> = match arch {
+                Some(a) => disk_entry(inf, disk, Some(a))
+                    .map(|e| (Some(a), e))
+                    .into_iter()
+                    .collect(),
+                None => match disk_entry(inf, disk, None) {
+                    Some(e) => vec![(None, e)],
+                    None => architectures
+                        .iter()
+                        .filter_map(|a| disk_entry(inf, disk, Some(*a)).map(|e| (Some(*a), e)))
+                        .collect(),
+                },
+            };
+            if disks.is_empty() {
+                return Err(InfError::at(
+                    entry.line,
+                    format!("source disk {disk} is not in [SourceDisksNames]"),
+                ));
+            }
+            for (architecture, disk) in disks {
+                let folder = disk.resolved()?.value(3);
+                let path = inside_package(&[folder, entry.value(1), name], entry.line)?;
+                files.push(SourceFile {
+                    path,
+                    architecture,
+                    by_name: false,
+                });
+            }
         }
     }
     Ok(files)
@@ -450,33 +505,132 @@ fn decorated(name: &str, base: &str, line: usize) -> Result<Option<Option<Driver
     }
 }
 
-/// The folder of a source disk (value 3 of its `[SourceDisksNames]` line), relative to the INF.
-fn disk_path(
+/// The `[SourceDisksNames]` line of `disk` for files of `arch`: from the section decorated
+/// for it, else from the plain one (`None`: the plain one only).
+fn disk_entry<'a>(inf: &'a InfText, disk: &str, arch: Option<DriverArch>) -> Option<&'a Entry> {
+    let in_section = |wanted: Option<DriverArch>| {
+        inf.sections
+            .iter()
+            .filter(|s| matches!(decorated(&s.name, "SourceDisksNames", s.line), Ok(Some(a)) if a == wanted))
+            .find_map(|s| s.entries.iter().find(|e| e.key.as_deref() == Some(disk)))
+    };
+    match arch {
+        Some(_) => in_section(arch).or_else(|| in_section(None)),
+        None => in_section(None),
+    }
+}
+
+fn has_source_disks_files(inf: &InfText) -> bool {
+    inf.sections
+        .iter()
+        .any(|s| matches!(decorated(&s.name, "SourceDisksFiles", s.line), Ok(Some(_))))
+}
+
+/// Whether `name` is the install section `base`, plain or with a platform extension
+/// (`DefaultInstall.NTamd64`).
+fn decorated_install(name: &str, base: &str) -> bool {
+    let (head, tail) = name.split_once('.').unwrap_or((name, ""));
+    head.eq_ignore_ascii_case(base)
+        && (tail.is_empty()
+            || tail
+                .get(..2)
+                .is_some_and(|nt| nt.eq_ignore_ascii_case("NT")))
+}
+
+/// The install section Windows uses for a device on `arch`: the one with the most specific
+/// platform extension that exists (`X.NTamd64`, then `X.NT`, then `X`).
+fn install_section<'a>(inf: &'a InfText, name: &str, arch: DriverArch) -> Option<&'a Section> {
+    [
+        format!("{name}.NT{}", arch.as_str()),
+        format!("{name}.NT"),
+        name.to_owned(),
+    ]
+    .iter()
+    .find_map(|candidate| inf.section(candidate))
+}
+
+/// Without `[SourceDisksFiles]` (an INF whose files a layout file lists, or one written
+/// loosely): the files the devices' install sections copy, by name, found in the package
+/// wherever they are. `CopyFiles` names file-list sections or, with `@`, one file.
+fn copied_files(
     inf: &InfText,
-    disk: &str,
-    arch: Option<DriverArch>,
-    line: usize,
-) -> Result<String, InfError> {
-    let sections: Vec<&Section> = inf
-        .sections
-        .iter()
-        .filter(|s| {
-            matches!(decorated(&s.name, "SourceDisksNames", s.line), Ok(Some(a)) if a == arch || a.is_none())
-        })
-        .collect();
-    // The decorated section wins over the plain one.
-    let mut sections = sections;
-    sections.sort_by_key(|s| !s.name.contains('.'));
-    sections
-        .iter()
-        .find_map(|s| s.entries.iter().find(|e| e.key.as_deref() == Some(disk)))
-        .map(|e| e.value(3).to_owned())
-        .ok_or_else(|| {
-            InfError::at(
-                line,
-                format!("source disk {disk} is not in [SourceDisksNames]"),
-            )
-        })
+    models: &[DeviceModel],
+    warnings: &mut Vec<InfWarning>,
+) -> Result<Vec<SourceFile>, InfError> {
+    let mut files: Vec<SourceFile> = Vec::new();
+    let mut add = |name: &str, arch: DriverArch, line: usize| -> Result<(), InfError> {
+        let path = inside_package(&[name], line)?;
+        if path.components().count() != 1 {
+            return Err(InfError::at(line, format!("\"{name}\" is not a file name")));
+        }
+        match files.iter_mut().find(|f| f.path == path) {
+            // Needed on more than one architecture: on every one.
+            Some(file) if file.architecture != Some(arch) => file.architecture = None,
+            Some(_) => {}
+            None => files.push(SourceFile {
+                path,
+                architecture: Some(arch),
+                by_name: true,
+            }),
+        }
+        Ok(())
+    };
+    let mut seen = BTreeSet::new();
+    for model in models {
+        if !seen.insert((
+            model.install_section.to_ascii_lowercase(),
+            model.architecture,
+        )) {
+            continue;
+        }
+        let Some(section) = install_section(inf, &model.install_section, model.architecture) else {
+            // Windows would not install such a device; the driver's other devices may be fine.
+            warnings.push(InfWarning {
+                line: model.line,
+                message: format!(
+                    "the install section [{}] of {} ({}) does not exist",
+                    model.install_section,
+                    model.hardware_id,
+                    model.architecture.as_str()
+                ),
+            });
+            continue;
+        };
+        for entry in &section.entries {
+            if !entry
+                .key
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("CopyFiles"))
+            {
+                continue;
+            }
+            let entry = entry.resolved()?;
+            for value in entry.values.iter().filter(|v| !v.is_empty()) {
+                if let Some(file) = value.strip_prefix('@') {
+                    add(file, model.architecture, entry.line)?;
+                    continue;
+                }
+                let list = inf.section(value).ok_or_else(|| {
+                    InfError::at(
+                        entry.line,
+                        format!("the file list [{value}] named by CopyFiles does not exist"),
+                    )
+                })?;
+                for line in &list.entries {
+                    let line = line.resolved()?;
+                    // `destination[, source[, …]]`: the source name when it differs.
+                    let name = match line.value(1) {
+                        "" => line.key.as_deref().unwrap_or(line.value(0)),
+                        source => source,
+                    };
+                    if !name.is_empty() {
+                        add(name, model.architecture, line.line)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// Joins INF-relative pieces (`\`-separated) into a path that must stay inside the package.

@@ -194,18 +194,59 @@ fn syntax_errors_name_their_line() {
         ("[Version]\nx = \"open\n", 2, "quoted string is not closed"),
         ("[Version\n", 1, "no closing ']'"),
         ("[]\n", 1, "without a name"),
-        ("\n\nx = 1\n", 3, "before the first [section]"),
-        (
-            "[A]\nx = %Missing%\n[Strings]\n",
-            2,
-            "%Missing% is not defined",
-        ),
-        ("[A]\nx = 50% off\n", 2, "without its closing '%'"),
         ("[A]\n = value\n", 2, "without a key"),
     ] {
         let err = InfText::parse(text).expect_err(text);
         assert_eq!(err.line, Some(line), "{text:?}: {err}");
         assert!(err.message.contains(expected), "{text:?}: {err}");
+    }
+}
+
+/// What Windows accepts is kept as written and noted: text before the first section, a
+/// `%strkey%` `[Strings]` lacks, a lone `%`; `%13%` is a directory identifier.
+#[test]
+fn loose_text_is_kept_and_noted() {
+    let inf = InfText::parse(
+        "/*++ licence\n   text --*/\n[A]\nx = %Missing%, %13%\\a.sys, 50% off\n[Strings]\n",
+    )
+    .expect("parse");
+    let entry = inf.section("A").and_then(|s| s.entry("x")).expect("entry");
+    assert_eq!(entry.values, ["%Missing%", r"%13%\a.sys", "50% off"]);
+    assert_eq!(entry.problems.len(), 2, "{:?}", entry.problems);
+    let lines: Vec<usize> = inf.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, [1, 4, 4], "{:#?}", inf.warnings);
+    assert!(
+        inf.warnings[0]
+            .message
+            .contains("2 line(s) before the first [section]")
+    );
+    assert!(inf.warnings[1].message.contains("%Missing% is not defined"));
+    assert!(inf.warnings[2].message.contains("without its closing '%'"));
+}
+
+/// Where Wimdeck needs a value, a `%strkey%` `[Strings]` lacks is refused, naming the line;
+/// elsewhere it is a warning on the driver.
+#[test]
+fn unresolved_strings_are_refused_only_where_their_value_is_needed() {
+    let base = "[Version]\nSignature=\"$Windows NT$\"\nClass=Net\n[Manufacturer]\nM=Models,NTamd64\n[Models.NTamd64]\n%Dev%=Inst,PCI\\VEN_1\n[Inst]\nAddReg=%Lax%\n[Strings]\nDev=\"Device\"\n";
+    let driver = InfDriver::from_text(&InfText::parse(base).expect("parse")).expect("driver");
+    assert_eq!(driver.warnings.len(), 1, "{:#?}", driver.warnings);
+    assert_eq!(driver.warnings[0].line, 9);
+    for (needed, line) in [
+        ("Provider=%Who%\n", 4),
+        (
+            "[SourceDisksNames]\n1=%Disk%,,,\\%Dir%\n[SourceDisksFiles]\na.sys=1\n",
+            13,
+        ),
+    ] {
+        let text = if needed.starts_with('[') {
+            format!("{base}{needed}")
+        } else {
+            base.replacen("Class=Net\n", &format!("Class=Net\n{needed}"), 1)
+        };
+        let err = error_of(&text);
+        assert!(err.message.contains("is not defined in [Strings]"), "{err}");
+        assert_eq!(err.line, Some(line), "{text}: {err}");
     }
 }
 

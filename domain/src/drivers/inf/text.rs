@@ -1,10 +1,25 @@
 //! The text of an INF file: decoding (UTF-16LE/BE with or without BOM, UTF-8, ANSI) and the
 //! line syntax (sections, `key = value, value`, quotes, `;` comments, `\` continuations and
 //! `%strkey%` substitution from `[Strings]`).
+//!
+//! Windows installs drivers whose INFs are loose where it does not look: text before the first
+//! section (a licence block), a `%strkey%` that `[Strings]` lacks in a registry line. So does
+//! this reader: such things are kept as written and noted on the entry ([`Entry::problems`])
+//! and in [`InfText::warnings`]; the driver reader refuses them only where it needs the value.
+//! `%<number>%` is a directory identifier (`%13%`, the driver store), never a string key.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::InfError;
+
+/// Something loose in an INF that Windows accepts: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfWarning {
+    pub line: usize,
+    pub message: String,
+}
 
 /// Decodes an INF file's bytes. Windows writes INFs as UTF-16LE (usually with a BOM); older
 /// ones are ANSI (Windows-1252 here: the code page of the drivers admins meet).
@@ -64,12 +79,24 @@ pub struct Entry {
     pub line: usize,
     pub key: Option<String>,
     pub values: Vec<String>,
+    /// What could not be substituted (a `%strkey%` `[Strings]` lacks, a lone `%`), kept as
+    /// written in the text.
+    pub problems: Vec<String>,
 }
 
 impl Entry {
     /// The value at `index`, empty when absent.
     pub fn value(&self, index: usize) -> &str {
         self.values.get(index).map_or("", String::as_str)
+    }
+
+    /// The entry, if every `%strkey%` in it was substituted; else the first problem, for an
+    /// entry whose value the reader needs.
+    pub fn resolved(&self) -> Result<&Self, InfError> {
+        match self.problems.first() {
+            None => Ok(self),
+            Some(problem) => Err(InfError::at(self.line, problem.clone())),
+        }
     }
 }
 
@@ -96,6 +123,8 @@ impl Section {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InfText {
     pub sections: Vec<Section>,
+    /// What Windows would accept but is not as written by the book, in line order.
+    pub warnings: Vec<InfWarning>,
 }
 
 impl InfText {
@@ -111,8 +140,10 @@ impl InfText {
         let raw = logical_lines(text)?;
         let strings = string_table(&raw);
         let mut sections: Vec<Section> = Vec::new();
+        let mut warnings = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut current: Option<usize> = None;
+        let mut preamble: Option<(usize, usize)> = None;
         // [Strings] keep their text as written: they are what gets substituted.
         let mut literal = false;
         for line in raw {
@@ -132,29 +163,48 @@ impl InfText {
                 }
                 Content::Entry { key, values } => {
                     let Some(section) = current.and_then(|at| sections.get_mut(at)) else {
-                        return Err(InfError::at(
-                            line.number,
-                            "an entry before the first [section]".into(),
-                        ));
+                        // A licence block before [Version]: Windows skips it.
+                        let (_, count) = preamble.get_or_insert((line.number, 0));
+                        *count += 1;
+                        continue;
                     };
-                    let resolve = |field: Field| -> Result<String, InfError> {
+                    let mut problems = Vec::new();
+                    let mut resolve = |field: Field| {
                         if literal {
-                            Ok(field.plain())
+                            field.plain()
                         } else {
-                            field.substitute(&strings, line.number)
+                            field.substitute(&strings, &mut problems)
                         }
                     };
-                    let key = key.map(resolve).transpose()?;
-                    let values = values.into_iter().map(resolve).collect::<Result<_, _>>()?;
+                    let key = key.map(&mut resolve);
+                    let values = values.into_iter().map(&mut resolve).collect();
+                    for problem in &problems {
+                        warnings.push(InfWarning {
+                            line: line.number,
+                            message: format!("[{}]: {problem}", section.name),
+                        });
+                    }
                     section.entries.push(Entry {
                         line: line.number,
                         key,
                         values,
+                        problems,
                     });
                 }
             }
         }
-        Ok(Self { sections })
+        if let Some((first, count)) = preamble {
+            warnings.insert(
+                0,
+                InfWarning {
+                    line: first,
+                    message: format!(
+                        "{count} line(s) before the first [section] were ignored, as Windows ignores them"
+                    ),
+                },
+            );
+        }
+        Ok(Self { sections, warnings })
     }
 }
 
@@ -189,11 +239,10 @@ impl Field {
         self.pieces.iter().map(|(_, t)| t.as_str()).collect()
     }
 
-    fn substitute(
-        &self,
-        strings: &HashMap<String, String>,
-        line: usize,
-    ) -> Result<String, InfError> {
+    /// The text with each `%strkey%` replaced from `strings`. `%%` is a `%`; `%13%` (any
+    /// number) is a directory identifier and stays. What cannot be replaced stays as written
+    /// and is added to `problems`.
+    fn substitute(&self, strings: &HashMap<String, String>, problems: &mut Vec<String>) -> String {
         let mut out = String::new();
         for (quoted, text) in &self.pieces {
             if *quoted {
@@ -205,27 +254,31 @@ impl Field {
                 out.push_str(&rest[..start]);
                 let after = &rest[start + 1..];
                 let Some(end) = after.find('%') else {
-                    return Err(InfError::at(
-                        line,
-                        format!("a '%' without its closing '%' in \"{text}\""),
-                    ));
+                    problems.push(format!("a '%' without its closing '%' in \"{text}\""));
+                    out.push('%');
+                    rest = after;
+                    break;
                 };
                 let key = &after[..end];
                 if key.is_empty() {
                     out.push('%');
+                } else if key.bytes().all(|b| b.is_ascii_digit()) {
+                    out.push('%');
+                    out.push_str(key);
+                    out.push('%');
                 } else if let Some(value) = strings.get(&key.to_ascii_lowercase()) {
                     out.push_str(value);
                 } else {
-                    return Err(InfError::at(
-                        line,
-                        format!("%{key}% is not defined in [Strings]"),
-                    ));
+                    problems.push(format!("%{key}% is not defined in [Strings]"));
+                    out.push('%');
+                    out.push_str(key);
+                    out.push('%');
                 }
                 rest = &after[end + 1..];
             }
             out.push_str(rest);
         }
-        Ok(out)
+        out
     }
 }
 
