@@ -281,11 +281,7 @@ impl Cli {
                     },
             } => {
                 use domain::wim::{Compression, Monitor, WimBackend, Wimlib};
-                let compression = match compression.as_str() {
-                    "none" => Compression::None,
-                    "xpress" => Compression::Xpress,
-                    _ => Compression::Lzx,
-                };
+                let compression: Compression = compression.parse()?;
                 let shown = output.clone();
                 domain::wim::blocking(move || {
                     Wimlib.export(&source, &output, compression, &Monitor::unwatched())

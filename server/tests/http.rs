@@ -473,3 +473,26 @@ async fn sign_in_never_redirects_off_the_console() {
         assert_eq!(location.as_deref(), Some(expected), "{next}");
     }
 }
+
+/// A compression the console does not know is refused with a sentence, never taken as LZX.
+#[tokio::test]
+async fn an_unknown_compression_is_refused_not_guessed() {
+    // The harness's own Full Administrator.
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    let cookie = sign_in(&app, "admin", PASSWORD).await;
+    let response = send(
+        &app,
+        post_form(
+            "/api/service_image",
+            "kind=boot&id=1&action=optimize&compression=zip",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = body_text(response).await;
+    assert!(
+        body.contains("'zip' is not a compression: choose none, xpress (fast) or lzx (maximum)"),
+        "{body}"
+    );
+}

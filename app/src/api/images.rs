@@ -457,11 +457,9 @@ pub async fn service_image(
     let action = match action.as_str() {
         "verify" => ImageAction::Verify,
         "optimize" => ImageAction::Optimize {
-            compression: match compression.as_deref() {
-                Some("none") => Compression::None,
-                Some("xpress") => Compression::Xpress,
-                _ => Compression::Lzx,
-            },
+            compression: compression
+                .as_deref()
+                .map_or(Ok(Compression::Lzx), str::parse::<Compression>)?,
         },
         "extract" => ImageAction::Extract {
             index: index.ok_or_else(|| missing("index"))?,

@@ -33,6 +33,25 @@ pub enum Compression {
     Lzx,
 }
 
+impl std::str::FromStr for Compression {
+    type Err = crate::Error;
+
+    /// `none`, `xpress` or `lzx` (any case); anything else is refused, never guessed.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Self::None),
+            "xpress" => Ok(Self::Xpress),
+            "lzx" => Ok(Self::Lzx),
+            other => Err(crate::Error::invalid(
+                "compression",
+                format!(
+                    "'{other}' is not a compression: choose none, xpress (fast) or lzx (maximum)"
+                ),
+            )),
+        }
+    }
+}
+
 /// One entry of a directory inside an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirEntry {
