@@ -134,3 +134,87 @@ async fn user_controlled_names_reach_titles_escaped() {
         runner.shutdown().await;
     }
 }
+
+/// The architecture picker of an OS image offers what the image may be, unknown included, and
+/// shows what it is: saving an edit never turns an unknown or ARM image into x86.
+#[tokio::test]
+async fn the_architecture_picker_shows_every_architecture_and_unknown() {
+    let db = TestDb::create(domain::testing::Backend::Sqlite).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("sources");
+    std::fs::create_dir_all(&root).expect("root");
+    let samples = fixtures::sample_library(&dir.path().join("samples")).expect("samples");
+    std::fs::copy(&samples.install, root.join("install.wim")).expect("copy");
+    let mut config = db.config();
+    config.images.source_roots = vec![root.clone()];
+    let domain = Domain::open(&config).await.expect("open");
+    let admin_id = domain
+        .accounts()
+        .create_user("admin", PASSWORD, &[Role::FullAdministrator])
+        .await
+        .expect("admin");
+    let admin = domain.accounts().actor(admin_id).await.expect("actor");
+    let runner = Runner::start(&domain, fast_runner_options());
+    let job = domain
+        .for_actor(&admin)
+        .catalog()
+        .import(ImportRequest {
+            kind: ImageKind::Os,
+            source: root.join("install.wim").display().to_string(),
+            index: None,
+            name: Some("Windows 11".into()),
+            version: String::new(),
+            comment: String::new(),
+            architecture: None,
+            language: None,
+        })
+        .await
+        .expect("import");
+    let job = wait_until_final(&domain, job, Duration::from_secs(60)).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    runner.shutdown().await;
+    let id = job.result.expect("result")["image_id"]
+        .as_i64()
+        .expect("image id");
+    let app = server::router(domain.clone());
+    let cookie = sign_in(&app, "admin", PASSWORD).await;
+    for architecture in ["arm", ""] {
+        let image = domain.catalog().get(id).await.expect("image");
+        domain
+            .for_actor(&admin)
+            .catalog()
+            .edit(
+                ImageKind::Os,
+                id,
+                domain::catalog::ImageEdit {
+                    name: image.name.clone(),
+                    version: image.version.clone(),
+                    comment: image.comment.clone(),
+                    architecture: Some(architecture.into()),
+                    language: None,
+                    expected_row_version: image.row_version,
+                },
+            )
+            .await
+            .expect("edit");
+        let html =
+            body_text(send(&app, get(&format!("/os-images/{id}"), Some(&cookie))).await).await;
+        let picker = &html[html.find("name=\"architecture\"").expect("the picker")..];
+        let picker = &picker[..picker.find("</select>").expect("its end")];
+        for value in ["", "x86", "amd64", "arm64", "arm", "ia64"] {
+            assert!(
+                picker.contains(&format!("value=\"{value}\"")),
+                "{value:?} missing from {picker}"
+            );
+        }
+        let selected: Vec<&str> = picker
+            .split("<option")
+            .filter(|o| o.contains("selected"))
+            .collect();
+        assert_eq!(selected.len(), 1, "{picker}");
+        assert!(
+            selected[0].contains(&format!("value=\"{architecture}\"")),
+            "{architecture:?}: {picker}"
+        );
+    }
+}

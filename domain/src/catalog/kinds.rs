@@ -355,9 +355,9 @@ impl ImportImage {
                 request
                     .architecture
                     .as_deref()
-                    .filter(|a| !a.trim().is_empty())
                     .map(super::parse_architecture)
-                    .transpose()?,
+                    .transpose()?
+                    .flatten(),
                 request
                     .language
                     .as_deref()

@@ -680,7 +680,8 @@ impl<'a> Catalog<'a> {
                 .architecture
                 .as_deref()
                 .map(parse_architecture)
-                .transpose()?;
+                .transpose()?
+                .flatten();
             let language = edit
                 .language
                 .as_deref()
@@ -789,14 +790,15 @@ pub(crate) async fn image_target_in<C: ConnectionTrait>(conn: &C, id: i64) -> Re
     Ok(CatalogImage::from_model(model)?.target())
 }
 
-/// An architecture an admin chose ("" clears it).
-fn parse_architecture(text: &str) -> Result<String> {
+/// An architecture an admin chose ("" clears it: unknown).
+fn parse_architecture(text: &str) -> Result<Option<String>> {
     match text.trim().to_ascii_lowercase().as_str() {
-        a @ ("x86" | "amd64" | "arm64" | "arm" | "ia64") => Ok(a.to_owned()),
-        "x64" => Ok("amd64".to_owned()),
+        "" => Ok(None),
+        a @ ("x86" | "amd64" | "arm64" | "arm" | "ia64") => Ok(Some(a.to_owned())),
+        "x64" => Ok(Some("amd64".to_owned())),
         other => Err(Error::invalid(
             "architecture",
-            format!("'{other}' is not an architecture (x86, amd64, arm64)"),
+            format!("'{other}' is not an architecture (x86, amd64, arm64, arm, ia64)"),
         )),
     }
 }

@@ -160,6 +160,16 @@ fn Properties(
     }
 }
 
+/// What an OS image's architecture may be set to: unknown stays unknown when saved.
+const ARCHITECTURES: [(&str, &str); 6] = [
+    ("", "Unknown"),
+    ("x86", "x86"),
+    ("amd64", "x64 (amd64)"),
+    ("arm64", "ARM64"),
+    ("arm", "ARM (32-bit)"),
+    ("ia64", "Itanium (ia64)"),
+];
+
 /// Name, version, comment (and for OS images architecture and language), saved only if
 /// nobody changed the image since this page loaded.
 #[component]
@@ -183,7 +193,7 @@ fn EditForm(
         view! {
             <label>"Architecture"
                 <select name="architecture">
-                    {["x86", "amd64", "arm64"].map(|a| view! { <option value=a selected=arch == a>{a}</option> }).collect_view()}
+                    {ARCHITECTURES.map(|(value, label)| view! { <option value=value selected=arch == value>{label}</option> }).collect_view()}
                 </select>
             </label>
             <label>"Language" <input name="language" value=view.language.clone() /></label>
