@@ -127,26 +127,6 @@ impl Setup {
             .expect("image id")
     }
 
-    /// Uploads `file` of the source root whole, as `actor`; returns its bytes and the upload.
-    async fn upload(
-        &self,
-        actor: &Actor,
-        file: &str,
-    ) -> (Vec<u8>, domain::catalog::uploads::Upload) {
-        let bytes = std::fs::read(self.root.join(file)).expect("read");
-        let uploads = self.domain.for_actor(actor).uploads();
-        let upload = uploads
-            .begin(file, bytes.len() as u64)
-            .await
-            .expect("begin");
-        let done = uploads
-            .receive(&upload.id, 0, &bytes[..])
-            .await
-            .expect("upload");
-        assert!(done.complete());
-        (bytes, done)
-    }
-
     /// Imports the driver package in `folder` (under the source root) as `actor`, with a runner
     /// of its own; returns the job's result.
     async fn import_drivers(
@@ -381,7 +361,17 @@ async fn uploads_are_usable_by_their_owner_only() {
         let other = s
             .user("other", Role::OperatingSystemDeploymentManager)
             .await;
-        let (_, done) = s.upload(&owner, "boot_amd64.wim").await;
+        let boot = std::fs::read(s.root.join("boot_amd64.wim")).expect("read");
+        let uploads = s.domain.for_actor(&owner).uploads();
+        let upload = uploads
+            .begin("boot_amd64.wim", boot.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &boot[..])
+            .await
+            .expect("upload");
+        assert!(done.complete());
         let request = |source: String| ImportRequest {
             kind: ImageKind::Boot,
             source,

@@ -52,7 +52,16 @@ async fn a_discarded_upload_keeps_a_file_an_import_took_meanwhile() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
         let other = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
-        let (_, done) = s.upload(&s.admin, "install.wim").await;
+        let bytes = std::fs::read(s.root.join("install.wim")).expect("read");
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let upload = uploads
+            .begin("install.wim", bytes.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &bytes[..])
+            .await
+            .expect("upload");
         let (_conn, txn) = open_write(
             &s,
             &format!(
@@ -81,8 +90,16 @@ async fn a_new_upload_does_not_replace_a_file_an_import_took_meanwhile() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
         let other = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
-        let (first, done) = s.upload(&s.admin, "install.wim").await;
+        let first = std::fs::read(s.root.join("install.wim")).expect("read");
         let uploads = s.domain.for_actor(&s.admin).uploads();
+        let upload = uploads
+            .begin("install.wim", first.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &first[..])
+            .await
+            .expect("upload");
         // The same name again, other bytes: all but the last one sent.
         let mut second = first.clone();
         let middle = second.len() / 2;
@@ -131,7 +148,16 @@ async fn a_new_upload_does_not_replace_a_file_an_import_took_meanwhile() {
 async fn a_discard_leaves_the_file_of_the_upload_that_replaced_it() {
     for backend in BACKENDS {
         let s = Setup::new(backend).await;
-        let (_, done) = s.upload(&s.admin, "install.wim").await;
+        let bytes = std::fs::read(s.root.join("install.wim")).expect("read");
+        let uploads = s.domain.for_actor(&s.admin).uploads();
+        let upload = uploads
+            .begin("install.wim", bytes.len() as u64)
+            .await
+            .expect("begin");
+        let done = uploads
+            .receive(&upload.id, 0, &bytes[..])
+            .await
+            .expect("upload");
         // The completion of a new upload of that name removes this one's row.
         let (_conn, txn) =
             open_write(&s, &format!("DELETE FROM uploads WHERE id = '{}'", done.id)).await;
