@@ -15,7 +15,8 @@ pub enum AppError {
     /// A security-sensitive change needs the password entered again.
     #[error("Enter your password again to {0}.")]
     ReauthenticationRequired(String),
-    #[error("{}", sentence(field, message))]
+    /// A value to correct; `message` is a whole sentence, `field` the form field it is about.
+    #[error("{message}")]
     Invalid { field: String, message: String },
     #[error("{0} was not found.")]
     NotFound(String),
@@ -27,31 +28,42 @@ pub enum AppError {
     Throttled { retry_after_secs: u64 },
     #[error("Something went wrong on the server; its log has the details.")]
     Internal,
-    #[error("The server could not be reached or did not understand the request ({0}).")]
+    #[error("The server could not be reached ({0}). Check the connection, then try again.")]
     Transport(String),
 }
 
-/// A validation message as a sentence: "must have at least 12 characters" about `password`
-/// reads "Password must have at least 12 characters."
-fn sentence(field: &str, message: &str) -> String {
-    let subject_missing = ["must ", "may ", "is ", "has "]
-        .iter()
-        .any(|p| message.starts_with(p));
-    let text = if subject_missing {
-        format!("{} {message}", field.replace('_', " "))
-    } else {
-        message.to_owned()
+/// A request whose fields could not be read (serde's own text, such as "missing field
+/// `name`"), as a sentence that says what to do.
+fn unreadable_request(detail: &str) -> AppError {
+    let quoted = |after: &str| {
+        let rest = &detail[detail.find(after)? + after.len()..];
+        let rest = rest.strip_prefix('`')?;
+        Some(rest[..rest.find('`')?].to_owned())
     };
-    let mut chars = text.chars();
-    let mut out: String = chars
-        .next()
-        .map(|c| c.to_uppercase().collect::<String>())
-        .unwrap_or_default();
-    out.push_str(chars.as_str());
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
+    let (field, message) = if let Some(field) = quoted("missing field ") {
+        let label = field.replace('_', " ");
+        let message =
+            format!("The {label} field is missing: fill it in (or reload the page) and try again.");
+        (field, message)
+    } else if let Some(value) = quoted("unknown variant ") {
+        (
+            "choice".to_owned(),
+            format!("\"{value}\" is not one of the choices offered: pick one from the list."),
+        )
+    } else if detail.contains("invalid digit") || detail.contains("integer") {
+        (
+            "number".to_owned(),
+            "A field that takes a number holds something else: enter digits only.".to_owned(),
+        )
+    } else {
+        #[cfg(feature = "ssr")]
+        tracing::warn!("a request could not be read: {detail}");
+        (
+            "request".to_owned(),
+            "The form could not be read: reload the page and try again.".to_owned(),
+        )
+    };
+    AppError::Invalid { field, message }
 }
 
 impl FromServerFnError for AppError {
@@ -59,13 +71,14 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Request(detail)
-            | ServerFnErrorErr::Response(detail)
-            | ServerFnErrorErr::UnsupportedRequestMethod(detail)
+            ServerFnErrorErr::Request(detail) | ServerFnErrorErr::Response(detail) => {
+                Self::Transport(detail)
+            }
+            ServerFnErrorErr::UnsupportedRequestMethod(detail)
             | ServerFnErrorErr::Serialization(detail)
             | ServerFnErrorErr::Deserialization(detail)
             | ServerFnErrorErr::Args(detail)
-            | ServerFnErrorErr::MissingArg(detail) => Self::Transport(detail),
+            | ServerFnErrorErr::MissingArg(detail) => unreadable_request(&detail),
             other => {
                 #[cfg(feature = "ssr")]
                 tracing::error!("server function failed: {other}");
@@ -101,10 +114,11 @@ impl AppError {
 impl From<domain::Error> for AppError {
     fn from(error: domain::Error) -> Self {
         use domain::Error as E;
+        let sentence = error.sentence();
         let mapped = match error {
-            E::InvalidInput { field, message } => Self::Invalid {
+            E::InvalidInput { field, .. } => Self::Invalid {
                 field: field.to_owned(),
-                message,
+                message: sentence,
             },
             E::NotFound(what) => Self::NotFound(what),
             E::Conflict(message) => Self::Conflict(message),
@@ -120,9 +134,9 @@ impl From<domain::Error> for AppError {
                 tracing::error!("WIM operation failed: {detail}");
                 Self::Internal
             }
-            E::Wim(wim) => Self::Invalid {
+            E::Wim(_) => Self::Invalid {
                 field: "wim".to_owned(),
-                message: wim.to_string(),
+                message: sentence,
             },
             internal @ (E::Config(_) | E::Database(_) | E::Io(_) | E::Internal(_)) => {
                 tracing::error!("request failed: {internal}");
@@ -136,6 +150,16 @@ impl From<domain::Error> for AppError {
 
 #[cfg(feature = "ssr")]
 impl AppError {
+    /// A value to correct, said as a sentence ([`domain::sentence`]), with its status set.
+    pub(crate) fn invalid(field: &str, message: &str) -> Self {
+        let error = Self::Invalid {
+            field: field.to_owned(),
+            message: domain::sentence(field, message),
+        };
+        error.set_response_status();
+        error
+    }
+
     /// Sets this error's status on the response being built, if any.
     pub(crate) fn set_response_status(&self) {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
@@ -149,29 +173,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn validation_messages_read_as_sentences() {
-        let e = |field: &str, message: &str| {
-            AppError::Invalid {
-                field: field.into(),
-                message: message.into(),
-            }
-            .to_string()
+    fn unreadable_requests_read_as_sentences() {
+        let text = |detail: &str| {
+            AppError::from_server_fn_error(ServerFnErrorErr::Args(detail.into())).to_string()
         };
         assert_eq!(
-            e("password", "must have at least 12 characters"),
-            "Password must have at least 12 characters."
+            text("missing field `part_mib`"),
+            "The part mib field is missing: fill it in (or reload the page) and try again."
         );
         assert_eq!(
-            e("size_mib", "must be between 1 and 16384 MiB"),
-            "Size mib must be between 1 and 16384 MiB."
+            text("unknown variant `zip`, expected one of `lzx`, `xpress`, `none`"),
+            "\"zip\" is not one of the choices offered: pick one from the list."
         );
         assert_eq!(
-            e("token", "the setup link is not valid"),
-            "The setup link is not valid."
+            text("invalid digit found in string"),
+            "A field that takes a number holds something else: enter digits only."
         );
         assert_eq!(
-            e("spec", "a cron pattern has five fields."),
-            "A cron pattern has five fields."
+            text("expected `,` or `}` at line 1 column 9"),
+            "The form could not be read: reload the page and try again."
         );
+        for detail in ["missing field `name`", "invalid digit found in string", "x"] {
+            let message = text(detail);
+            assert!(!message.contains('`'), "{message}");
+        }
     }
 }

@@ -41,7 +41,7 @@ pub use authz::{Actor, Role};
 pub use clock::{Clock, SystemClock};
 pub use config::Config;
 pub use db::DatabaseKind;
-pub use error::{Error, Refusal, Result};
+pub use error::{Error, Refusal, Result, sentence};
 
 use sea_orm::DatabaseConnection;
 
@@ -265,7 +265,8 @@ impl Domain {
         &self.inner.db
     }
 
-    fn now_ms(&self) -> i64 {
+    /// The time by the domain's clock (Unix ms), which tests may set.
+    pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }
 }

@@ -377,10 +377,10 @@ mod ssr {
             Some("x86") => Ok(Some(DriverArch::X86)),
             Some("amd64" | "x64") => Ok(Some(DriverArch::Amd64)),
             Some("arm64") => Ok(Some(DriverArch::Arm64)),
-            Some(other) => Err(AppError::Invalid {
-                field: "architecture".into(),
-                message: format!("'{other}' is not an architecture (x86, amd64, arm64)"),
-            }),
+            Some(other) => Err(AppError::invalid(
+                "architecture",
+                &format!("'{other}' is not an architecture (x86, amd64, arm64)"),
+            )),
         }
     }
 

@@ -185,15 +185,6 @@ mod convert {
 
     use crate::AppError;
 
-    pub fn invalid(field: &str, message: &str) -> AppError {
-        let error = AppError::Invalid {
-            field: field.into(),
-            message: message.into(),
-        };
-        error.set_response_status();
-        error
-    }
-
     /// `all`, or scope ids separated by commas.
     pub fn scope_set(text: &str) -> Result<ScopeSet, AppError> {
         let text = text.trim();
@@ -208,14 +199,16 @@ mod convert {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<i64>()
-                    .map_err(|_| invalid("scopes", "must be scope ids separated by commas"))
+                s.parse::<i64>().map_err(|_| {
+                    AppError::invalid("scopes", "must be scope ids separated by commas")
+                })
             })
             .collect()
     }
 
     pub fn object_type(slug: &str) -> Result<ObjectType, AppError> {
-        slug.parse().map_err(|e: String| invalid("object_type", &e))
+        slug.parse()
+            .map_err(|e: String| AppError::invalid("object_type", &e))
     }
 
     pub fn optional<T: std::str::FromStr<Err = String>>(
@@ -224,7 +217,10 @@ mod convert {
     ) -> Result<Option<T>, AppError> {
         match text.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(t) => t.parse().map(Some).map_err(|e: String| invalid(field, &e)),
+            Some(t) => t
+                .parse()
+                .map(Some)
+                .map_err(|e: String| AppError::invalid(field, &e)),
         }
     }
 
@@ -252,7 +248,7 @@ mod convert {
             return Ok(None);
         };
         let start = domain::audit::day_start_ms(text.trim())
-            .ok_or_else(|| invalid(field, "must be a date like 2026-11-22"))?;
+            .ok_or_else(|| AppError::invalid(field, "must be a date like 2026-11-22"))?;
         Ok(Some(if end { start + 86_400_000 } else { start }))
     }
 }
@@ -456,14 +452,14 @@ pub async fn edit_role(
     {
         let (object, operation) = pair
             .split_once(':')
-            .ok_or_else(|| convert::invalid("permissions", "must be type:operation pairs"))?;
+            .ok_or_else(|| AppError::invalid("permissions", "must be type:operation pairs"))?;
         let object = convert::object_type(object)?;
         let operation: Operation = operation
             .parse()
-            .map_err(|e: String| convert::invalid("permissions", &e))?;
+            .map_err(|e: String| AppError::invalid("permissions", &e))?;
         granted
             .grant(object, &[operation])
-            .map_err(|e| convert::invalid("permissions", &e))?;
+            .map_err(|e| AppError::invalid("permissions", &e))?;
     }
     Ok(domain
         .for_actor(&actor)
@@ -659,7 +655,7 @@ pub fn audit_filter(
         None | Some("") => None,
         Some("allowed") => Some(Outcome::Allowed),
         Some("denied") => Some(Outcome::Denied),
-        Some(_) => return Err(convert::invalid("outcome", "must be allowed or denied")),
+        Some(_) => return Err(AppError::invalid("outcome", "must be allowed or denied")),
     };
     Ok(domain::audit::Filter {
         user: user.filter(|u| !u.trim().is_empty()),
@@ -791,7 +787,7 @@ pub async fn confirm_password(password: String) -> Result<(), AppError> {
     let ctx = ssr::request_context()?;
     let domain = ssr::domain()?;
     let Some(token) = &ctx.session_token else {
-        return Err(convert::invalid(
+        return Err(AppError::invalid(
             "password",
             "only a signed-in browser session can confirm a password",
         ));
@@ -803,7 +799,7 @@ pub async fn confirm_password(password: String) -> Result<(), AppError> {
     {
         // Not "sign in again": the session is fine, only this password was wrong.
         Err(domain::Error::InvalidCredentials) => {
-            Err(convert::invalid("password", "the password is incorrect"))
+            Err(AppError::invalid("password", "the password is incorrect"))
         }
         other => Ok(other?),
     }

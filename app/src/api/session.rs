@@ -95,12 +95,10 @@ pub async fn complete_setup(
     let ctx = ssr::request_context()?;
     let domain = ssr::domain()?;
     if password != password_again {
-        let error = AppError::Invalid {
-            field: "password_again".into(),
-            message: "The two passwords differ.".into(),
-        };
-        error.set_response_status();
-        return Err(error);
+        return Err(AppError::invalid(
+            "password_again",
+            "The two passwords differ.",
+        ));
     }
     let (session, _actor) = domain
         .accounts()

@@ -198,7 +198,7 @@ impl From<crate::Error> for JobError {
     fn from(error: crate::Error) -> Self {
         match error {
             crate::Error::Database(e) => JobError::Transient(format!("database: {e}")),
-            other => JobError::Failed(other.to_string()),
+            other => JobError::Failed(other.sentence()),
         }
     }
 }
