@@ -135,53 +135,255 @@ async fn user_controlled_names_reach_titles_escaped() {
     }
 }
 
+/// A site with one boot image, one OS image with two editions and one driver, imported by a
+/// Full Administrator named `admin`.
+struct Site {
+    domain: Domain,
+    admin: domain::Actor,
+    boot_image: i64,
+    os_image: i64,
+    driver: i64,
+    _dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+impl Site {
+    async fn new(backend: domain::testing::Backend) -> Self {
+        let db = TestDb::create(backend).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("sources");
+        std::fs::create_dir_all(&root).expect("root");
+        let samples = fixtures::sample_library(&dir.path().join("samples")).expect("samples");
+        std::fs::copy(&samples.boot_amd64, root.join("boot.wim")).expect("copy");
+        std::fs::copy(&samples.install, root.join("install.wim")).expect("copy");
+        DriverPackage::network("e1x", &[Arch::Amd64])
+            .write(&root.join("net"))
+            .expect("driver");
+        let mut config = db.config();
+        config.images.source_roots = vec![root.clone()];
+        let domain = Domain::open(&config).await.expect("open");
+        let admin_id = domain
+            .accounts()
+            .create_user("admin", PASSWORD, &[Role::FullAdministrator])
+            .await
+            .expect("admin");
+        let admin = domain.accounts().actor(admin_id).await.expect("actor");
+        let runner = Runner::start(&domain, fast_runner_options());
+        let mut imported = Vec::new();
+        for (kind, file) in [
+            (ImageKind::Boot, "boot.wim"),
+            (ImageKind::Os, "install.wim"),
+        ] {
+            let job = domain
+                .for_actor(&admin)
+                .catalog()
+                .import(ImportRequest {
+                    kind,
+                    source: root.join(file).display().to_string(),
+                    index: None,
+                    name: Some(format!("Sample {file}")),
+                    version: String::new(),
+                    comment: String::new(),
+                    architecture: None,
+                    language: None,
+                })
+                .await
+                .expect("import");
+            imported.push(result_id(&domain, job, "image_id").await);
+        }
+        let job = domain
+            .for_actor(&admin)
+            .drivers()
+            .import(DriverImportRequest {
+                source: root.join("net").display().to_string(),
+                name: None,
+                categories: vec![],
+            })
+            .await
+            .expect("driver import");
+        let job = wait_until_final(&domain, job, Duration::from_secs(60)).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        runner.shutdown().await;
+        let driver = domain
+            .for_actor(&admin)
+            .drivers()
+            .list(&DriverFilter::default())
+            .await
+            .expect("drivers")
+            .drivers
+            .pop()
+            .expect("a driver")
+            .id;
+        Self {
+            domain,
+            admin,
+            boot_image: imported[0],
+            os_image: imported[1],
+            driver,
+            _dir: dir,
+            _db: db,
+        }
+    }
+}
+
+/// Waits for the job and returns the id its result names under `key`.
+async fn result_id(domain: &Domain, job: i64, key: &str) -> i64 {
+    let job = wait_until_final(domain, job, Duration::from_secs(60)).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    job.result
+        .as_ref()
+        .and_then(|r| r.get(key))
+        .and_then(serde_json::Value::as_i64)
+        .expect("an id in the result")
+}
+
+/// The console's own links in a page (`href="/…"`), without fragments and the bundle's files.
+fn links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| {
+            href.starts_with('/') && !href.starts_with("/pkg/") && !href.starts_with("/api/")
+        })
+        .map(|href| {
+            href.split('#')
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// Every page a user of each built-in role reaches by following the console's links answers,
+/// shows no refusal, and leaves no "denied" entry in the audit log: pages call only what their
+/// viewer may use, so the log's refusals are real ones.
+#[tokio::test]
+async fn every_page_a_role_reaches_by_its_links_works_without_a_refusal() {
+    for backend in BACKENDS {
+        let site = Site::new(backend).await;
+        let domain = &site.domain;
+        let app = server::router(domain.clone());
+        for (n, role) in Role::ALL.into_iter().enumerate() {
+            let name = format!("user{n}");
+            domain
+                .accounts()
+                .create_user(&name, PASSWORD, &[role])
+                .await
+                .expect("user");
+            let cookie = sign_in(&app, &name, PASSWORD).await;
+            let mut queue = vec!["/".to_owned()];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(path) = queue.pop() {
+                if path == "/sign-in" || !seen.insert(path.clone()) || seen.len() > 80 {
+                    continue;
+                }
+                let response = send(&app, get(&path, Some(&cookie))).await;
+                assert_eq!(
+                    response.status(),
+                    StatusCode::OK,
+                    "{role:?} following a link to {path}"
+                );
+                let html = body_text(response).await;
+                assert!(
+                    !html.contains("do not have permission"),
+                    "{role:?}: {path} shows a refusal"
+                );
+                queue.extend(links(&html));
+            }
+            for page in [
+                format!("/boot-images/{}", site.boot_image),
+                format!("/os-images/{}", site.os_image),
+                format!("/drivers/{}", site.driver),
+            ] {
+                assert!(
+                    seen.contains(&page),
+                    "{role:?} never reached {page}: {seen:?}"
+                );
+            }
+            let denied = domain
+                .for_actor(&site.admin)
+                .audit()
+                .search(
+                    &domain::audit::Filter {
+                        user: Some(name.clone()),
+                        outcome: Some(domain::audit::Outcome::Denied),
+                        ..Default::default()
+                    },
+                    None,
+                    100,
+                )
+                .await
+                .expect("audit");
+            let what: Vec<(String, String)> = denied
+                .into_iter()
+                .map(|r| (r.object_name, r.detail))
+                .collect();
+            assert!(what.is_empty(), "{role:?} was refused: {what:?}");
+        }
+    }
+}
+
+/// The Actions panel offers each action to exactly the users who may run it: a Content
+/// Operator (Validate) sees Verify alone, a Read-only Analyst no panel at all.
+#[tokio::test]
+async fn image_actions_are_offered_per_right() {
+    let site = Site::new(domain::testing::Backend::Sqlite).await;
+    let domain = &site.domain;
+    let app = server::router(domain.clone());
+    let page = format!("/os-images/{}", site.os_image);
+    // (role, verify, optimize and split, extract, delete, edit)
+    let cases = [
+        (
+            Role::OperatingSystemDeploymentManager,
+            true,
+            true,
+            true,
+            true,
+            true,
+        ),
+        (Role::ContentOperator, true, false, false, false, false),
+        (Role::ReadOnlyAnalyst, false, false, false, false, false),
+    ];
+    for (n, (role, verify, rewrite, extract, delete, edit)) in cases.into_iter().enumerate() {
+        let name = format!("actions{n}");
+        domain
+            .accounts()
+            .create_user(&name, PASSWORD, &[role])
+            .await
+            .expect("user");
+        let cookie = sign_in(&app, &name, PASSWORD).await;
+        let html = body_text(send(&app, get(&page, Some(&cookie))).await).await;
+        let offers = |needle: &str| html.contains(needle);
+        assert_eq!(offers("value=\"verify\""), verify, "{role:?} Verify");
+        assert_eq!(offers("value=\"optimize\""), rewrite, "{role:?} Optimize");
+        assert_eq!(offers("value=\"split\""), rewrite, "{role:?} Split");
+        assert_eq!(offers("value=\"extract\""), extract, "{role:?} Extract");
+        assert_eq!(offers("Delete this OS image"), delete, "{role:?} Delete");
+        assert_eq!(
+            offers("name=\"row_version\""),
+            edit || delete,
+            "{role:?} edit form"
+        );
+        assert_eq!(
+            offers("aria-label=\"Actions\""),
+            verify || rewrite || delete,
+            "{role:?} panel"
+        );
+    }
+}
+
 /// The architecture picker of an OS image offers what the image may be, unknown included, and
 /// shows what it is: saving an edit never turns an unknown or ARM image into x86.
 #[tokio::test]
 async fn the_architecture_picker_shows_every_architecture_and_unknown() {
-    let db = TestDb::create(domain::testing::Backend::Sqlite).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("sources");
-    std::fs::create_dir_all(&root).expect("root");
-    let samples = fixtures::sample_library(&dir.path().join("samples")).expect("samples");
-    std::fs::copy(&samples.install, root.join("install.wim")).expect("copy");
-    let mut config = db.config();
-    config.images.source_roots = vec![root.clone()];
-    let domain = Domain::open(&config).await.expect("open");
-    let admin_id = domain
-        .accounts()
-        .create_user("admin", PASSWORD, &[Role::FullAdministrator])
-        .await
-        .expect("admin");
-    let admin = domain.accounts().actor(admin_id).await.expect("actor");
-    let runner = Runner::start(&domain, fast_runner_options());
-    let job = domain
-        .for_actor(&admin)
-        .catalog()
-        .import(ImportRequest {
-            kind: ImageKind::Os,
-            source: root.join("install.wim").display().to_string(),
-            index: None,
-            name: Some("Windows 11".into()),
-            version: String::new(),
-            comment: String::new(),
-            architecture: None,
-            language: None,
-        })
-        .await
-        .expect("import");
-    let job = wait_until_final(&domain, job, Duration::from_secs(60)).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    runner.shutdown().await;
-    let id = job.result.expect("result")["image_id"]
-        .as_i64()
-        .expect("image id");
+    let site = Site::new(domain::testing::Backend::Sqlite).await;
+    let (domain, admin, id) = (&site.domain, &site.admin, site.os_image);
     let app = server::router(domain.clone());
     let cookie = sign_in(&app, "admin", PASSWORD).await;
     for architecture in ["arm", ""] {
         let image = domain.catalog().get(id).await.expect("image");
         domain
-            .for_actor(&admin)
+            .for_actor(admin)
             .catalog()
             .edit(
                 ImageKind::Os,

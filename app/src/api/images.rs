@@ -103,7 +103,26 @@ pub struct ImageDetailView {
     pub created_at_ms: i64,
     pub file: WimFileView,
     pub indexes: Vec<IndexView>,
-    pub may_edit: bool,
+    pub may: ImageRights,
+}
+
+/// What the viewer may do to one image, so the page offers exactly the actions they can run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRights {
+    /// Edit the properties; optimize, split, apply drivers.
+    pub modify: bool,
+    /// Verify.
+    pub validate: bool,
+    pub delete: bool,
+    /// Extract an index as a new OS image: Modify here and Create on OS images.
+    pub extract: bool,
+}
+
+impl ImageRights {
+    /// Whether the Actions panel has anything to offer.
+    pub fn any_action(&self) -> bool {
+        self.modify || self.validate || self.delete || self.extract
+    }
 }
 
 /// What the Add wizard shows after reading a file.
@@ -222,7 +241,7 @@ mod ssr {
         }
     }
 
-    pub(super) fn detail(image: &CatalogImage, may_edit: bool) -> ImageDetailView {
+    pub(super) fn detail(image: &CatalogImage, may: ImageRights) -> ImageDetailView {
         ImageDetailView {
             row: row(image),
             kind: image.kind.as_str().to_owned(),
@@ -245,7 +264,7 @@ mod ssr {
             created_at_ms: image.created_at_ms,
             file: file(&image.inspection.file),
             indexes: image.inspection.images.iter().map(index).collect(),
-            may_edit,
+            may,
         }
     }
 
@@ -342,14 +361,20 @@ pub async fn update_default_boot_images() -> Result<i64, AppError> {
 pub async fn image_detail(kind: String, id: i64) -> Result<ImageDetailView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
+    use domain::authz::{ObjectType, Operation};
     let kind = ssr::kind(&kind)?;
     let catalog = domain.for_actor(&actor).catalog();
     let image = catalog.get(kind, id).await?;
-    let may_edit = catalog
-        .operations_on(&image)
-        .await?
-        .contains(&domain::authz::Operation::Modify);
-    Ok(ssr::detail(&image, may_edit))
+    let operations = catalog.operations_on(&image).await?;
+    let holds = |operation| operations.contains(&operation);
+    let modify = holds(Operation::Modify);
+    let may = ImageRights {
+        modify,
+        validate: holds(Operation::Validate),
+        delete: holds(Operation::Delete),
+        extract: modify && actor.holds(ObjectType::OsImage, Operation::Create),
+    };
+    Ok(ssr::detail(&image, may))
 }
 
 /// Reads a WIM's header and images for the Add wizard.
@@ -450,10 +475,7 @@ pub async fn service_image(
     use domain::{catalog::kinds::ImageAction, wim::Compression};
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
-    let missing = |field: &str| AppError::Invalid {
-        field: field.to_owned(),
-        message: "is required for this action".to_owned(),
-    };
+    let missing = |field: &str| AppError::invalid(field, "is required for this action");
     let action = match action.as_str() {
         "verify" => ImageAction::Verify,
         "optimize" => ImageAction::Optimize {
@@ -469,10 +491,10 @@ pub async fn service_image(
             part_mib: part_mib.ok_or_else(|| missing("part_mib"))?,
         },
         other => {
-            return Err(AppError::Invalid {
-                field: "action".into(),
-                message: format!("'{other}' is not an image action"),
-            });
+            return Err(AppError::invalid(
+                "action",
+                &format!("'{other}' is not an image action"),
+            ));
         }
     };
     Ok(domain

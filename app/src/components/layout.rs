@@ -23,6 +23,13 @@ const AREAS: &[(&str, &str)] = &[
 pub fn ConsoleLayout() -> impl IntoView {
     let user = Resource::new(|| (), |_| whoami());
     let sign_out = ServerAction::<SignOut>::new();
+    // The compact menu closes once one of its links is followed.
+    let menu = NodeRef::<leptos::html::Details>::new();
+    let close_menu = move |_| {
+        if let Some(details) = menu.get_untracked() {
+            details.set_open(false);
+        }
+    };
 
     let nav_links = || {
         AREAS
@@ -33,9 +40,9 @@ pub fn ConsoleLayout() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <details class="menu">
+            <details class="menu" node_ref=menu>
                 <summary aria-label="Menu">"☰"</summary>
-                <nav aria-label="Console areas (compact)"><ul>{nav_links()}</ul></nav>
+                <nav aria-label="Console areas (compact)" on:click=close_menu><ul>{nav_links()}</ul></nav>
             </details>
             <a class="brand" href="/">"Wimdeck"</a>
             <div class="who">

@@ -111,13 +111,13 @@ fn Choices(kind: Kind, found: SourcePreview, source: String) -> impl IntoView {
             view! {
                 <fieldset>
                     <legend>"Images to import"</legend>
-                    <label class="choice"><input type="radio" name="mode" value="all" checked on:change=move |_| extract.set(false) />
+                    <label><input type="radio" name="mode" value="all" checked on:change=move |_| extract.set(false) />
                         {if file.total_parts > 1 {
                             format!("All {} images, its {} parts joined into one WIM next to the source (the parts are not changed)", file.image_count, file.total_parts)
                         } else {
                             format!("All {} images of the file, in place", file.image_count)
                         }}</label>
-                    <label class="choice"><input type="radio" name="mode" value="extract" on:change=move |_| extract.set(true) />
+                    <label><input type="radio" name="mode" value="extract" on:change=move |_| extract.set(true) />
                         "Extract one image into a new WIM next to the source (the source is not changed)"</label>
                     <Show when=move || extract.get()>
                         <label>"Image index" <select name="index">{options(false)}</select></label>

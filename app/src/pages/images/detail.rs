@@ -95,8 +95,8 @@ fn Properties(
             <a href=kind.base()>{format!("All {}s", kind.noun())}</a>
         </div>
         {state_detail}
-        {view.may_edit.then(|| view! { <EditForm kind view=view.clone() reload saved /> })}
-        {(!view.may_edit).then(|| view! {
+        {view.may.modify.then(|| view! { <EditForm kind view=view.clone() reload saved /> })}
+        {(!view.may.modify).then(|| view! {
             <section class="panel" aria-label="General">
                 <h2>"General"</h2>
                 <dl class="facts">
@@ -155,7 +155,7 @@ fn Properties(
         </section>
         {(kind == Kind::Boot).then(|| view! { <DriversTab image_id=id /> })}
         <SecurityPanel object_type=kind.object_type() id />
-        {view.may_edit.then(|| view! { <Actions kind view=view.clone() /> })}
+        {view.may.any_action().then(|| view! { <Actions kind view=view.clone() /> })}
         <FileBrowser kind id indexes />
     }
 }
@@ -218,7 +218,7 @@ fn EditForm(
     }
 }
 
-/// Servicing jobs and deletion.
+/// Servicing jobs and deletion, each offered to exactly the viewers who may run it.
 #[component]
 fn Actions(kind: Kind, view: ImageDetailView) -> impl IntoView {
     let service = ServerAction::<ServiceImage>::new();
@@ -236,13 +236,48 @@ fn Actions(kind: Kind, view: ImageDetailView) -> impl IntoView {
         }
     });
     let id = view.row.id;
+    let may = view.may;
     let hidden = move || {
         view! {
             <input type="hidden" name="kind" value=kind.wire() />
             <input type="hidden" name="id" value=id />
         }
     };
-    let extract = (kind == Kind::Os && view.indexes.len() > 1).then(|| {
+    let verify = may.validate.then(|| {
+        view! {
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="verify" />
+                <button type="submit" class="secondary">"Verify"</button>
+                <span class="muted">"Checks every file's data against its hash."</span>
+            </ActionForm>
+        }
+    });
+    let rewrite = may.modify.then(|| {
+        view! {
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="optimize" />
+                <label>"Compression"
+                    <select name="compression">
+                        <option value="lzx" selected>"Maximum (LZX)"</option>
+                        <option value="xpress">"Fast (XPRESS)"</option>
+                        <option value="none">"None"</option>
+                    </select>
+                </label>
+                <button type="submit" class="secondary">"Optimize"</button>
+            </ActionForm>
+            <ActionForm action=service attr:class="row">
+                {hidden()}
+                <input type="hidden" name="action" value="split" />
+                <label>"Split into parts of"
+                    <span class="with-unit"><input name="part_mib" type="number" min="16" max="4095" value="4000" required />" MiB"</span>
+                </label>
+                <button type="submit" class="secondary">"Split"</button>
+            </ActionForm>
+        }
+    });
+    let extract = (may.extract && kind == Kind::Os && view.indexes.len() > 1).then(|| {
         view! {
             <ActionForm action=service attr:class="row">
                 {hidden()}
@@ -262,37 +297,8 @@ fn Actions(kind: Kind, view: ImageDetailView) -> impl IntoView {
     } else {
         "Its file is not Wimdeck's and stays where it is."
     };
-    view! {
-        <section class="panel" aria-label="Actions">
-            <h2>"Actions"</h2>
-            <ActionForm action=service attr:class="row">
-                {hidden()}
-                <input type="hidden" name="action" value="verify" />
-                <button type="submit" class="secondary">"Verify"</button>
-                <span class="muted">"Checks every file's data against its hash."</span>
-            </ActionForm>
-            <ActionForm action=service attr:class="row">
-                {hidden()}
-                <input type="hidden" name="action" value="optimize" />
-                <label>"Compression"
-                    <select name="compression">
-                        <option value="lzx" selected>"Maximum (LZX)"</option>
-                        <option value="xpress">"Fast (XPRESS)"</option>
-                        <option value="none">"None"</option>
-                    </select>
-                </label>
-                <button type="submit" class="secondary">"Optimize"</button>
-            </ActionForm>
-            {extract}
-            <ActionForm action=service attr:class="row">
-                {hidden()}
-                <input type="hidden" name="action" value="split" />
-                <label>"Split into parts of"
-                    <span class="with-unit"><input name="part_mib" type="number" min="16" max="4095" value="4000" required />" MiB"</span>
-                </label>
-                <button type="submit" class="secondary">"Split"</button>
-            </ActionForm>
-            {action_error(service.value())}
+    let danger_zone = may.delete.then(|| {
+        view! {
             <details class="danger-zone">
                 <summary>{format!("Delete this {}…", kind.noun())}</summary>
                 <p>{format!("\"{}\" is removed from the catalog. {owned_note}", view.row.name)}</p>
@@ -303,6 +309,16 @@ fn Actions(kind: Kind, view: ImageDetailView) -> impl IntoView {
                 </ActionForm>
                 {action_error(delete.value())}
             </details>
+        }
+    });
+    view! {
+        <section class="panel" aria-label="Actions">
+            <h2>"Actions"</h2>
+            {verify}
+            {rewrite}
+            {extract}
+            {action_error(service.value())}
+            {danger_zone}
         </section>
     }
 }

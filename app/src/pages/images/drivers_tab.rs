@@ -22,7 +22,13 @@ pub(super) fn DriversTab(image_id: i64) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let add = ServerAction::<AddBootImageDriver>::new();
     let remove = ServerAction::<RemoveBootImageDriver>::new();
-    let view = Resource::new(
+    // The image's own list and the catalog drivers that can be added load apart: a filter
+    // change reloads only the second, and each shows its own error where it would appear.
+    let listed = Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        move |_| boot_image_drivers(image_id, None, None, None, None),
+    );
+    let available = Resource::new(
         move || {
             (
                 text.get(),
@@ -45,7 +51,7 @@ pub(super) fn DriversTab(image_id: i64) -> impl IntoView {
     );
     let check = |label: &'static str, signal: RwSignal<bool>| {
         view! {
-            <label class="check">
+            <label>
                 <input type="checkbox" prop:checked=move || signal.get() on:change=move |ev| signal.set(event_target_checked(&ev)) />
                 {label}
             </label>
@@ -56,7 +62,7 @@ pub(super) fn DriversTab(image_id: i64) -> impl IntoView {
             <h2>"Drivers"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match view.await {
+                    match listed.await {
                         Ok(v) => view! { <Lists view=v remove /> }.into_any(),
                         Err(error) => view! { <ErrorBanner error /> }.into_any(),
                     }
@@ -75,9 +81,9 @@ pub(super) fn DriversTab(image_id: i64) -> impl IntoView {
             </div>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    match view.await {
+                    match available.await {
                         Ok(v) => view! { <Available view=v add /> }.into_any(),
-                        Err(_) => ().into_any(),
+                        Err(error) => view! { <ErrorBanner error /> }.into_any(),
                     }
                 })}
             </Transition>

@@ -125,13 +125,13 @@ pub(crate) fn ScopePicker(
             <legend>{legend}</legend>
             <input type="hidden" name="scopes" prop:value=value />
             {allow_all.then(|| view! {
-                <label class="check">
+                <label>
                     <input type="checkbox" prop:checked=move || all.get() on:change=move |ev| all.set(event_target_checked(&ev)) />
                     "All scopes (also those made later)"
                 </label>
             })}
             {scopes.into_iter().map(|(id, name)| view! {
-                <label class="check">
+                <label>
                     <input
                         type="checkbox"
                         prop:disabled=move || all.get()

@@ -132,7 +132,7 @@ fn RoleEditor(
                         let key = format!("{}:{op}", t.slug);
                         let k1 = key.clone();
                         view! {
-                            <label class="check">
+                            <label>
                                 <input
                                     type="checkbox"
                                     prop:checked=move || picked.read().contains(&k1)
