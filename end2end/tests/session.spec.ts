@@ -10,21 +10,29 @@ test('sign in, see the dashboard, sign out', async ({ page }, testInfo) => {
   await expect(page.getByTestId('database')).toContainText('SQLite');
   await expect(page.getByTestId('version')).toContainText(/\d+\.\d+\.\d+/);
   // serve.sh makes two users; specs that run earlier (security) may have added more.
-  await expect(page.getByTestId('users')).toHaveText(/Users\s*([2-9]|\d{2,})$/);
+  await expect(page.getByTestId('users')).toHaveText(/^Users\s*([2-9]|\d{2,})\s*\d+ active session/);
+  // The catalog at a glance (the demo data, plus what earlier specs added) and the jobs.
+  await expect(page.getByTestId('catalog-boot-images')).toHaveText(/^Boot images\s*([2-9]|\d{2,})/);
+  await expect(page.getByTestId('catalog-os-images')).toHaveText(/^OS images\s*[1-9]/);
+  await expect(page.getByTestId('catalog-drivers')).toHaveText(/^Drivers\s*\d+/);
+  await expect(page.getByRole('region', { name: 'Jobs' })).toContainText('Failed in the last 24 hours');
   await expect(page).toHaveTitle('Dashboard · Wimdeck');
 
+  await page.screenshot({ path: testInfo.outputPath('dashboard.png'), fullPage: true });
   if (testInfo.project.name === 'phone') {
     await expect(page.locator('.sidebar')).toBeHidden();
     await page.getByLabel('Menu').click();
-    await expect(
-      page.getByRole('navigation', { name: 'Console areas (compact)' }).getByRole('link', { name: 'Dashboard' }),
-    ).toBeVisible();
+    const compact = page.getByRole('navigation', { name: 'Console areas (compact)' });
+    await expect(compact.getByRole('link', { name: 'Dashboard' })).toBeVisible();
+    // Following a link closes the menu.
+    await compact.getByRole('link', { name: 'Jobs' }).click();
+    await expect(page.getByRole('heading', { name: 'Jobs', level: 1 })).toBeVisible();
+    await expect(page.locator('details.menu')).not.toHaveAttribute('open');
   } else {
     await expect(
       page.getByRole('navigation', { name: 'Console areas', exact: true }).getByRole('link', { name: 'Dashboard' }),
     ).toBeVisible();
   }
-  await page.screenshot({ path: testInfo.outputPath('dashboard.png'), fullPage: true });
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/sign-in$/);

@@ -335,6 +335,23 @@ async fn the_dashboard_reports_real_figures() {
         };
         assert_eq!(json["database_kind"], kind);
         assert_eq!(json["version"], domain::VERSION);
+        let areas: Vec<(&str, u64)> = json["catalog"]
+            .as_array()
+            .expect("catalog")
+            .iter()
+            .map(|a| {
+                (
+                    a["label"].as_str().unwrap_or(""),
+                    a["total"].as_u64().unwrap_or(9),
+                )
+            })
+            .collect();
+        assert_eq!(
+            areas,
+            [("Boot images", 0), ("OS images", 0), ("Drivers", 0)]
+        );
+        assert_eq!(json["jobs"]["running_count"], 0);
+        assert_eq!(json["jobs"]["failed"], serde_json::json!([]));
     }
 }
 
