@@ -75,8 +75,8 @@ build_site() {
     profile_dir=debug
   fi
   mkdir -p target/site/pkg
-  # Compressed copies of an earlier build would be served in place of this one.
-  rm -f target/site/pkg/*.gz target/site/pkg/*.br
+  # Files of an earlier build: compressed copies would be served in place of this one's.
+  rm -f target/site/pkg/*.gz target/site/pkg/*.br target/site/pkg/"$BUNDLE".*.* target/site/hash.txt
   wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name wimdeck \
     "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
   cp style/wimdeck.css style/favicon.svg target/site/pkg/
@@ -84,6 +84,30 @@ build_site() {
     shrink_site
   fi
   printf 'wasm: %s bytes\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm)"
+  hash_site
+}
+
+# Names the wasm, its loader and the stylesheet (and their compressed copies) after their
+# content, and lists the hashes in target/site/hash.txt, which the server reads: browsers keep
+# such files for a year and fetch new ones only when a build changes them.
+BUNDLE=wimdeck
+hash_site() {
+  local pkg=target/site/pkg key file ext hash
+  : >target/site/hash.txt.part
+  for key in js wasm css; do
+    case $key in
+      js) file=$pkg/$BUNDLE.js ext=js ;;
+      wasm) file=$pkg/${BUNDLE}_bg.wasm ext=wasm ;;
+      css) file=$pkg/$BUNDLE.css ext=css ;;
+    esac
+    hash=$(sha256sum "$file" | cut -c1-20)
+    mv "$file" "$pkg/$BUNDLE.$hash.$ext"
+    for compressed in gz br; do
+      if [ -f "$file.$compressed" ]; then mv "$file.$compressed" "$pkg/$BUNDLE.$hash.$ext.$compressed"; fi
+    done
+    printf '%s: %s\n' "$key" "$hash" >>target/site/hash.txt.part
+  done
+  mv target/site/hash.txt.part target/site/hash.txt
 }
 
 # wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), then

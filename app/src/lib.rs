@@ -17,7 +17,7 @@ pub mod pages;
 pub use error::AppError;
 
 use leptos::prelude::*;
-use leptos_meta::{Link, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{ParentRoute, Route, Router, Routes},
@@ -38,8 +38,16 @@ use pages::{
     sign_in::SignInPage,
 };
 
+/// Where the stylesheet is served (`/pkg/wimdeck.<hash>.css`); the server provides it as
+/// context, from the names the bundle was built with.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StylesheetHref(pub String);
+
 /// The HTML document around the application; server only. It provides the per-request nonce
 /// that lets the hydration script run under the Content-Security-Policy, and sets that policy.
+/// The stylesheet is linked here, not by the app, so its hashed name never has to reach the
+/// browser's code.
 #[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     use leptos_meta::MetaTags;
@@ -52,6 +60,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
+    let stylesheet = use_context::<StylesheetHref>()
+        .map_or_else(|| "/pkg/wimdeck.css".to_owned(), |href| href.0);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -59,6 +69,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                <link rel="stylesheet" href=stylesheet />
+                <link rel="icon" type="image/svg+xml" href="/pkg/favicon.svg" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -122,8 +134,6 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
 
     view! {
-        <Stylesheet id="wimdeck" href="/pkg/wimdeck.css" />
-        <Link rel="icon" type_="image/svg+xml" href="/pkg/favicon.svg" />
         <Title formatter=title_text />
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>

@@ -4,6 +4,7 @@
 //! [`router`] builds the whole HTTP application around a [`domain::Domain`]; tests drive it with
 //! `oneshot`. [`cli`] is the `wimdeck` command; [`serve`] runs the console until a signal.
 
+pub mod bundle;
 pub mod cli;
 mod http_layer;
 
@@ -39,16 +40,34 @@ pub const OUTPUT_NAME: &str = "wimdeck";
 /// The whole HTTP application.
 pub fn router(domain: Domain) -> Router {
     let config = domain.config();
-    let options = LeptosOptions::builder()
+    let names = bundle::BundleNames::read(&config.site_root);
+    let mut options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
         .build();
+    if let Some(names) = &names {
+        options.hash_files = true;
+        options.hash_file = names.hash_file.to_string_lossy().into_owned().into();
+    } else {
+        tracing::info!(
+            "the browser bundle in {} has no {}: its files are served under their plain names",
+            config.site_root.display(),
+            bundle::HASH_FILE
+        );
+    }
+    let stylesheet = app::StylesheetHref(format!(
+        "/pkg/{}",
+        names.map_or_else(|| format!("{OUTPUT_NAME}.css"), |n| n.css)
+    ));
     let routes = generate_route_list(app::App);
     let provide_domain = {
         let domain = domain.clone();
-        move || provide_context(domain.clone())
+        move || {
+            provide_context(domain.clone());
+            provide_context(stylesheet.clone());
+        }
     };
     let shell = {
         let options = options.clone();
@@ -62,6 +81,7 @@ pub fn router(domain: Domain) -> Router {
         .with_state(domain.clone());
 
     Router::new()
+        .nest_service("/pkg", bundle::service(&config.site_root))
         .leptos_routes_with_context(&options, routes, provide_domain.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context(
             provide_domain,
@@ -154,7 +174,7 @@ async fn export_audit(
         _ => {
             return wire_error(app::AppError::Invalid {
                 field: "format".into(),
-                message: "must be csv or json".into(),
+                message: domain::sentence("format", "must be csv or json"),
             });
         }
     };

@@ -513,3 +513,99 @@ async fn an_unknown_compression_is_refused_not_guessed() {
         "{body}"
     );
 }
+
+/// The bundle's files carry content hashes in their names and are cached for a year without
+/// revalidation; the HTML naming them is never cached; the compressed copy is sent to a browser
+/// that accepts it; a conditional request answers 304 with no body; nothing outside `pkg/` is
+/// reachable through `/pkg`.
+#[tokio::test]
+async fn the_bundle_is_served_hashed_immutable_and_revalidated_with_304() {
+    let db = domain::testing::TestDb::create(Backend::Sqlite).await;
+    let site = tempfile::tempdir().expect("site");
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).expect("pkg");
+    let (js, wasm, css) = (
+        "0a1b2c3d4e5f60718293",
+        "1a1b2c3d4e5f60718293",
+        "2a1b2c3d4e5f60718293",
+    );
+    std::fs::write(
+        site.path().join("hash.txt"),
+        format!("js: {js}\nwasm: {wasm}\ncss: {css}\n"),
+    )
+    .expect("hash file");
+    std::fs::write(pkg.join(format!("wimdeck.{js}.js")), "export default 1;").expect("js");
+    std::fs::write(pkg.join(format!("wimdeck.{wasm}.wasm")), b"\0asm plain").expect("wasm");
+    std::fs::write(pkg.join(format!("wimdeck.{wasm}.wasm.br")), b"brotli bytes").expect("br");
+    std::fs::write(pkg.join(format!("wimdeck.{css}.css")), "body{}").expect("css");
+    std::fs::write(pkg.join("favicon.svg"), "<svg/>").expect("icon");
+    let mut config = db.config();
+    config.site_root = site.path().to_path_buf();
+    let domain = domain::Domain::open(&config).await.expect("open");
+    let app = server::router(domain);
+
+    let page = send(&app, get("/sign-in", None)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
+    let html = body_text(page).await;
+    for name in [
+        format!("/pkg/wimdeck.{js}.js"),
+        format!("/pkg/wimdeck.{wasm}.wasm"),
+        format!("/pkg/wimdeck.{css}.css"),
+    ] {
+        assert!(html.contains(&name), "{name} not named in {html}");
+    }
+
+    let wasm_path = format!("/pkg/wimdeck.{wasm}.wasm");
+    let request = |extra: Option<(header::HeaderName, String)>| {
+        let mut builder = axum::http::Request::get(wasm_path.as_str())
+            .header(header::HOST, "console.test")
+            .header(header::ACCEPT_ENCODING, "gzip, deflate, br");
+        if let Some((name, value)) = extra {
+            builder = builder.header(name, value);
+        }
+        builder.body(axum::body::Body::empty()).expect("request")
+    };
+    let first = send(&app, request(None)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(first.headers()[header::CONTENT_ENCODING], "br");
+    let modified = first.headers()[header::LAST_MODIFIED]
+        .to_str()
+        .expect("date")
+        .to_owned();
+    assert_eq!(body_text(first).await, "brotli bytes");
+    let again = send(&app, request(Some((header::IF_MODIFIED_SINCE, modified)))).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        again.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(body_text(again).await, "");
+
+    let icon = send(&app, get("/pkg/favicon.svg", None)).await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(icon.headers()[header::CACHE_CONTROL], "no-cache");
+    for outside in [
+        "/pkg/../hash.txt",
+        "/pkg/%2e%2e/hash.txt",
+        "/pkg/..%2fhash.txt",
+    ] {
+        let response = send(&app, get(outside, None)).await;
+        assert_ne!(response.status(), StatusCode::OK, "{outside}");
+        assert!(!body_text(response).await.contains("wasm:"), "{outside}");
+    }
+}
+
+/// A bundle built without hashes (a development build) is named plainly and revalidated.
+#[tokio::test]
+async fn an_unhashed_bundle_is_named_plainly() {
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    let html = body_text(send(&app, get("/sign-in", None)).await).await;
+    assert!(html.contains("/pkg/wimdeck.js"), "{html}");
+    assert!(html.contains("/pkg/wimdeck_bg.wasm"), "{html}");
+    assert!(html.contains("/pkg/wimdeck.css"), "{html}");
+}
