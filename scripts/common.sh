@@ -75,8 +75,9 @@ build_site() {
     profile_dir=debug
   fi
   mkdir -p target/site/pkg
-  # Files of an earlier build: compressed copies would be served in place of this one's.
-  rm -f target/site/pkg/*.gz target/site/pkg/*.br target/site/pkg/"$BUNDLE".*.* target/site/hash.txt
+  # Unhashed leftovers of an interrupted build; an earlier build's hashed files stay in use
+  # (a running server names them) until hash_site has replaced them.
+  rm -f target/site/pkg/"$BUNDLE".js* target/site/pkg/"${BUNDLE}"_bg.wasm* target/site/pkg/"$BUNDLE".css*
   wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name wimdeck \
     "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
   cp style/wimdeck.css style/favicon.svg target/site/pkg/
@@ -92,7 +93,8 @@ build_site() {
 # such files for a year and fetch new ones only when a build changes them.
 BUNDLE=wimdeck
 hash_site() {
-  local pkg=target/site/pkg key file ext hash
+  local pkg=target/site/pkg key file ext hash compressed old
+  old=$(cd "$pkg" && ls "$BUNDLE".*.* 2>/dev/null || true)
   : >target/site/hash.txt.part
   for key in js wasm css; do
     case $key in
@@ -108,6 +110,10 @@ hash_site() {
     printf '%s: %s\n' "$key" "$hash" >>target/site/hash.txt.part
   done
   mv target/site/hash.txt.part target/site/hash.txt
+  # The earlier build's files, unless this build made the same.
+  for file in $old; do
+    grep -q "$(printf '%s' "$file" | cut -d. -f2)" target/site/hash.txt || rm -f "$pkg/$file"
+  done
 }
 
 # wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), then

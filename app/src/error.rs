@@ -28,7 +28,10 @@ pub enum AppError {
     Throttled { retry_after_secs: u64 },
     #[error("Something went wrong on the server; its log has the details.")]
     Internal,
-    #[error("The server could not be reached ({0}). Check the connection, then try again.")]
+    #[error(
+        "The server could not be reached, or its answer could not be read ({0}). Check the \
+         connection and reload the page."
+    )]
     Transport(String),
 }
 
@@ -50,7 +53,10 @@ fn unreadable_request(detail: &str) -> AppError {
             "choice".to_owned(),
             format!("\"{value}\" is not one of the choices offered: pick one from the list."),
         )
-    } else if detail.contains("invalid digit") || detail.contains("integer") {
+    } else if ["invalid digit", "cannot parse integer", "number too large"]
+        .iter()
+        .any(|text| detail.contains(text))
+    {
         (
             "number".to_owned(),
             "A field that takes a number holds something else: enter digits only.".to_owned(),
@@ -71,14 +77,15 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Request(detail) | ServerFnErrorErr::Response(detail) => {
-                Self::Transport(detail)
-            }
-            ServerFnErrorErr::UnsupportedRequestMethod(detail)
+            ServerFnErrorErr::Request(detail)
+            | ServerFnErrorErr::Response(detail)
+            | ServerFnErrorErr::UnsupportedRequestMethod(detail)
             | ServerFnErrorErr::Serialization(detail)
-            | ServerFnErrorErr::Deserialization(detail)
-            | ServerFnErrorErr::Args(detail)
-            | ServerFnErrorErr::MissingArg(detail) => unreadable_request(&detail),
+            | ServerFnErrorErr::Deserialization(detail) => Self::Transport(detail),
+            // The request's fields, as the server decoded them.
+            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
+                unreadable_request(&detail)
+            }
             other => {
                 #[cfg(feature = "ssr")]
                 tracing::error!("server function failed: {other}");

@@ -336,8 +336,9 @@ pub async fn wait_for(
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "job {id} still {:?} after {timeout:?}",
-            job.state
+            "job {id} still {:?} after {timeout:?} (now {} ms): {job:?}",
+            job.state,
+            domain.now_ms()
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

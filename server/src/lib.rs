@@ -57,16 +57,16 @@ pub fn router(domain: Domain) -> Router {
             bundle::HASH_FILE
         );
     }
-    let stylesheet = app::StylesheetHref(format!(
-        "/pkg/{}",
-        names.map_or_else(|| format!("{OUTPUT_NAME}.css"), |n| n.css)
-    ));
     let routes = generate_route_list(app::App);
     let provide_domain = {
         let domain = domain.clone();
+        let site_root = config.site_root.clone();
         move || {
             provide_context(domain.clone());
-            provide_context(stylesheet.clone());
+            // Read per page, as Leptos reads the script names: a rebuilt bundle is named at once.
+            let css = bundle::BundleNames::read(&site_root)
+                .map_or_else(|| format!("{OUTPUT_NAME}.css"), |n| n.css);
+            provide_context(app::StylesheetHref(format!("/pkg/{css}")));
         }
     };
     let shell = {

@@ -573,6 +573,7 @@ async fn the_bundle_is_served_hashed_immutable_and_revalidated_with_304() {
         "public, max-age=31536000, immutable"
     );
     assert_eq!(first.headers()[header::CONTENT_ENCODING], "br");
+    assert_eq!(first.headers()[header::VARY], "accept-encoding");
     let modified = first.headers()[header::LAST_MODIFIED]
         .to_str()
         .expect("date")

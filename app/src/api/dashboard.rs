@@ -50,7 +50,8 @@ pub struct JobsFigure {
     /// The newest running jobs (at most 10).
     pub running: Vec<DashboardLink>,
     pub queued: u64,
-    /// Failed or interrupted in the last 24 hours, newest first (at most 10).
+    /// Failed or interrupted in the last 24 hours, newest first (at most 10, found among the
+    /// 10 newest of each state).
     pub failed: Vec<DashboardLink>,
 }
 
@@ -205,7 +206,11 @@ mod dashboard_ssr {
         };
         let link = |job: &domain::jobs::Job, detail: String| DashboardLink {
             href: format!("/jobs/{}", job.id),
-            text: job.description.clone(),
+            text: if job.description.is_empty() {
+                format!("{} #{}", job.kind_label, job.id)
+            } else {
+                job.description.clone()
+            },
             detail,
         };
         let running = page(JobState::Running)
@@ -222,11 +227,12 @@ mod dashboard_ssr {
             for job in page(state).await?.jobs {
                 let at = job.finished_at_ms.unwrap_or(job.created_at_ms);
                 if at >= now_ms - DAY_MS {
-                    let reason = job.error.clone().unwrap_or_default();
-                    failed.push((
-                        at,
-                        link(&job, format!("{} {}: {reason}", state.label(), utc(at))),
-                    ));
+                    let when = format!("{} {}", state.label(), utc(at));
+                    let detail = match job.error.as_deref() {
+                        Some(reason) if !reason.is_empty() => format!("{when}: {reason}"),
+                        _ => when,
+                    };
+                    failed.push((at, link(&job, detail)));
                 }
             }
         }

@@ -649,7 +649,10 @@ async fn action_image(ctx: &JobContext) -> Result<ActionImage, JobError> {
     let p: ActionParams = ctx.params()?;
     let image = Catalog::new(ctx.domain()).get(p.image_id).await?;
     if !image.file_path.is_file() {
-        let detail = format!("{} does not exist", image.file_path.display());
+        let detail = format!(
+            "Its file, {}, does not exist: put it back, or delete the image.",
+            image.file_path.display()
+        );
         let effect = record_state(
             ctx,
             &image,
@@ -858,7 +861,7 @@ impl ImageActionKind for VerifyImage {
                 }
                 Err(WimError::Cancelled) => Err(JobError::Cancelled),
                 Err(e) => {
-                    let detail = e.to_string();
+                    let detail = crate::Error::from(e).sentence();
                     let effect =
                         record_state(ctx, &image, ImageState::Damaged, Some(detail.clone()), true);
                     Ok(Completion::failed(detail).with_effect(effect))
