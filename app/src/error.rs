@@ -69,7 +69,11 @@ fn unreadable_request(detail: &str) -> AppError {
             "The form could not be read: reload the page and try again.".to_owned(),
         )
     };
-    AppError::Invalid { field, message }
+    let error = AppError::Invalid { field, message };
+    // Decoded on the server: answer 400, as for any other value to correct.
+    #[cfg(feature = "ssr")]
+    error.set_response_status();
+    error
 }
 
 impl FromServerFnError for AppError {

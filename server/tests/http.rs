@@ -514,6 +514,33 @@ async fn an_unknown_compression_is_refused_not_guessed() {
     );
 }
 
+/// A form the server cannot read (a field missing, a number that is not one) is answered with a
+/// sentence that says what to do, never serde's own text.
+#[tokio::test]
+async fn unreadable_forms_are_answered_with_sentences() {
+    let (app, _domain, _db) = app(Backend::Sqlite).await;
+    let cookie = sign_in(&app, "admin", PASSWORD).await;
+    for (form, expected) in [
+        (
+            "kind=boot&action=verify",
+            "The id field is missing: fill it in (or reload the page) and try again.",
+        ),
+        (
+            "kind=boot&id=seven&action=verify",
+            "A field that takes a number holds something else: enter digits only.",
+        ),
+    ] {
+        let response = send(&app, post_form("/api/service_image", form, Some(&cookie))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{form}");
+        let body = body_text(response).await;
+        assert!(body.contains(expected), "{form}: {body}");
+        assert!(
+            !body.contains('`'),
+            "{form}: serde's text reached the answer: {body}"
+        );
+    }
+}
+
 /// The bundle's files carry content hashes in their names and are cached for a year without
 /// revalidation; the HTML naming them is never cached; the compressed copy is sent to a browser
 /// that accepts it; a conditional request answers 304 with no body; nothing outside `pkg/` is

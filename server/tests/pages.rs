@@ -50,79 +50,13 @@ fn assert_inert(path: &str, title: &str, html: &str, hostile: &str) {
 #[tokio::test]
 async fn user_controlled_names_reach_titles_escaped() {
     for backend in BACKENDS {
-        let db = TestDb::create(backend).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("sources");
-        std::fs::create_dir_all(&root).expect("root");
-        let samples = fixtures::sample_library(&dir.path().join("samples")).expect("samples");
-        std::fs::copy(&samples.boot_amd64, root.join("boot.wim")).expect("copy");
-        let mut package = DriverPackage::network("e1x", &[Arch::Amd64]);
-        package.description = HOSTILE_DRIVER.into();
-        package.write(&root.join("net")).expect("driver");
-
-        let mut config = db.config();
-        config.images.source_roots = vec![root.clone()];
-        let domain = Domain::open(&config).await.expect("open");
-        let admin_id = domain
-            .accounts()
-            .create_user("admin", PASSWORD, &[Role::FullAdministrator])
-            .await
-            .expect("admin");
-        let admin = domain.accounts().actor(admin_id).await.expect("actor");
-        let runner = Runner::start(&domain, fast_runner_options());
-
-        let job = domain
-            .for_actor(&admin)
-            .catalog()
-            .import(ImportRequest {
-                kind: ImageKind::Boot,
-                source: root.join("boot.wim").display().to_string(),
-                index: None,
-                name: Some(HOSTILE_IMAGE.into()),
-                version: String::new(),
-                comment: String::new(),
-                architecture: None,
-                language: None,
-            })
-            .await
-            .expect("import");
-        let job = wait_until_final(&domain, job, Duration::from_secs(60)).await;
-        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-        let image_id = job
-            .result
-            .as_ref()
-            .and_then(|r| r.get("image_id"))
-            .and_then(serde_json::Value::as_i64)
-            .expect("image id");
-        let job = domain
-            .for_actor(&admin)
-            .drivers()
-            .import(DriverImportRequest {
-                source: root.join("net").display().to_string(),
-                name: None,
-                categories: vec![],
-            })
-            .await
-            .expect("driver import");
-        let job = wait_until_final(&domain, job, Duration::from_secs(60)).await;
-        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-        let driver = domain
-            .for_actor(&admin)
-            .drivers()
-            .list(&DriverFilter::default())
-            .await
-            .expect("drivers")
-            .drivers
-            .pop()
-            .expect("a driver");
-        assert_eq!(driver.name, HOSTILE_DRIVER);
-
-        let app = server::router(domain.clone());
+        let site = Site::named(backend, HOSTILE_IMAGE, Some(HOSTILE_DRIVER)).await;
+        let app = server::router(site.domain.clone());
         let cookie = sign_in(&app, "admin", PASSWORD).await;
-        let image_page = format!("/boot-images/{image_id}");
+        let image_page = format!("/boot-images/{}", site.boot_image);
         let (title, html) = title_of(&app, &image_page, &cookie).await;
         assert_inert(&image_page, &title, &html, HOSTILE_IMAGE);
-        let driver_page = format!("/drivers/{}", driver.id);
+        let driver_page = format!("/drivers/{}", site.driver);
         let (title, html) = title_of(&app, &driver_page, &cookie).await;
         assert_inert(&driver_page, &title, &html, HOSTILE_DRIVER);
         // Lists show the names too (in the body, which Leptos escapes).
@@ -131,12 +65,11 @@ async fn user_controlled_names_reach_titles_escaped() {
             assert!(!html.contains("<script>alert"), "{list}");
             assert!(!html.contains("<meta http-equiv"), "{list}");
         }
-        runner.shutdown().await;
     }
 }
 
-/// A site with one boot image, one OS image with two editions and one driver, imported by a
-/// Full Administrator named `admin`.
+/// A site with one boot image, one OS image with two editions and one network driver,
+/// imported by a Full Administrator named `admin`.
 struct Site {
     domain: Domain,
     admin: domain::Actor,
@@ -149,6 +82,16 @@ struct Site {
 
 impl Site {
     async fn new(backend: domain::testing::Backend) -> Self {
+        Self::named(backend, "Sample boot image", None).await
+    }
+
+    /// The site, its boot image named `boot_name` and its driver described as
+    /// `driver_description` (what an attacker would choose).
+    async fn named(
+        backend: domain::testing::Backend,
+        boot_name: &str,
+        driver_description: Option<&str>,
+    ) -> Self {
         let db = TestDb::create(backend).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("sources");
@@ -156,9 +99,11 @@ impl Site {
         let samples = fixtures::sample_library(&dir.path().join("samples")).expect("samples");
         std::fs::copy(&samples.boot_amd64, root.join("boot.wim")).expect("copy");
         std::fs::copy(&samples.install, root.join("install.wim")).expect("copy");
-        DriverPackage::network("e1x", &[Arch::Amd64])
-            .write(&root.join("net"))
-            .expect("driver");
+        let mut package = DriverPackage::network("e1x", &[Arch::Amd64]);
+        if let Some(description) = driver_description {
+            package.description = description.into();
+        }
+        package.write(&root.join("net")).expect("driver");
         let mut config = db.config();
         config.images.source_roots = vec![root.clone()];
         let domain = Domain::open(&config).await.expect("open");
@@ -170,9 +115,9 @@ impl Site {
         let admin = domain.accounts().actor(admin_id).await.expect("actor");
         let runner = Runner::start(&domain, fast_runner_options());
         let mut imported = Vec::new();
-        for (kind, file) in [
-            (ImageKind::Boot, "boot.wim"),
-            (ImageKind::Os, "install.wim"),
+        for (kind, file, name) in [
+            (ImageKind::Boot, "boot.wim", boot_name),
+            (ImageKind::Os, "install.wim", "Sample OS image"),
         ] {
             let job = domain
                 .for_actor(&admin)
@@ -181,7 +126,7 @@ impl Site {
                     kind,
                     source: root.join(file).display().to_string(),
                     index: None,
-                    name: Some(format!("Sample {file}")),
+                    name: Some(name.to_owned()),
                     version: String::new(),
                     comment: String::new(),
                     architecture: None,
@@ -212,14 +157,16 @@ impl Site {
             .expect("drivers")
             .drivers
             .pop()
-            .expect("a driver")
-            .id;
+            .expect("a driver");
+        if let Some(description) = driver_description {
+            assert_eq!(driver.name, description);
+        }
         Self {
             domain,
             admin,
             boot_image: imported[0],
             os_image: imported[1],
-            driver,
+            driver: driver.id,
             _dir: dir,
             _db: db,
         }

@@ -361,18 +361,15 @@ pub async fn update_default_boot_images() -> Result<i64, AppError> {
 pub async fn image_detail(kind: String, id: i64) -> Result<ImageDetailView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
-    use domain::authz::{ObjectType, Operation};
     let kind = ssr::kind(&kind)?;
     let catalog = domain.for_actor(&actor).catalog();
     let image = catalog.get(kind, id).await?;
-    let operations = catalog.operations_on(&image).await?;
-    let holds = |operation| operations.contains(&operation);
-    let modify = holds(Operation::Modify);
+    let rights = catalog.rights_on(&image).await?;
     let may = ImageRights {
-        modify,
-        validate: holds(Operation::Validate),
-        delete: holds(Operation::Delete),
-        extract: modify && actor.holds(ObjectType::OsImage, Operation::Create),
+        modify: rights.modify,
+        validate: rights.validate,
+        delete: rights.delete,
+        extract: rights.extract,
     };
     Ok(ssr::detail(&image, may))
 }

@@ -590,6 +590,15 @@ struct ActionParams {
 }
 
 impl ImageAction {
+    /// What the action takes on its image: Validate for a verification, Modify for the rest (an
+    /// extraction also needs Create on OS images, see [`authorize_action`]).
+    pub fn operation(&self) -> Operation {
+        match self {
+            ImageAction::Verify => Operation::Validate,
+            _ => Operation::Modify,
+        }
+    }
+
     /// The job for this action on `image`, after checking it makes sense.
     pub(crate) async fn job(&self, image: &CatalogImage, domain: &Domain) -> Result<NewJob> {
         let kind = match self {
@@ -736,10 +745,7 @@ fn describe_action(params: &Value) -> String {
 /// extraction also creates an OS image. The same checks as the console's own buttons.
 async fn authorize_action(domain: &Domain, actor: &Actor, params: &Value) -> Result<JobGrant> {
     let p: ActionParams = serde_json::from_value(params.clone()).map_err(params_error)?;
-    let operation = match p.action {
-        ImageAction::Verify => Operation::Validate,
-        _ => Operation::Modify,
-    };
+    let operation = p.action.operation();
     let kind = Catalog::new(domain).get(p.image_id).await?.kind;
     let image = super::ActorCatalog::new(domain, actor)
         .checked(kind, p.image_id, operation)

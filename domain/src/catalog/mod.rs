@@ -161,6 +161,18 @@ pub struct CatalogImage {
     pub updated_at_ms: i64,
 }
 
+/// What one user may do to one image ([`ActorCatalog::rights_on`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageRights {
+    /// Edit its properties; optimize, split, apply drivers.
+    pub modify: bool,
+    /// Verify.
+    pub validate: bool,
+    pub delete: bool,
+    /// Extract an index as a new OS image: Modify here and Create on OS images.
+    pub extract: bool,
+}
+
 impl CatalogImage {
     pub fn target(&self) -> JobTarget {
         JobTarget {
@@ -845,11 +857,20 @@ impl<'a> ActorCatalog<'a> {
         self.actor.holds(kind.object_type(), Operation::Create)
     }
 
-    /// The operations this user may perform on `image`.
-    pub async fn operations_on(&self, image: &CatalogImage) -> Result<Vec<Operation>> {
+    /// What this user may do to `image`, by the rules its actions check when they run, so a
+    /// page offers exactly the actions its viewer can use.
+    pub async fn rights_on(&self, image: &CatalogImage) -> Result<ImageRights> {
         let object = image.kind.object_type();
         let scopes = authz::scopes::of(self.domain.db(), object, image.id).await?;
-        Ok(self.actor.grants.effective(object, &scopes))
+        let operations = self.actor.grants.effective(object, &scopes);
+        let may = |operation: Operation| operations.contains(&operation);
+        let modify = may(Operation::Modify);
+        Ok(ImageRights {
+            modify,
+            validate: may(kinds::ImageAction::Verify.operation()),
+            delete: may(Operation::Delete),
+            extract: modify && self.actor.holds(ObjectType::OsImage, Operation::Create),
+        })
     }
 
     /// The image, after checking `operation` on it.
@@ -933,11 +954,7 @@ impl<'a> ActorCatalog<'a> {
     ) -> Result<i64> {
         // Checked before the action's own checks read the image; the job kind has the last
         // word, in the transaction that queues it.
-        let operation = match action {
-            kinds::ImageAction::Verify => Operation::Validate,
-            _ => Operation::Modify,
-        };
-        let image = self.checked(kind, id, operation).await?;
+        let image = self.checked(kind, id, action.operation()).await?;
         let new = action.job(&image, self.domain).await?;
         self.domain
             .for_actor(self.actor)
