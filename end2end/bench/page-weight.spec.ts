@@ -3,28 +3,7 @@
 // 4x CPU throttling. Run with scripts/bench-page-weight.sh; figures go to docs/benchmarks.md.
 import { test, devices, type BrowserContext, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
-import { PASSWORD } from '../tests/helpers';
-
-type Weight = { total: number; byType: Record<string, number> };
-
-/** Counts the bytes on the wire (headers and compressed bodies) of everything the page loads. */
-async function meter(page: Page): Promise<() => Weight> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Network.enable');
-  const types = new Map<string, string>();
-  const weight: Weight = { total: 0, byType: {} };
-  cdp.on('Network.responseReceived', (e) => {
-    const url: string = e.response.url;
-    const type = url.endsWith('.wasm') ? 'wasm' : String(e.type).toLowerCase();
-    types.set(e.requestId, type);
-  });
-  cdp.on('Network.loadingFinished', (e) => {
-    const type = types.get(e.requestId) ?? 'other';
-    weight.total += e.encodedDataLength;
-    weight.byType[type] = (weight.byType[type] ?? 0) + e.encodedDataLength;
-  });
-  return () => ({ total: weight.total, byType: { ...weight.byType } });
-}
+import { CONSOLE_PAGES, PASSWORD, meter } from '../tests/helpers';
 
 /** Records when the app has hydrated (`data-hydrated="true"`), relative to the HTML's end. */
 const HYDRATION_PROBE = () => {
@@ -57,8 +36,7 @@ async function signedIn(context: BrowserContext) {
   return state;
 }
 
-const PAGES = ['/', '/boot-images', '/boot-images/1', '/os-images', '/os-images/3', '/drivers', '/jobs',
-  '/security/users', '/security/audit', '/account'];
+const PAGES = CONSOLE_PAGES;
 
 test('page weight and time to interactive', async ({ browser }) => {
   const report: Record<string, unknown> = {};
@@ -104,8 +82,24 @@ test('page weight and time to interactive', async ({ browser }) => {
     await context.close();
   }
 
+  // Every page in one session: the whole console's code, fetched page by page.
+  {
+    const context = await browser.newContext({ storageState: state });
+    const page = await context.newPage();
+    const weight = await meter(page);
+    for (const path of PAGES) {
+      await page.goto(path);
+      await page.waitForSelector('.app[data-hydrated="true"]');
+      await page.waitForLoadState('networkidle');
+    }
+    const w = weight();
+    const code = (w.byType['wasm'] ?? 0) + (w.byType['script'] ?? 0) + (w.byType['stylesheet'] ?? 0);
+    report['every page in one session'] = { kb: kb(w.total), codeKb: kb(code) };
+    await context.close();
+  }
+
   // Time to interactive after the HTML, Pixel 5 with 4x CPU throttling; the median of 3.
-  for (const path of ['/sign-in', '/', '/boot-images', '/drivers', '/jobs']) {
+  for (const path of ['/sign-in', ...PAGES]) {
     const samples: number[] = [];
     for (let i = 0; i < 3; i++) {
       const context = await browser.newContext({ ...devices['Pixel 5'], storageState: state });
