@@ -7,7 +7,12 @@ ensure_build_tools
 ensure_apt chromium
 build_server release
 build_site release
-printf 'bundle: %s\n' "$(cd target/site/pkg && ls -l --time-style=+ wimdeck.* | awk '{print $5, $6}' | tr '\n' ' ')"
+# The bundle's files by kind: the main module and its loader, the area chunks and theirs.
+( cd target/site/pkg && for f in wimdeck.* __wasm_split.* chunk_* split_*; do
+    if [ -f "$f" ]; then printf '%s %s\n' "$(stat -c %s "$f")" "$f"; fi; done ) \
+  | awk '{ kind = $2; sub(/^[^.]*\.[0-9a-f]+\./, "", kind); group = ($2 ~ /^wimdeck/ ? "main " : "chunks ") kind;
+           n[group]++; s[group] += $1 }
+         END { for (g in s) printf "bundle: %s: %d files, %d bytes\n", g, n[g], s[g] }' | sort
 
 step "Measuring in Chromium"
 cd end2end

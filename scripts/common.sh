@@ -63,62 +63,46 @@ build_server() {
   fi
 }
 
-# build_site debug|release — the wasm bundle and stylesheet into target/site/pkg.
+# build_site debug|release — the browser bundle and stylesheet into target/site/pkg.
+# The wasm is linked with its relocations kept, split by bundler/ into a main module and one
+# chunk per console area (the console's pages are lazy routes, which only run split), bound by
+# wasm-bindgen, shrunk (release), named after its content and published.
+BUNDLE=wimdeck
+BINARYEN_VERSION=132.0.0
 build_site() {
-  local profile_dir
+  local profile_dir profile_args=() staging=target/site/staging build_hash
   step "Building the browser bundle ($1)"
   if [ "$1" = release ]; then
-    cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+    profile_args=(--profile wasm-release)
     profile_dir=wasm-release
   else
-    cargo build --locked -p frontend --lib --target wasm32-unknown-unknown
     profile_dir=debug
   fi
-  mkdir -p target/site/pkg
-  # Unhashed leftovers of an interrupted build; an earlier build's hashed files stay in use
-  # (a running server names them) until hash_site has replaced them.
-  rm -f target/site/pkg/"$BUNDLE".js* target/site/pkg/"${BUNDLE}"_bg.wasm* target/site/pkg/"$BUNDLE".css*
-  wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name wimdeck \
-    "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
-  cp style/wimdeck.css style/favicon.svg target/site/pkg/
+  cargo rustc --locked -p frontend --lib --crate-type cdylib --target wasm32-unknown-unknown \
+    "${profile_args[@]}" -- -Clink-args=--emit-relocs
+  cargo build --locked --release -p bundler
+  local input="target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  # Names the split files; covers everything that shapes them (the input and the tools).
+  build_hash=$( { sha256sum "$input"; printf '%s %s %s\n' "$1" "$BINARYEN_VERSION" "$(wasm-bindgen --version)"; } \
+    | sha256sum | cut -c1-20)
+  rm -rf "$staging"
+  target/release/bundler "$input" "$staging" "$build_hash"
+  wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$staging" \
+    --out-name "$BUNDLE" "$staging/main.wasm"
+  rm "$staging/main.wasm"
+  cp style/wimdeck.css "$staging/$BUNDLE.css"
   if [ "$1" = release ]; then
-    shrink_site
+    shrink_site "$staging"
   fi
-  printf 'wasm: %s bytes\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm)"
-  hash_site
+  name_site "$staging" "$build_hash"
+  if [ "$1" = release ]; then
+    compress_site "$staging"
+  fi
+  publish_site "$staging"
 }
 
-# Names the wasm, its loader and the stylesheet (and their compressed copies) after their
-# content, and lists the hashes in target/site/hash.txt, which the server reads: browsers keep
-# such files for a year and fetch new ones only when a build changes them.
-BUNDLE=wimdeck
-hash_site() {
-  local pkg=target/site/pkg key file ext hash compressed old
-  old=$(cd "$pkg" && ls "$BUNDLE".*.* 2>/dev/null || true)
-  : >target/site/hash.txt.part
-  for key in js wasm css; do
-    case $key in
-      js) file=$pkg/$BUNDLE.js ext=js ;;
-      wasm) file=$pkg/${BUNDLE}_bg.wasm ext=wasm ;;
-      css) file=$pkg/$BUNDLE.css ext=css ;;
-    esac
-    hash=$(sha256sum "$file" | cut -c1-20)
-    mv "$file" "$pkg/$BUNDLE.$hash.$ext"
-    for compressed in gz br; do
-      if [ -f "$file.$compressed" ]; then mv "$file.$compressed" "$pkg/$BUNDLE.$hash.$ext.$compressed"; fi
-    done
-    printf '%s: %s\n' "$key" "$hash" >>target/site/hash.txt.part
-  done
-  mv target/site/hash.txt.part target/site/hash.txt
-  # The earlier build's files, unless this build made the same.
-  for file in $old; do
-    grep -q "$(printf '%s' "$file" | cut -d. -f2)" target/site/hash.txt || rm -f "$pkg/$file"
-  done
-}
-
-# wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), then
-# gzip and brotli copies that the server sends to browsers that accept them.
-BINARYEN_VERSION=132.0.0
+# wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), on every
+# module of the bundle, both cores at once.
 shrink_site() {
   local tools="$ROOT/target/tools"
   if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || ! grep -q "\"version\": \"$BINARYEN_VERSION\"" "$tools/node_modules/binaryen/package.json" 2>/dev/null; then
@@ -126,17 +110,69 @@ shrink_site() {
     npm install --no-audit --no-fund --no-save --prefix "$tools" "binaryen@$BINARYEN_VERSION" >/dev/null
   fi
   step "Optimising the wasm for size"
-  "$tools/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types \
-    target/site/pkg/wimdeck_bg.wasm -o target/site/pkg/wimdeck_bg.wasm.opt
-  mv target/site/pkg/wimdeck_bg.wasm.opt target/site/pkg/wimdeck_bg.wasm
-  local f
-  for f in target/site/pkg/wimdeck_bg.wasm target/site/pkg/wimdeck.js target/site/pkg/wimdeck.css; do
-    gzip -9 -k -f "$f"
-    brotli -q 11 -k -f "$f"
+  # sh -c runs with $0 = wasm-opt, $1 = the module.
+  find "$1" -name '*.wasm' -print0 \
+    | xargs -0 -n1 -P "$(nproc)" sh -c '"$0" -Oz --enable-bulk-memory \
+        --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+        --enable-reference-types "$1" -o "$1.opt" && mv "$1.opt" "$1"' "$tools/node_modules/.bin/wasm-opt"
+}
+
+# Names the main wasm, its loader and the stylesheet after their content (the chunks and their
+# loader already carry the build's hash) and writes the hashes to hash.txt in the staging
+# directory, which the server reads: browsers keep such files for a year and fetch new ones
+# only when a build changes them.
+name_site() {
+  local dir=$1 split_hash=$2 key file ext hash
+  : >"$dir/hash.txt"
+  for key in js wasm css; do
+    case $key in
+      js) file=$dir/$BUNDLE.js ext=js ;;
+      wasm) file=$dir/${BUNDLE}_bg.wasm ext=wasm ;;
+      css) file=$dir/$BUNDLE.css ext=css ;;
+    esac
+    hash=$(sha256sum "$file" | cut -c1-20)
+    mv "$file" "$dir/$BUNDLE.$hash.$ext"
+    if [ $key = js ]; then
+      # The chunks' loader imports the main module by the name wasm-bindgen gave it.
+      sed -i "s#\"./$BUNDLE.js\"#\"./$BUNDLE.$hash.js\"#" "$dir/__wasm_split.$split_hash.js"
+    fi
+    printf '%s: %s\n' "$key" "$hash" >>"$dir/hash.txt"
   done
-  printf 'wasm: %s bytes gzip, %s bytes brotli\n' "$(stat -c %s target/site/pkg/wimdeck_bg.wasm.gz)" \
-    "$(stat -c %s target/site/pkg/wimdeck_bg.wasm.br)"
+  printf 'split: %s\nmanifest: %s\n' "$split_hash" "$split_hash" >>"$dir/hash.txt"
+}
+
+# gzip and brotli copies that the server sends to browsers that accept them.
+compress_site() {
+  find "$1" \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) -print0 \
+    | xargs -0 -n1 -P "$(nproc)" sh -c 'gzip -9 -k -f "$1" && brotli -q 11 -k -f "$1"' compress
+  local wasm_br=0 f
+  for f in "$1"/*.wasm.br; do wasm_br=$((wasm_br + $(stat -c %s "$f"))); done
+  printf 'wasm: %s bytes in %s modules, %s bytes brotli\n' \
+    "$(cat "$1"/*.wasm | wc -c)" "$(ls "$1"/*.wasm | wc -l)" "$wasm_br"
+}
+
+# Moves the staged bundle into target/site/pkg, then replaces hash.txt (the server reads it per
+# page, so pages name the new files from then on), then removes the files of builds before the
+# previous one: a page opened before this build may still fetch its own chunks.
+publish_site() {
+  local staged=$1 pkg=target/site/pkg file keep
+  mkdir -p "$pkg"
+  cp style/favicon.svg "$pkg/"
+  keep=$(cat "$staged/hash.txt" $([ -f target/site/hash.txt ] && echo target/site/hash.txt) \
+    | awk '{ print $2 }' | sort -u)
+  for file in "$staged"/*; do
+    [ "$(basename "$file")" = hash.txt ] || mv -f "$file" "$pkg/"
+  done
+  mv "$staged/hash.txt" target/site/hash.txt.part
+  mv target/site/hash.txt.part target/site/hash.txt
+  rmdir "$staged"
+  for file in "$pkg"/*; do
+    case $(basename "$file") in
+      "$BUNDLE".*.* | __wasm_split*.*.* | split_*.*.* | chunk_*.*.*) ;;
+      *) continue ;;
+    esac
+    printf '%s\n' "$keep" | grep -qx "$(basename "$file" | cut -d. -f2)" || rm -f "$file"
+  done
 }
 
 # A configuration whose image source root is $2 (created), also reachable as \\wimdeck\sources.

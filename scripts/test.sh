@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every test: formatting and lints, Rust unit and
-# integration tests (SQLite and PostgreSQL), the wasm build, and Playwright in Chromium
+# integration tests (SQLite and PostgreSQL), the release browser bundle, and Playwright in Chromium
 # (desktop and phone). PostgreSQL must answer at 127.0.0.1:5432 (or TEST_POSTGRES_URL).
 source "$(dirname "$0")/common.sh"
 
@@ -19,14 +19,16 @@ step "Formatting"
 cargo fmt --all --check
 
 step "Lints (server build)"
-cargo clippy --locked -p migrations -p domain -p app -p server --all-targets -- -D warnings
+cargo clippy --locked -p migrations -p domain -p app -p server -p bundler --all-targets -- -D warnings
 step "Lints (browser build)"
 cargo clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 step "Rust tests (SQLite and PostgreSQL)"
 cargo test --locked -p migrations -p domain -p app -p server
 
-build_site debug
+# The release bundle, as users get it: the pages are split into chunks that only a split build
+# has, and the suite checks its weight (end2end/tests/bundle.spec.ts).
+build_site release
 
 step "End-to-end tests (Playwright, Chromium: desktop and phone)"
 cd end2end

@@ -13,30 +13,21 @@ pub mod components;
 mod error;
 pub mod format;
 pub mod pages;
+mod routes;
 
 pub use error::AppError;
 
 use leptos::prelude::*;
 use leptos_meta::{Title, provide_meta_context};
 use leptos_router::{
-    SsrMode,
+    Lazy, SsrMode,
     components::{ParentRoute, Route, Router, Routes},
     path,
 };
 
 use components::layout::ConsoleLayout;
-use pages::{
-    dashboard::DashboardPage,
-    drivers::{DriverPage, DriversPage},
-    images::{
-        AddBootImagePage, AddOsImagePage, BootImagePage, BootImagesPage, OsImagePage, OsImagesPage,
-    },
-    jobs::{JobDetailPage, JobsPage, SchedulesPage},
-    not_found::NotFoundPage,
-    security::{AccountPage, AuditPage, RolesPage, ScopesPage, UsersPage},
-    setup::SetupPage,
-    sign_in::SignInPage,
-};
+use pages::not_found::NotFoundPage;
+use routes::*;
 
 /// Where the stylesheet is served (`/pkg/wimdeck.<hash>.css`); the server provides it as
 /// context, from the names the bundle was built with.
@@ -138,28 +129,28 @@ pub fn App() -> impl IntoView {
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <Routes fallback=NotFoundPage>
-                    <Route path=path!("/sign-in") view=SignInPage />
-                    <Route path=path!("/setup") view=SetupPage />
+                    <Route path=path!("/sign-in") view={Lazy::<SignInRoute>::new()} />
+                    <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} />
                     <ParentRoute path=path!("") view=ConsoleLayout>
-                        <Route path=path!("") view=DashboardPage />
-                        <Route path=path!("/boot-images") view=BootImagesPage />
-                        <Route path=path!("/boot-images/add") view=AddBootImagePage />
+                        <Route path=path!("") view={Lazy::<DashboardRoute>::new()} />
+                        <Route path=path!("/boot-images") view={Lazy::<BootImagesRoute>::new()} />
+                        <Route path=path!("/boot-images/add") view={Lazy::<AddBootImageRoute>::new()} />
                         // An object's page is rendered whole on the server: its title (the
                         // object's name) is in the head before any script runs.
-                        <Route path=path!("/boot-images/:id") view=BootImagePage ssr=SsrMode::Async />
-                        <Route path=path!("/os-images") view=OsImagesPage />
-                        <Route path=path!("/os-images/add") view=AddOsImagePage />
-                        <Route path=path!("/os-images/:id") view=OsImagePage ssr=SsrMode::Async />
-                        <Route path=path!("/drivers") view=DriversPage />
-                        <Route path=path!("/drivers/:id") view=DriverPage ssr=SsrMode::Async />
-                        <Route path=path!("/jobs") view=JobsPage />
-                        <Route path=path!("/jobs/schedules") view=SchedulesPage />
-                        <Route path=path!("/jobs/:id") view=JobDetailPage />
-                        <Route path=path!("/security/users") view=UsersPage />
-                        <Route path=path!("/security/roles") view=RolesPage />
-                        <Route path=path!("/security/scopes") view=ScopesPage />
-                        <Route path=path!("/security/audit") view=AuditPage />
-                        <Route path=path!("/account") view=AccountPage />
+                        <Route path=path!("/boot-images/:id") view={Lazy::<BootImageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/os-images") view={Lazy::<OsImagesRoute>::new()} />
+                        <Route path=path!("/os-images/add") view={Lazy::<AddOsImageRoute>::new()} />
+                        <Route path=path!("/os-images/:id") view={Lazy::<OsImageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/drivers") view={Lazy::<DriversRoute>::new()} />
+                        <Route path=path!("/drivers/:id") view={Lazy::<DriverRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/jobs") view={Lazy::<JobsRoute>::new()} />
+                        <Route path=path!("/jobs/schedules") view={Lazy::<SchedulesRoute>::new()} />
+                        <Route path=path!("/jobs/:id") view={Lazy::<JobDetailRoute>::new()} />
+                        <Route path=path!("/security/users") view={Lazy::<UsersRoute>::new()} />
+                        <Route path=path!("/security/roles") view={Lazy::<RolesRoute>::new()} />
+                        <Route path=path!("/security/scopes") view={Lazy::<ScopesRoute>::new()} />
+                        <Route path=path!("/security/audit") view={Lazy::<AuditRoute>::new()} />
+                        <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} />
                     </ParentRoute>
                 </Routes>
             </div>
