@@ -1,11 +1,13 @@
-//! The console's pages as lazily loaded routes, one chunk of the browser bundle per console
-//! area. The release build splits the wasm at each `#[lazy]` function below (see
-//! `bundler/`), so a first visit fetches the shell and its own area only, and the other areas
-//! arrive when a page of theirs is opened. Areas, not pages, are the unit: pages of one area
-//! share most of their code, and one split point per page made hundreds of chunks that a page
-//! had to fetch one by one (`docs/benchmarks.md`, "Console page weight").
+//! The console's pages as lazily loaded routes, in three chunks of the browser bundle: the
+//! pages shown before sign-in, the dashboard, and the rest of the console. The release build
+//! splits the wasm at each `#[lazy]` function below (see `bundler/`), so a first visit fetches
+//! the shell and its own chunk only. Three, not one per page or per area: the splitter also
+//! makes a shared chunk for every set of split points that share code, and each module a page
+//! loads costs the throttled main thread a task while the page is parsed; six areas made 35
+//! chunks and pages near 1 s to interactive, three make six (`docs/benchmarks.md`, "Console
+//! page weight").
 //!
-//! Each route preloads its area before it renders, so hydration waits for the chunk instead of
+//! Each route preloads its chunk before it renders, so hydration waits for it instead of
 //! rendering the server's HTML a second time beside it.
 
 use leptos::prelude::*;
@@ -60,8 +62,7 @@ pub enum ImagesArea {
     OsImage,
 }
 
-#[leptos::lazy]
-fn images_area(page: ImagesArea) -> AnyView {
+fn images_page(page: ImagesArea) -> AnyView {
     match page {
         ImagesArea::BootImages => view! { <BootImagesPage /> }.into_any(),
         ImagesArea::AddBootImage => view! { <AddBootImagePage /> }.into_any(),
@@ -78,8 +79,7 @@ pub enum DriversArea {
     Driver,
 }
 
-#[leptos::lazy]
-fn drivers_area(page: DriversArea) -> AnyView {
+fn drivers_page(page: DriversArea) -> AnyView {
     match page {
         DriversArea::Drivers => view! { <DriversPage /> }.into_any(),
         DriversArea::Driver => view! { <DriverPage /> }.into_any(),
@@ -93,8 +93,7 @@ pub enum JobsArea {
     JobDetail,
 }
 
-#[leptos::lazy]
-fn jobs_area(page: JobsArea) -> AnyView {
+fn jobs_page(page: JobsArea) -> AnyView {
     match page {
         JobsArea::Jobs => view! { <JobsPage /> }.into_any(),
         JobsArea::Schedules => view! { <SchedulesPage /> }.into_any(),
@@ -112,8 +111,7 @@ pub enum SecurityArea {
     Account,
 }
 
-#[leptos::lazy]
-fn security_area(page: SecurityArea) -> AnyView {
+fn security_page(page: SecurityArea) -> AnyView {
     match page {
         SecurityArea::Users => view! { <UsersPage /> }.into_any(),
         SecurityArea::Roles => view! { <RolesPage /> }.into_any(),
@@ -123,7 +121,26 @@ fn security_area(page: SecurityArea) -> AnyView {
     }
 }
 
-/// One route type per page: `Lazy::<Route>::new()` in the router awaits the page's area.
+/// Everything behind sign-in but the dashboard: images, drivers, jobs and security.
+#[derive(Debug, Clone, Copy)]
+pub enum ConsoleArea {
+    Images(ImagesArea),
+    Drivers(DriversArea),
+    Jobs(JobsArea),
+    Security(SecurityArea),
+}
+
+#[leptos::lazy]
+fn console_area(page: ConsoleArea) -> AnyView {
+    match page {
+        ConsoleArea::Images(p) => images_page(p),
+        ConsoleArea::Drivers(p) => drivers_page(p),
+        ConsoleArea::Jobs(p) => jobs_page(p),
+        ConsoleArea::Security(p) => security_page(p),
+    }
+}
+
+/// One route type per page: `Lazy::<Route>::new()` in the router awaits the page's chunk.
 macro_rules! lazy_routes {
     ($($route:ident => $area:ident / $preload:ident ($page:expr);)*) => {$(
         pub struct $route;
@@ -151,20 +168,20 @@ lazy_routes! {
     SignInRoute => entry_area / __preload_entry_area (EntryArea::SignIn);
     SetupRoute => entry_area / __preload_entry_area (EntryArea::Setup);
     DashboardRoute => dashboard_area / __preload_dashboard_area (DashboardArea::Dashboard);
-    BootImagesRoute => images_area / __preload_images_area (ImagesArea::BootImages);
-    AddBootImageRoute => images_area / __preload_images_area (ImagesArea::AddBootImage);
-    BootImageRoute => images_area / __preload_images_area (ImagesArea::BootImage);
-    OsImagesRoute => images_area / __preload_images_area (ImagesArea::OsImages);
-    AddOsImageRoute => images_area / __preload_images_area (ImagesArea::AddOsImage);
-    OsImageRoute => images_area / __preload_images_area (ImagesArea::OsImage);
-    DriversRoute => drivers_area / __preload_drivers_area (DriversArea::Drivers);
-    DriverRoute => drivers_area / __preload_drivers_area (DriversArea::Driver);
-    JobsRoute => jobs_area / __preload_jobs_area (JobsArea::Jobs);
-    SchedulesRoute => jobs_area / __preload_jobs_area (JobsArea::Schedules);
-    JobDetailRoute => jobs_area / __preload_jobs_area (JobsArea::JobDetail);
-    UsersRoute => security_area / __preload_security_area (SecurityArea::Users);
-    RolesRoute => security_area / __preload_security_area (SecurityArea::Roles);
-    ScopesRoute => security_area / __preload_security_area (SecurityArea::Scopes);
-    AuditRoute => security_area / __preload_security_area (SecurityArea::Audit);
-    AccountRoute => security_area / __preload_security_area (SecurityArea::Account);
+    BootImagesRoute => console_area / __preload_console_area (ConsoleArea::Images(ImagesArea::BootImages));
+    AddBootImageRoute => console_area / __preload_console_area (ConsoleArea::Images(ImagesArea::AddBootImage));
+    BootImageRoute => console_area / __preload_console_area (ConsoleArea::Images(ImagesArea::BootImage));
+    OsImagesRoute => console_area / __preload_console_area (ConsoleArea::Images(ImagesArea::OsImages));
+    AddOsImageRoute => console_area / __preload_console_area (ConsoleArea::Images(ImagesArea::AddOsImage));
+    OsImageRoute => console_area / __preload_console_area (ConsoleArea::Images(ImagesArea::OsImage));
+    DriversRoute => console_area / __preload_console_area (ConsoleArea::Drivers(DriversArea::Drivers));
+    DriverRoute => console_area / __preload_console_area (ConsoleArea::Drivers(DriversArea::Driver));
+    JobsRoute => console_area / __preload_console_area (ConsoleArea::Jobs(JobsArea::Jobs));
+    SchedulesRoute => console_area / __preload_console_area (ConsoleArea::Jobs(JobsArea::Schedules));
+    JobDetailRoute => console_area / __preload_console_area (ConsoleArea::Jobs(JobsArea::JobDetail));
+    UsersRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Users));
+    RolesRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Roles));
+    ScopesRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Scopes));
+    AuditRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Audit));
+    AccountRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Account));
 }

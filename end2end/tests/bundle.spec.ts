@@ -48,7 +48,7 @@ test('a first visit transfers at most 250 KB', async ({ browser }) => {
 test('the whole console, page by page, fetches at most 800 KB of code', async ({ browser }) => {
   const page = await freshPage(browser, await signedInState(browser));
   // The demo data has no driver yet when this runs, so `/drivers/1` answers 404 (its page, in
-  // the drivers area, says the driver does not exist); every file of the bundle must load.
+  // the console chunk, says the driver does not exist); every file of the bundle must load.
   const errors = consoleErrors(page);
   const weight = await meter(page);
   const wasmFiles = new Set<string>();
