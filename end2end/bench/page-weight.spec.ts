@@ -1,19 +1,10 @@
 // Bytes each page transfers (first visit, cold cache), what repeat visits cost once the bundle
 // is cached, and how long after its HTML each page is interactive on a Pixel 5 profile with
 // 4x CPU throttling. Run with scripts/bench-page-weight.sh; figures go to docs/benchmarks.md.
-import { test, devices, type BrowserContext, type Page } from '@playwright/test';
+import { test, devices, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
-import { CONSOLE_PAGES, PASSWORD, meter } from '../tests/helpers';
-
-/** Records when the app has hydrated (`data-hydrated="true"`), relative to the HTML's end. */
-const HYDRATION_PROBE = () => {
-  new MutationObserver((_, observer) => {
-    if (document.querySelector('.app[data-hydrated="true"]')) {
-      (window as unknown as { __hydratedAt: number }).__hydratedAt = performance.now();
-      observer.disconnect();
-    }
-  }).observe(document, { subtree: true, attributes: true, childList: true });
-};
+import { CONSOLE_PAGES, meter } from '../tests/helpers';
+import { HYDRATION_PROBE, signedIn } from './common';
 
 async function interactiveAfterHtml(page: Page): Promise<number> {
   await page.waitForFunction(() => (window as unknown as { __hydratedAt?: number }).__hydratedAt);
@@ -21,19 +12,6 @@ async function interactiveAfterHtml(page: Page): Promise<number> {
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
     return (window as unknown as { __hydratedAt: number }).__hydratedAt - nav.responseEnd;
   });
-}
-
-async function signedIn(context: BrowserContext) {
-  const page = await context.newPage();
-  await page.goto('/sign-in');
-  await page.waitForSelector('.app[data-hydrated="true"]');
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-  const state = await context.storageState();
-  await page.close();
-  return state;
 }
 
 const PAGES = CONSOLE_PAGES;

@@ -1,30 +1,8 @@
 // Where the time to interactive goes: for a few pages on a Pixel 5 with 4x CPU throttling, the
 // timeline of the bundle's requests and the main thread's work by kind, from a Chromium trace.
-import { test, devices, type BrowserContext } from '@playwright/test';
+import { test, devices } from '@playwright/test';
 import * as fs from 'node:fs';
-import { PASSWORD } from '../tests/helpers';
-
-const HYDRATION_PROBE = () => {
-  new MutationObserver((_, observer) => {
-    if (document.querySelector('.app[data-hydrated="true"]')) {
-      (window as unknown as { __hydratedAt: number }).__hydratedAt = performance.now();
-      observer.disconnect();
-    }
-  }).observe(document, { subtree: true, attributes: true, childList: true });
-};
-
-async function signedIn(context: BrowserContext) {
-  const page = await context.newPage();
-  await page.goto('/sign-in');
-  await page.waitForSelector('.app[data-hydrated="true"]');
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-  const state = await context.storageState();
-  await page.close();
-  return state;
-}
+import { HYDRATION_PROBE, signedIn } from './common';
 
 type TraceEvent = { name: string; ph: string; ts: number; dur?: number; tid: number; pid: number; cat: string; args?: any };
 
