@@ -224,6 +224,7 @@ async fn every_page_a_role_reaches_by_its_links_works_without_a_refusal() {
                 if path == "/sign-in" || !seen.insert(path.clone()) || seen.len() > 80 {
                     continue;
                 }
+                eprintln!("{backend:?} {role:?}: {path}");
                 let response = send(&app, get(&path, Some(&cookie))).await;
                 assert_eq!(
                     response.status(),

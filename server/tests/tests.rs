@@ -19,6 +19,8 @@ use domain::{
     Domain, Role,
     testing::{Backend, TestDb},
 };
+use std::time::Duration;
+
 use tower::ServiceExt;
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -35,15 +37,23 @@ pub(crate) async fn app(backend: Backend) -> (Router, Domain, TestDb) {
     (server::router(domain.clone()), domain, db)
 }
 
+/// How long a test waits for an answer, or for a streamed page to end, before it fails with
+/// the request named: a page that never finishes rendering must fail the suite, not hang it.
+const ANSWER_LIMIT: Duration = Duration::from_secs(60);
+
 pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response<Body> {
-    app.clone()
-        .oneshot(request)
+    let what = format!("{} {}", request.method(), request.uri());
+    tokio::time::timeout(ANSWER_LIMIT, app.clone().oneshot(request))
         .await
+        .unwrap_or_else(|_| panic!("{what} got no answer within {ANSWER_LIMIT:?}"))
         .expect("infallible service")
 }
 
 pub(crate) async fn body_text(response: Response<Body>) -> String {
-    let bytes = to_bytes(response.into_body(), 4 << 20).await.expect("body");
+    let bytes = tokio::time::timeout(ANSWER_LIMIT, to_bytes(response.into_body(), 4 << 20))
+        .await
+        .unwrap_or_else(|_| panic!("the body did not end within {ANSWER_LIMIT:?}"))
+        .expect("body");
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
