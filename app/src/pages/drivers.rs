@@ -152,41 +152,44 @@ pub(crate) fn DriverTable(
     #[prop(optional, into)]
     action: Option<Callback<DriverRow, AnyView>>,
 ) -> impl IntoView {
-    view! {
-        <table class="list" aria-label=label>
-            <thead><tr>
-                <th>"Name"</th><th>"Class"</th><th>"Provider"</th><th>"Version"</th>
-                <th>"Date"</th><th>"Architectures"</th><th>"Signature"</th><th>"State"</th>
-                <th>"Categories"</th>
-                {action.is_some().then(|| view! { <th><span class="visually-hidden">"Action"</span></th> })}
-            </tr></thead>
-            <tbody>
-                {rows.into_iter().map(|row| {
-                    let extra = action.map(|a| view! { <td data-label="">{a.run(row.clone())}</td> });
-                    view! {
-                        <tr data-driver-id=row.id>
-                            <td data-label="Name"><span><a href=format!("/drivers/{}", row.id)>{row.name.clone()}</a>" "<span class="muted">{row.inf_name.clone()}</span></span></td>
-                            <td data-label="Class">{row.class.clone()}</td>
-                            <td data-label="Provider">{row.provider.clone()}</td>
-                            <td data-label="Version">{row.version.clone()}</td>
-                            <td data-label="Date">{row.date.clone()}</td>
-                            <td data-label="Architectures">{row.architectures.clone()}</td>
-                            <td data-label="Signature">
-                                {if row.signed {
-                                    view! { <span class="badge signed" title=format!("Signed by {}", row.signature)>{format!("Signed: {}", row.signature)}</span> }.into_any()
-                                } else {
-                                    view! { <span class="badge unsigned" title=row.signature.clone()>"Unsigned"</span> }.into_any()
-                                }}
-                            </td>
-                            <td data-label="State">{if row.enabled { "Enabled" } else { "Disabled" }}</td>
-                            <td data-label="Categories">{row.categories.join(", ")}</td>
-                            {extra}
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
-    }
+    // Every caller says in words when there is nothing to list; an empty table adds only its head.
+    (!rows.is_empty()).then(move || view! {
+        <div class="table-scroll">
+            <table class="list" aria-label=label>
+                <thead><tr>
+                    <th>"Name"</th><th>"Class"</th><th>"Provider"</th><th>"Version"</th>
+                    <th>"Date"</th><th>"Architectures"</th><th>"Signature"</th><th>"State"</th>
+                    <th>"Categories"</th>
+                    {action.is_some().then(|| view! { <th><span class="visually-hidden">"Action"</span></th> })}
+                </tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|row| {
+                        let extra = action.map(|a| view! { <td data-label="">{a.run(row.clone())}</td> });
+                        view! {
+                            <tr data-driver-id=row.id>
+                                <td data-label="Name"><span><a href=format!("/drivers/{}", row.id)>{row.name.clone()}</a>" "<span class="muted">{row.inf_name.clone()}</span></span></td>
+                                <td data-label="Class">{row.class.clone()}</td>
+                                <td data-label="Provider">{row.provider.clone()}</td>
+                                <td data-label="Version">{row.version.clone()}</td>
+                                <td data-label="Date">{row.date.clone()}</td>
+                                <td data-label="Architectures">{row.architectures.clone()}</td>
+                                <td data-label="Signature">
+                                    {if row.signed {
+                                        view! { <span class="badge signed" title=format!("Signed by {}", row.signature)>{format!("Signed: {}", row.signature)}</span> }.into_any()
+                                    } else {
+                                        view! { <span class="badge unsigned" title=row.signature.clone()>"Unsigned"</span> }.into_any()
+                                    }}
+                                </td>
+                                <td data-label="State">{if row.enabled { "Enabled" } else { "Disabled" }}</td>
+                                <td data-label="Categories">{row.categories.join(", ")}</td>
+                                {extra}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    })
 }
 
 /// Import Driver: a folder, `.zip` or `.cab` on the server, or one uploaded from here.
@@ -336,19 +339,21 @@ fn DriverProperties(view: DriverDetailView, reload: RwSignal<u32>) -> impl IntoV
         </section>
         <section class="panel" aria-label="Hardware IDs">
             <h2>"Hardware IDs"</h2>
-            <table class="list" aria-label="Hardware IDs">
-                <thead><tr><th>"Hardware ID"</th><th>"Device"</th><th>"Architecture"</th><th>"Compatible IDs"</th></tr></thead>
-                <tbody>
-                    {view.hardware_ids.into_iter().map(|h| view! {
-                        <tr>
-                            <td data-label="Hardware ID" class="hash">{h.id}</td>
-                            <td data-label="Device">{h.description}</td>
-                            <td data-label="Architecture">{h.architecture}</td>
-                            <td data-label="Compatible IDs">{h.compatible}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <div class="table-scroll">
+                <table class="list" aria-label="Hardware IDs">
+                    <thead><tr><th>"Hardware ID"</th><th>"Device"</th><th>"Architecture"</th><th>"Compatible IDs"</th></tr></thead>
+                    <tbody>
+                        {view.hardware_ids.into_iter().map(|h| view! {
+                            <tr>
+                                <td data-label="Hardware ID" class="hash">{h.id}</td>
+                                <td data-label="Device">{h.description}</td>
+                                <td data-label="Architecture">{h.architecture}</td>
+                                <td data-label="Compatible IDs">{h.compatible}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
         </section>
         <section class="panel" aria-label="Files">
             <h2>"Files"</h2>

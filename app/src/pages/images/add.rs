@@ -154,23 +154,25 @@ fn Choices(kind: Kind, found: SourcePreview, source: String) -> impl IntoView {
                 <dt>"Boot index"</dt><dd>{if found.file.boot_index == 0 { "none".to_owned() } else { found.file.boot_index.to_string() }}</dd>
                 <dt>"Integrity table"</dt><dd>{if found.file.has_integrity_table { "yes" } else { "no" }}</dd>
             </dl>
-            <table class="list" aria-label="Images in the file">
-                <thead><tr><th>"Index"</th><th>"Name"</th><th>"Edition"</th><th>"Architecture"</th><th>"Version"</th><th>"Languages"</th><th>"Windows PE"</th><th>"Size (KB)"</th></tr></thead>
-                <tbody>
-                    {found.indexes.iter().map(|i| view! {
-                        <tr>
-                            <td data-label="Index">{i.index}</td>
-                            <td data-label="Name">{i.name.clone()}</td>
-                            <td data-label="Edition">{i.edition.clone()}</td>
-                            <td data-label="Architecture">{i.architecture.clone()}</td>
-                            <td data-label="Version">{i.version.clone()}</td>
-                            <td data-label="Languages">{i.languages.clone()}</td>
-                            <td data-label="Windows PE">{if i.windows_pe.is_empty() { "—".to_owned() } else { i.windows_pe.clone() }}</td>
-                            <td data-label="Size (KB)">{kilobytes(i.total_bytes)}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <div class="table-scroll">
+                <table class="list" aria-label="Images in the file">
+                    <thead><tr><th>"Index"</th><th>"Name"</th><th>"Edition"</th><th>"Architecture"</th><th>"Version"</th><th>"Languages"</th><th>"Windows PE"</th><th>"Size (KB)"</th></tr></thead>
+                    <tbody>
+                        {found.indexes.iter().map(|i| view! {
+                            <tr>
+                                <td data-label="Index">{i.index}</td>
+                                <td data-label="Name">{i.name.clone()}</td>
+                                <td data-label="Edition">{i.edition.clone()}</td>
+                                <td data-label="Architecture">{i.architecture.clone()}</td>
+                                <td data-label="Version">{i.version.clone()}</td>
+                                <td data-label="Languages">{i.languages.clone()}</td>
+                                <td data-label="Windows PE">{if i.windows_pe.is_empty() { "—".to_owned() } else { i.windows_pe.clone() }}</td>
+                                <td data-label="Size (KB)">{kilobytes(i.total_bytes)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
         </section>
         <section class="panel" aria-label="Choices">
             <h2>"3. Import"</h2>

@@ -62,27 +62,29 @@ pub fn FileBrowser(kind: Kind, id: i64, indexes: Vec<(u32, String)>) -> impl Int
                     match entries.await {
                         Ok(list) if list.is_empty() => view! { <p class="muted">"This folder is empty."</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="list" aria-label="Folder contents">
-                                <thead><tr><th>"Name"</th><th>"Size"</th><th>"Modified (UTC)"</th></tr></thead>
-                                <tbody>
-                                    {list.into_iter().map(|e| {
-                                        let name = e.name.clone();
-                                        let label = if e.is_dir { format!("{}/", e.name) } else { e.name.clone() };
-                                        let cell = if e.is_dir {
-                                            view! { <button type="button" class="link" on:click=move |_| enter(name.clone())>{label}</button> }.into_any()
-                                        } else {
-                                            view! { <span>{label}</span> }.into_any()
-                                        };
-                                        view! {
-                                            <tr>
-                                                <td data-label="Name">{cell}</td>
-                                                <td data-label="Size">{if e.is_dir { String::new() } else { format::bytes(e.size) }}</td>
-                                                <td data-label="Modified">{format::utc(e.modified_ms)}</td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
+                            <div class="table-scroll">
+                                <table class="list" aria-label="Folder contents">
+                                    <thead><tr><th>"Name"</th><th>"Size"</th><th>"Modified (UTC)"</th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|e| {
+                                            let name = e.name.clone();
+                                            let label = if e.is_dir { format!("{}/", e.name) } else { e.name.clone() };
+                                            let cell = if e.is_dir {
+                                                view! { <button type="button" class="link" on:click=move |_| enter(name.clone())>{label}</button> }.into_any()
+                                            } else {
+                                                view! { <span>{label}</span> }.into_any()
+                                            };
+                                            view! {
+                                                <tr>
+                                                    <td data-label="Name">{cell}</td>
+                                                    <td data-label="Size">{if e.is_dir { String::new() } else { format::bytes(e.size) }}</td>
+                                                    <td class="when" data-label="Modified">{format::utc(e.modified_ms)}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
                         }.into_any(),
                         Err(error) => view! { <ErrorBanner error /> }.into_any(),
                     }

@@ -126,42 +126,44 @@ fn ListView(
         {defaults}
         <p class="muted">{format!("{shown} of {} shown", view.total)}</p>
         {(shown == 0).then(|| view! { <p class="muted">{empty_text}</p> })}
-        <table class="list" aria-label=kind.title()>
-            <thead><tr>
-                {header("name", "Name")}
-                {header("version", "Version")}
-                {header("arch", "Architecture")}
-                {header("os", "OS version")}
-                {(kind == Kind::Boot).then(|| view! { <th>"WinPE"</th> })}
-                {(kind == Kind::Os).then(|| view! { <th>"Images"</th> })}
-                <th>"Languages"</th>
-                {header("size", "Size (KB)")}
-                {header("file", "File size")}
-                <th>"State"</th>
-                {header("changed", "Last changed")}
-            </tr></thead>
-            <tbody>
-                {view.rows.into_iter().map(|row| {
-                    let href = format!("{}/{}", kind.base(), row.id);
-                    let default = row.default_for.clone().map(|a| view! { " " <span class="badge">{format!("default {a}")}</span> });
-                    view! {
-                        <tr data-image-id=row.id>
-                            <td data-label="Name"><span><a href=href>{row.name.clone()}</a>{default}</span></td>
-                            <td data-label="Version">{row.version.clone()}</td>
-                            <td data-label="Architecture">{row.architecture.clone()}</td>
-                            <td data-label="OS version">{row.os_version.clone()}</td>
-                            {(kind == Kind::Boot).then(|| view! { <td data-label="WinPE">{row.winpe_release.clone()}</td> })}
-                            {(kind == Kind::Os).then(|| view! { <td data-label="Images">{row.image_count}</td> })}
-                            <td data-label="Languages">{row.languages.clone()}</td>
-                            <td data-label="Size (KB)">{kilobytes(row.decompressed_bytes)}</td>
-                            <td data-label="File size">{format::bytes(row.file_bytes)}</td>
-                            <td data-label="State"><span class=format!("badge image-{}", row.state)>{state_label(&row.state)}</span></td>
-                            <td data-label="Last changed">{format::utc(row.updated_at_ms)}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="list" aria-label=kind.title()>
+                <thead><tr>
+                    {header("name", "Name")}
+                    {header("version", "Version")}
+                    {header("arch", "Architecture")}
+                    {header("os", "OS version")}
+                    {(kind == Kind::Boot).then(|| view! { <th>"WinPE"</th> })}
+                    {(kind == Kind::Os).then(|| view! { <th>"Images"</th> })}
+                    <th>"Languages"</th>
+                    {header("size", "Size (KB)")}
+                    {header("file", "File size")}
+                    <th>"State"</th>
+                    {header("changed", "Last changed")}
+                </tr></thead>
+                <tbody>
+                    {view.rows.into_iter().map(|row| {
+                        let href = format!("{}/{}", kind.base(), row.id);
+                        let default = row.default_for.clone().map(|a| view! { " " <span class="badge">{format!("default {a}")}</span> });
+                        view! {
+                            <tr data-image-id=row.id>
+                                <td data-label="Name"><span><a href=href>{row.name.clone()}</a>{default}</span></td>
+                                <td data-label="Version">{row.version.clone()}</td>
+                                <td data-label="Architecture">{row.architecture.clone()}</td>
+                                <td data-label="OS version">{row.os_version.clone()}</td>
+                                {(kind == Kind::Boot).then(|| view! { <td data-label="WinPE">{row.winpe_release.clone()}</td> })}
+                                {(kind == Kind::Os).then(|| view! { <td data-label="Images">{row.image_count}</td> })}
+                                <td data-label="Languages">{row.languages.clone()}</td>
+                                <td data-label="Size (KB)">{kilobytes(row.decompressed_bytes)}</td>
+                                <td data-label="File size">{format::bytes(row.file_bytes)}</td>
+                                <td data-label="State"><span class=format!("badge image-{}", row.state)>{state_label(&row.state)}</span></td>
+                                <td class="when" data-label="Last changed">{format::utc(row.updated_at_ms)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

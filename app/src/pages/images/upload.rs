@@ -153,39 +153,41 @@ pub(crate) fn Uploader(
         {action_error(discard.value())}
         <Transition fallback=|| ()>
             {move || uploads.get().and_then(Result::ok).filter(|u| !u.is_empty()).map(|list| view! {
-                <table class="list" aria-label="Your uploads">
-                    <thead><tr><th>"Your uploads"</th><th>"Size"</th><th>"State"</th><th></th></tr></thead>
-                    <tbody>
-                        {list.into_iter().map(|u| {
-                            let complete = u.sha256.is_some();
-                            let path = u.source.clone();
-                            let state = if complete {
-                                "complete".to_owned()
-                            } else {
-                                format!("{} received; choose the file again to resume", format::bytes(u.received_bytes))
-                            };
-                            view! {
-                                <tr>
-                                    <td data-label="File">{u.file_name.clone()}</td>
-                                    <td data-label="Size">{format::bytes(u.size_bytes)}</td>
-                                    <td data-label="State">{state}</td>
-                                    <td class="actions">
-                                        <Show when=move || complete>
-                                            {
-                                                let path = path.clone();
-                                                view! { <button type="button" class="secondary" on:click=move |_| on_uploaded.run(path.clone())>"Use"</button> }
-                                            }
-                                        </Show>
-                                        <ActionForm action=discard attr:class="inline">
-                                            <input type="hidden" name="id" value=u.id.clone() />
-                                            <button type="submit" class="secondary">"Discard"</button>
-                                        </ActionForm>
-                                    </td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <div class="table-scroll">
+                    <table class="list" aria-label="Your uploads">
+                        <thead><tr><th>"Your uploads"</th><th>"Size"</th><th>"State"</th><th></th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|u| {
+                                let complete = u.sha256.is_some();
+                                let path = u.source.clone();
+                                let state = if complete {
+                                    "complete".to_owned()
+                                } else {
+                                    format!("{} received; choose the file again to resume", format::bytes(u.received_bytes))
+                                };
+                                view! {
+                                    <tr>
+                                        <td data-label="File">{u.file_name.clone()}</td>
+                                        <td data-label="Size">{format::bytes(u.size_bytes)}</td>
+                                        <td data-label="State">{state}</td>
+                                        <td class="actions">
+                                            <Show when=move || complete>
+                                                {
+                                                    let path = path.clone();
+                                                    view! { <button type="button" class="secondary" on:click=move |_| on_uploaded.run(path.clone())>"Use"</button> }
+                                                }
+                                            </Show>
+                                            <ActionForm action=discard attr:class="inline">
+                                                <input type="hidden" name="id" value=u.id.clone() />
+                                                <button type="submit" class="secondary">"Discard"</button>
+                                            </ActionForm>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
             })}
         </Transition>
     }

@@ -103,30 +103,32 @@ fn JobsView(
             <button type="submit" class="secondary">"Filter"</button>
         </Form>
         {empty.then(|| view! { <p class="muted">"No jobs match."</p> })}
-        <table class="list" aria-label="Jobs">
-            <thead><tr>
-                <th>"ID"</th><th>"Job"</th><th>"Object"</th><th>"State"</th><th>"Progress"</th><th>"Started by"</th><th>"Created"</th>
-            </tr></thead>
-            <tbody>
-                {view.rows.into_iter().map(|row| {
-                    let href = format!("/jobs/{}", row.id);
-                    view! {
-                        <tr data-job-id=row.id>
-                            <td data-label="ID"><a href=href.clone()>{row.id}</a></td>
-                            <td data-label="Job"><span><a href=href>{row.kind_label.clone()}</a>" "<span class="muted">{row.description.clone()}</span></span></td>
-                            <td data-label="Object">{row.target.clone().unwrap_or_else(|| "—".into())}</td>
-                            <td data-label="State"><StateBadge state=row.state.clone() label=row.state_label.clone() /></td>
-                            <td data-label="Progress">{match (row.state.as_str(), row.progress.clone()) {
-                                ("running", Some(p)) => view! { <ProgressBar progress=p compact=true /> }.into_any(),
-                                _ => "—".into_any(),
-                            }}</td>
-                            <td data-label="Started by">{row.started_by.clone()}</td>
-                            <td data-label="Created">{format::utc(row.created_at_ms)}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="list" aria-label="Jobs">
+                <thead><tr>
+                    <th>"ID"</th><th>"Job"</th><th>"Object"</th><th>"State"</th><th>"Progress"</th><th>"Started by"</th><th>"Created"</th>
+                </tr></thead>
+                <tbody>
+                    {view.rows.into_iter().map(|row| {
+                        let href = format!("/jobs/{}", row.id);
+                        view! {
+                            <tr data-job-id=row.id>
+                                <td data-label="ID"><a href=href.clone()>{row.id}</a></td>
+                                <td data-label="Job"><span><a href=href>{row.kind_label.clone()}</a>" "<span class="muted">{row.description.clone()}</span></span></td>
+                                <td data-label="Object">{row.target.clone().unwrap_or_else(|| "—".into())}</td>
+                                <td data-label="State"><StateBadge state=row.state.clone() label=row.state_label.clone() /></td>
+                                <td data-label="Progress">{match (row.state.as_str(), row.progress.clone()) {
+                                    ("running", Some(p)) => view! { <ProgressBar progress=p compact=true /> }.into_any(),
+                                    _ => "—".into_any(),
+                                }}</td>
+                                <td data-label="Started by">{row.started_by.clone()}</td>
+                                <td class="when" data-label="Created">{format::utc(row.created_at_ms)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
         <nav class="pager" aria-label="Pages">
             {view.newer.map(|id| view! { <a href=page_link("after", id)>"← Newer"</a> })}
             {view.older.map(|id| view! { <a href=page_link("before", id)>"Older →"</a> })}

@@ -39,12 +39,14 @@ pub fn SchedulesPage() -> impl IntoView {
                         let form = view.may_edit.then(|| view! { <NewScheduleForm create kinds=view.kinds.clone() /> });
                         view! {
                             {view.schedules.is_empty().then(|| view! { <p class="muted">"No schedules yet."</p> })}
-                            <table class="list" aria-label="Schedules">
-                                <thead><tr><th>"Name"</th><th>"Job"</th><th>"When"</th><th>"Next run"</th><th>"Last run"</th><th></th></tr></thead>
-                                <tbody>
-                                    {view.schedules.into_iter().map(|s| view! { <ScheduleRow s may_edit=view.may_edit toggle delete /> }).collect_view()}
-                                </tbody>
-                            </table>
+                            <div class="table-scroll">
+                                <table class="list" aria-label="Schedules">
+                                    <thead><tr><th>"Name"</th><th>"Job"</th><th>"When"</th><th>"Next run"</th><th>"Last run"</th><th></th></tr></thead>
+                                    <tbody>
+                                        {view.schedules.into_iter().map(|s| view! { <ScheduleRow s may_edit=view.may_edit toggle delete /> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
                             {form}
                         }.into_any()
                     }
@@ -74,7 +76,7 @@ fn ScheduleRow(
             <td data-label="Name"><span>{s.name.clone()}{(!s.enabled).then(|| view! { " " <span class="badge">"disabled"</span> })}</span></td>
             <td data-label="Job"><span>{s.kind_label.clone()}" "<span class="muted">{s.description.clone()}</span></span></td>
             <td data-label="When">{when}</td>
-            <td data-label="Next run">{if s.enabled { s.next_run_at_ms.map(format::utc) } else { None }.unwrap_or_else(|| "—".into())}</td>
+            <td class="when" data-label="Next run">{if s.enabled { s.next_run_at_ms.map(format::utc) } else { None }.unwrap_or_else(|| "—".into())}</td>
             <td data-label="Last run">{match (s.last_run_at_ms, s.last_job_id) {
                 (Some(at), Some(job)) => view! { <a href=format!("/jobs/{job}")>{format::utc(at)}</a> }.into_any(),
                 (Some(at), None) => format::utc(at).into_any(),

@@ -56,29 +56,31 @@ fn Account(
         <section class="panel" aria-label="API tokens">
             <h2>"API tokens"</h2>
             <p class="muted">"A token acts for you in scripts, with your rights or only those of one of your roles. It cannot change users, roles or tokens."</p>
-            <table class="list" aria-label="Your API tokens">
-                <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Rights"</th><th>"Expires"</th><th>"Last used"</th><th>"State"</th><th><span class="visually-hidden">"Action"</span></th></tr></thead>
-                <tbody>
-                    {view.tokens.into_iter().map(|t| view! {
-                        <tr data-token=t.name.clone()>
-                            <td data-label="Name">{t.name.clone()}</td>
-                            <td data-label="Starts with" class="hash">{t.prefix}"…"</td>
-                            <td data-label="Rights">{t.limited_to.map_or_else(|| "All of yours".to_owned(), |r| format!("Only {r}"))}</td>
-                            <td data-label="Expires">{format::utc(t.expires_at_ms)}</td>
-                            <td data-label="Last used">{t.last_used.unwrap_or_else(|| "never".into())}</td>
-                            <td data-label="State">{t.state.clone()}</td>
-                            <td data-label="">
-                                {(t.state == "active").then(|| view! {
-                                    <ActionForm action=revoke attr:class="inline">
-                                        <input type="hidden" name="id" value=t.id />
-                                        <button type="submit" class="secondary">"Revoke"</button>
-                                    </ActionForm>
-                                })}
-                            </td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <div class="table-scroll">
+                <table class="list" aria-label="Your API tokens">
+                    <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Rights"</th><th>"Expires"</th><th>"Last used"</th><th>"State"</th><th><span class="visually-hidden">"Action"</span></th></tr></thead>
+                    <tbody>
+                        {view.tokens.into_iter().map(|t| view! {
+                            <tr data-token=t.name.clone()>
+                                <td data-label="Name">{t.name.clone()}</td>
+                                <td data-label="Starts with" class="hash">{t.prefix}"…"</td>
+                                <td data-label="Rights">{t.limited_to.map_or_else(|| "All of yours".to_owned(), |r| format!("Only {r}"))}</td>
+                                <td class="when" data-label="Expires">{format::utc(t.expires_at_ms)}</td>
+                                <td data-label="Last used">{t.last_used.unwrap_or_else(|| "never".into())}</td>
+                                <td data-label="State">{t.state.clone()}</td>
+                                <td data-label="">
+                                    {(t.state == "active").then(|| view! {
+                                        <ActionForm action=revoke attr:class="inline">
+                                            <input type="hidden" name="id" value=t.id />
+                                            <button type="submit" class="secondary">"Revoke"</button>
+                                        </ActionForm>
+                                    })}
+                                </td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
             <ActionForm action=create attr:class="grid">
                 <label>"Name" <input name="name" required maxlength="64" placeholder="nightly import" /></label>
                 <label>"Valid for (days)" <input type="number" name="valid_days" required min="1" max=view.max_valid_days value="30" /></label>

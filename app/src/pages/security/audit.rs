@@ -114,31 +114,35 @@ fn Entries(
             <span class="muted">" — each entry carries the hash that chains it to the one before; "<code>"wimdeck audit verify"</code>" checks the chain."</span>
         </p>
         {view.rows.is_empty().then(|| view! { <p class="muted">"No entry matches."</p> })}
-        <table class="list" aria-label="Audit log">
-            <thead><tr>
-                <th>"Time (UTC)"</th><th>"User"</th><th>"Operation"</th><th>"Object"</th>
-                <th>"Result"</th><th>"Changes"</th><th>"From"</th>
-            </tr></thead>
-            <tbody>
-                {view.rows.into_iter().map(|r| {
-                    let badge = if r.outcome == "denied" { "badge unsigned" } else { "badge" };
-                    let outcome = r.outcome.clone();
-                    view! {
-                    <tr data-outcome=outcome>
-                        <td data-label="Time (UTC)">{format::utc(r.at_ms)}</td>
-                        <td data-label="User">{r.username}</td>
-                        <td data-label="Operation">{r.operation}</td>
-                        <td data-label="Object"><span>{r.object_type}": "{r.object}</span></td>
-                        <td data-label="Result">
-                            <span class=badge>{r.outcome}</span>
-                            {(!r.detail.is_empty()).then(|| view! { " " <span class="muted">{r.detail}</span> })}
-                        </td>
-                        <td data-label="Changes"><ul class="plain">{r.changes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}</ul></td>
-                        <td data-label="From">{r.source_addr}</td>
-                    </tr>
-                }}).collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="list" aria-label="Audit log">
+                <thead><tr>
+                    <th>"Time (UTC)"</th><th>"User"</th><th>"Operation"</th><th>"Object"</th>
+                    <th>"Result"</th><th>"Changes"</th><th>"From"</th>
+                </tr></thead>
+                <tbody>
+                    {view.rows.into_iter().map(|r| {
+                        let badge = if r.outcome == "denied" { "badge unsigned" } else { "badge" };
+                        let outcome = r.outcome.clone();
+                        view! {
+                        <tr data-outcome=outcome>
+                            <td class="when" data-label="Time (UTC)">{format::utc(r.at_ms)}</td>
+                            <td data-label="User">{r.username}</td>
+                            <td data-label="Operation">{r.operation}</td>
+                            <td class="long" data-label="Object"><span>{r.object_type}": "{r.object}</span></td>
+                            <td data-label="Result">
+                                <span>
+                                    <span class=badge>{r.outcome}</span>
+                                    {(!r.detail.is_empty()).then(|| view! { " " <span class="muted">{r.detail}</span> })}
+                                </span>
+                            </td>
+                            <td class="long" data-label="Changes"><ul class="plain">{r.changes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}</ul></td>
+                            <td data-label="From">{r.source_addr}</td>
+                        </tr>
+                    }}).collect_view()}
+                </tbody>
+            </table>
+        </div>
         {older}
     }
 }

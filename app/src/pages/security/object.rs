@@ -54,19 +54,21 @@ fn Rights(
             <dt>"Security scopes"</dt><dd data-scopes="">{names.join(", ")}</dd>
         </dl>
         {editor}
-        <table class="list" aria-label="Effective rights">
-            <thead><tr><th>"User"</th><th>"May"</th></tr></thead>
-            <tbody>
-                {view.users.into_iter().map(|(user, ops)| {
-                    let key = user.clone();
-                    view! {
-                        <tr data-user=key>
-                            <td data-label="User">{user}</td>
-                            <td data-label="May">{ops.join(", ")}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="list" aria-label="Effective rights">
+                <thead><tr><th>"User"</th><th>"May"</th></tr></thead>
+                <tbody>
+                    {view.users.into_iter().map(|(user, ops)| {
+                        let key = user.clone();
+                        view! {
+                            <tr data-user=key>
+                                <td data-label="User">{user}</td>
+                                <td data-label="May">{ops.join(", ")}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

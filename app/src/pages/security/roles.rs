@@ -83,14 +83,16 @@ fn Roles(
                         {role.slug.clone().map(|s| view! { " " <span class="muted">{format!("({s}, built in)")}</span> })}
                     </summary>
                     <p>{role.description.clone()}</p>
-                    <table class="list" aria-label=format!("Permissions of {}", role.name)>
-                        <thead><tr><th>"Object type"</th><th>"Operations"</th></tr></thead>
-                        <tbody>
-                            {role.granted.iter().map(|g| view! {
-                                <tr><td data-label="Object type">{g.label.clone()}</td><td data-label="Operations">{g.operations.join(", ")}</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
+                    <div class="table-scroll">
+                        <table class="list" aria-label=format!("Permissions of {}", role.name)>
+                            <thead><tr><th>"Object type"</th><th>"Operations"</th></tr></thead>
+                            <tbody>
+                                {role.granted.iter().map(|g| view! {
+                                    <tr><td data-label="Object type">{g.label.clone()}</td><td data-label="Operations">{g.operations.join(", ")}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
                     {copy_form}
                     {editor}
                     {remove}

@@ -63,23 +63,25 @@ fn Scopes(
         }
     });
     view! {
-        <table class="list" aria-label="Security scopes">
-            <thead><tr><th>"Scope"</th><th>"Description"</th><th>"Objects"</th><th>"Assigned to"</th></tr></thead>
-            <tbody>
-                {view.scopes.iter().map(|s| view! {
-                    <tr data-scope=s.name.clone()>
-                        <td data-label="Scope">{s.name.clone()}{s.builtin.then_some(" (built in)")}</td>
-                        <td data-label="Description">{s.description.clone()}</td>
-                        <td data-label="Objects">
-                            {if s.objects.is_empty() { "none".to_owned() } else {
-                                s.objects.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
-                            }}
-                        </td>
-                        <td data-label="Assigned to">{if s.assigned.is_empty() { "nobody (only all-scope roles)".to_owned() } else { s.assigned.join(", ") }}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="list" aria-label="Security scopes">
+                <thead><tr><th>"Scope"</th><th>"Description"</th><th>"Objects"</th><th>"Assigned to"</th></tr></thead>
+                <tbody>
+                    {view.scopes.iter().map(|s| view! {
+                        <tr data-scope=s.name.clone()>
+                            <td data-label="Scope">{s.name.clone()}{s.builtin.then_some(" (built in)")}</td>
+                            <td data-label="Description">{s.description.clone()}</td>
+                            <td data-label="Objects">
+                                {if s.objects.is_empty() { "none".to_owned() } else {
+                                    s.objects.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
+                                }}
+                            </td>
+                            <td data-label="Assigned to">{if s.assigned.is_empty() { "nobody (only all-scope roles)".to_owned() } else { s.assigned.join(", ") }}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
         {add}
         {view.scopes.into_iter().filter(|s| !s.builtin && (view.may_modify || view.may_delete)).map(|s| {
             let delete_label = format!("Delete \"{}\"", s.name);

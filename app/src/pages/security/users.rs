@@ -93,23 +93,25 @@ fn Users(view: UsersView, create: ServerAction<CreateUser>, actions: Actions) ->
         }
     });
     view! {
-        <table class="list" aria-label="Users">
-            <thead><tr><th>"User"</th><th>"State"</th><th>"Last sign-in"</th><th>"Roles and scopes"</th></tr></thead>
-            <tbody>
-                {view.users.iter().map(|u| view! {
-                    <tr data-user=u.username.clone()>
-                        <td data-label="User">{u.username.clone()}</td>
-                        <td data-label="State">{if u.disabled { "Disabled" } else { "Enabled" }}</td>
-                        <td data-label="Last sign-in">{u.last_sign_in_at_ms.map_or_else(|| "never".to_owned(), format::utc)}</td>
-                        <td data-label="Roles and scopes">
-                            <ul class="plain">
-                                {u.assignments.iter().map(|a| view! { <li>{format!("{} — {}", a.role, a.scopes)}</li> }).collect_view()}
-                            </ul>
-                        </td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
+        <div class="table-scroll">
+            <table class="list" aria-label="Users">
+                <thead><tr><th>"User"</th><th>"State"</th><th>"Last sign-in"</th><th>"Roles and scopes"</th></tr></thead>
+                <tbody>
+                    {view.users.iter().map(|u| view! {
+                        <tr data-user=u.username.clone()>
+                            <td data-label="User">{u.username.clone()}</td>
+                            <td data-label="State">{if u.disabled { "Disabled" } else { "Enabled" }}</td>
+                            <td class="when" data-label="Last sign-in">{u.last_sign_in_at_ms.map_or_else(|| "never".to_owned(), format::utc)}</td>
+                            <td data-label="Roles and scopes">
+                                <ul class="plain">
+                                    {u.assignments.iter().map(|a| view! { <li>{format!("{} — {}", a.role, a.scopes)}</li> }).collect_view()}
+                                </ul>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
         {add}
         {view.users.into_iter().filter(|u| u.id != view.me).map(|u| {
             view! {
