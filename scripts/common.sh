@@ -102,7 +102,8 @@ build_site() {
 }
 
 # wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), on every
-# module of the bundle, both cores at once.
+# module of the bundle, both cores at once. Each page's view stays a function of its own
+# (app/src/routes.rs, `page_view`): -Oz would inline it into its area's only call.
 shrink_site() {
   local tools="$ROOT/target/tools"
   if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || ! grep -q "\"version\": \"$BINARYEN_VERSION\"" "$tools/node_modules/binaryen/package.json" 2>/dev/null; then
@@ -112,7 +113,7 @@ shrink_site() {
   step "Optimising the wasm for size"
   # sh -c runs with $0 = wasm-opt, $1 = the module.
   find "$1" -name '*.wasm' -print0 \
-    | xargs -0 -n1 -P "$(nproc)" sh -c '"$0" -Oz --enable-bulk-memory \
+    | xargs -0 -n1 -P "$(nproc)" sh -c '"$0" --no-inline="*page_view*" -Oz --enable-bulk-memory \
         --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
         --enable-reference-types "$1" -o "$1.opt" && mv "$1.opt" "$1"' "$tools/node_modules/.bin/wasm-opt"
 }

@@ -25,6 +25,17 @@ use crate::pages::{
     sign_in::SignInPage,
 };
 
+/// One page's view, in a wasm function of its own. The browser compiles a wasm function when it
+/// is first called, so with every page inlined into its area's function (88 KB of code for the
+/// console area) the first page of an area compiled all of them, ~50 ms of a throttled phone's
+/// main thread before hydration (`docs/benchmarks.md`, "one function per page"). Kept apart
+/// from LLVM's inlining here, and from `wasm-opt`'s inlining of functions with one caller by
+/// the bundle's build (`scripts/common.sh`, `shrink_site`), which names this function.
+#[inline(never)]
+fn page_view<V: IntoView + 'static>(page: impl FnOnce() -> V) -> AnyView {
+    page().into_any()
+}
+
 /// The pages shown before anyone is signed in.
 #[derive(Debug, Clone, Copy)]
 pub enum EntryArea {
@@ -35,8 +46,8 @@ pub enum EntryArea {
 #[leptos::lazy]
 fn entry_area(page: EntryArea) -> AnyView {
     match page {
-        EntryArea::SignIn => view! { <SignInPage /> }.into_any(),
-        EntryArea::Setup => view! { <SetupPage /> }.into_any(),
+        EntryArea::SignIn => page_view(|| view! { <SignInPage /> }),
+        EntryArea::Setup => page_view(|| view! { <SetupPage /> }),
     }
 }
 
@@ -48,7 +59,7 @@ pub enum DashboardArea {
 #[leptos::lazy]
 fn dashboard_area(page: DashboardArea) -> AnyView {
     match page {
-        DashboardArea::Dashboard => view! { <DashboardPage /> }.into_any(),
+        DashboardArea::Dashboard => page_view(|| view! { <DashboardPage /> }),
     }
 }
 
@@ -64,12 +75,12 @@ pub enum ImagesArea {
 
 fn images_page(page: ImagesArea) -> AnyView {
     match page {
-        ImagesArea::BootImages => view! { <BootImagesPage /> }.into_any(),
-        ImagesArea::AddBootImage => view! { <AddBootImagePage /> }.into_any(),
-        ImagesArea::BootImage => view! { <BootImagePage /> }.into_any(),
-        ImagesArea::OsImages => view! { <OsImagesPage /> }.into_any(),
-        ImagesArea::AddOsImage => view! { <AddOsImagePage /> }.into_any(),
-        ImagesArea::OsImage => view! { <OsImagePage /> }.into_any(),
+        ImagesArea::BootImages => page_view(|| view! { <BootImagesPage /> }),
+        ImagesArea::AddBootImage => page_view(|| view! { <AddBootImagePage /> }),
+        ImagesArea::BootImage => page_view(|| view! { <BootImagePage /> }),
+        ImagesArea::OsImages => page_view(|| view! { <OsImagesPage /> }),
+        ImagesArea::AddOsImage => page_view(|| view! { <AddOsImagePage /> }),
+        ImagesArea::OsImage => page_view(|| view! { <OsImagePage /> }),
     }
 }
 
@@ -81,8 +92,8 @@ pub enum DriversArea {
 
 fn drivers_page(page: DriversArea) -> AnyView {
     match page {
-        DriversArea::Drivers => view! { <DriversPage /> }.into_any(),
-        DriversArea::Driver => view! { <DriverPage /> }.into_any(),
+        DriversArea::Drivers => page_view(|| view! { <DriversPage /> }),
+        DriversArea::Driver => page_view(|| view! { <DriverPage /> }),
     }
 }
 
@@ -95,9 +106,9 @@ pub enum JobsArea {
 
 fn jobs_page(page: JobsArea) -> AnyView {
     match page {
-        JobsArea::Jobs => view! { <JobsPage /> }.into_any(),
-        JobsArea::Schedules => view! { <SchedulesPage /> }.into_any(),
-        JobsArea::JobDetail => view! { <JobDetailPage /> }.into_any(),
+        JobsArea::Jobs => page_view(|| view! { <JobsPage /> }),
+        JobsArea::Schedules => page_view(|| view! { <SchedulesPage /> }),
+        JobsArea::JobDetail => page_view(|| view! { <JobDetailPage /> }),
     }
 }
 
@@ -113,11 +124,11 @@ pub enum SecurityArea {
 
 fn security_page(page: SecurityArea) -> AnyView {
     match page {
-        SecurityArea::Users => view! { <UsersPage /> }.into_any(),
-        SecurityArea::Roles => view! { <RolesPage /> }.into_any(),
-        SecurityArea::Scopes => view! { <ScopesPage /> }.into_any(),
-        SecurityArea::Audit => view! { <AuditPage /> }.into_any(),
-        SecurityArea::Account => view! { <AccountPage /> }.into_any(),
+        SecurityArea::Users => page_view(|| view! { <UsersPage /> }),
+        SecurityArea::Roles => page_view(|| view! { <RolesPage /> }),
+        SecurityArea::Scopes => page_view(|| view! { <ScopesPage /> }),
+        SecurityArea::Audit => page_view(|| view! { <AuditPage /> }),
+        SecurityArea::Account => page_view(|| view! { <AccountPage /> }),
     }
 }
 
