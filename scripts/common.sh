@@ -69,6 +69,10 @@ build_server() {
 # wasm-bindgen, shrunk (release), named after its content and published.
 BUNDLE=wimdeck
 BINARYEN_VERSION=132.0.0
+# Each page's view stays a function of its own (app/src/routes.rs, `page_view`): -Oz would
+# inline it into its area's only call.
+WASM_OPT_FLAGS='--no-inline=*page_view* -Oz --enable-bulk-memory --enable-nontrapping-float-to-int
+  --enable-sign-ext --enable-mutable-globals --enable-reference-types'
 build_site() {
   local profile_dir profile_args=() staging=target/site/staging build_hash
   step "Building the browser bundle ($1)"
@@ -82,8 +86,10 @@ build_site() {
     "${profile_args[@]}" -- -Clink-args=--emit-relocs
   cargo build --locked --release -p bundler
   local input="target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
-  # Names the split files; covers everything that shapes them (the input and the tools).
-  build_hash=$( { sha256sum "$input"; printf '%s %s %s\n' "$1" "$BINARYEN_VERSION" "$(wasm-bindgen --version)"; } \
+  # Names the split files; covers everything that shapes them (the input, the tools and their
+  # flags), or browsers would keep a chunk of an earlier build under the same name for a year.
+  build_hash=$( { sha256sum "$input" target/release/bundler
+    printf '%s %s %s %s\n' "$1" "$BINARYEN_VERSION" "$(wasm-bindgen --version)" "$WASM_OPT_FLAGS"; } \
     | sha256sum | cut -c1-20)
   rm -rf "$staging"
   target/release/bundler "$input" "$staging" "$build_hash"
@@ -102,8 +108,7 @@ build_site() {
 }
 
 # wasm-opt from npm's binaryen (Debian's 108 produces wasm that fails in the browser), on every
-# module of the bundle, both cores at once. Each page's view stays a function of its own
-# (app/src/routes.rs, `page_view`): -Oz would inline it into its area's only call.
+# module of the bundle, both cores at once, with $WASM_OPT_FLAGS.
 shrink_site() {
   local tools="$ROOT/target/tools"
   if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || ! grep -q "\"version\": \"$BINARYEN_VERSION\"" "$tools/node_modules/binaryen/package.json" 2>/dev/null; then
@@ -111,11 +116,10 @@ shrink_site() {
     npm install --no-audit --no-fund --no-save --prefix "$tools" "binaryen@$BINARYEN_VERSION" >/dev/null
   fi
   step "Optimising the wasm for size"
-  # sh -c runs with $0 = wasm-opt, $1 = the module.
+  # sh -c runs with $0 = wasm-opt, $1 = the module; the flags are split into words, not globbed.
   find "$1" -name '*.wasm' -print0 \
-    | xargs -0 -n1 -P "$(nproc)" sh -c '"$0" --no-inline="*page_view*" -Oz --enable-bulk-memory \
-        --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-        --enable-reference-types "$1" -o "$1.opt" && mv "$1.opt" "$1"' "$tools/node_modules/.bin/wasm-opt"
+    | FLAGS=$WASM_OPT_FLAGS xargs -0 -n1 -P "$(nproc)" sh -fc \
+        '"$0" $FLAGS "$1" -o "$1.opt" && mv "$1.opt" "$1"' "$tools/node_modules/.bin/wasm-opt"
 }
 
 # Names the main wasm, its loader and the stylesheet after their content (the chunks and their
