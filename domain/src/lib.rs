@@ -24,6 +24,8 @@ mod error;
 pub mod fixtures;
 pub mod fsx;
 pub mod jobs;
+pub mod progress;
+pub mod regf;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wim;

@@ -132,3 +132,59 @@ fn captured_images_carry_the_windows_metadata_wimlib_detects() {
         assert!(size < 2 << 20, "fixtures stay small: {size} bytes");
     }
 }
+
+#[test]
+fn hives_wimdeck_rewrites_read_back_with_libhivex() {
+    use domain::regf::{Hive, RegValue};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A fixture SYSTEM hive, read, changed and written again, as a build does it.
+    WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10)
+        .write(dir.path())
+        .expect("write tree");
+    let system = dir.path().join("Windows/System32/config/SYSTEM");
+    let mut hive = Hive::parse(&std::fs::read(&system).expect("read")).expect("parse");
+    hive.minor_version = 5;
+    let fbwf = hive.root.find_or_new(r"ControlSet001\Services\FBWF");
+    fbwf.set_value("WinPECacheThreshold", &RegValue::Dword(256));
+    // Larger than one cell holds: written as a big-data record.
+    let big = "x".repeat(20_000);
+    fbwf.set_value("Large", &RegValue::Sz(big.clone()));
+    hive.root
+        .find_or_new(r"ControlSet001\Control\Keyboard Layouts\00000411")
+        .set_value("Layout Text", &RegValue::Sz("日本語".into()));
+    for i in 0..400 {
+        hive.root
+            .find_or_new(&format!(r"ControlSet001\Enum\PCI\VEN_{i:04X}"));
+    }
+    let rewritten = dir.path().join("SYSTEM.new");
+    std::fs::write(&rewritten, hive.to_bytes()).expect("write");
+    let fbwf_key = r"\ControlSet001\Services\FBWF";
+    assert_eq!(hivexget(&rewritten, fbwf_key, "WinPECacheThreshold"), "256");
+    assert_eq!(hivexget(&rewritten, fbwf_key, "Large"), big);
+    assert_eq!(
+        hivexget(
+            &rewritten,
+            r"\ControlSet001\Control\Keyboard Layouts\00000411",
+            "Layout Text"
+        ),
+        "日本語"
+    );
+    // A key with no values lists none (and is there: a missing key is an error).
+    let listed = run(
+        "hivexget",
+        &[
+            rewritten.to_str().expect("utf-8"),
+            r"\ControlSet001\Enum\PCI\VEN_018F",
+        ],
+    );
+    assert_eq!(listed.trim(), "");
+    // What was there before the change is still there.
+    assert_eq!(
+        hivexget(
+            &rewritten,
+            r"\ControlSet001\Control\Nls\Language",
+            "InstallLanguage"
+        ),
+        "0409"
+    );
+}

@@ -11,7 +11,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::progress::Progress;
+use crate::progress::Progress;
 use crate::{
     Actor, Config, Domain,
     audit::{AuditedTxn, JobAuthor},

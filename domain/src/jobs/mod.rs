@@ -9,14 +9,13 @@
 
 mod handler;
 pub mod kinds;
-mod progress;
 mod queue;
 mod runner;
 pub mod schedule;
 mod state;
 
+pub use crate::progress::{Progress, ProgressSnapshot, ProgressUnit};
 pub use handler::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, LogLevel};
-pub use progress::{Progress, ProgressSnapshot, ProgressUnit};
 pub use runner::{Runner, RunnerOptions};
 pub use schedule::{NewSchedule, Schedule, ScheduleSpec};
 pub use state::JobState;

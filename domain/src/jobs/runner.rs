@@ -22,12 +22,16 @@ use tokio_util::sync::CancellationToken;
 use super::{
     JobEvent, JobKind,
     handler::{Completion, JobContext, JobError, LogBuffer},
-    progress::{Progress, Sampler},
     queue::{self, Beat, Claimed, Finish},
     schedule,
     state::JobState,
 };
-use crate::{Domain, Result, config::JobsConfig, db::entities::jobs};
+use crate::{
+    Domain, Result,
+    config::JobsConfig,
+    db::entities::jobs,
+    progress::{Progress, Sampler},
+};
 
 /// Timing and limits of one runner.
 #[derive(Debug, Clone)]

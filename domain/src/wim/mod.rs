@@ -22,7 +22,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::jobs::Progress;
+use crate::progress::Progress;
 
 /// Compression of a written WIM, as DISM names them: none, fast (XPRESS), maximum (LZX).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use super::{
     Architecture, Compression, DirEntry, FileChange, FileInfo, ImageInfo, Monitor, Version,
     WimBackend, WimError, WimInspection, WinPe,
 };
-use crate::{fsx::TempOutput, jobs::ProgressUnit};
+use crate::{fsx::TempOutput, progress::ProgressUnit};
 
 /// The real engine.
 #[derive(Debug, Default, Clone, Copy)]
@@ -420,7 +420,7 @@ fn compression_type(compression: Compression) -> CompressionType {
     }
 }
 
-fn report(progress: &crate::jobs::Progress, done: u64, total: u64) {
+fn report(progress: &crate::progress::Progress, done: u64, total: u64) {
     progress.start(Some(total), ProgressUnit::Bytes);
     progress.set_done(done);
 }

@@ -1,4 +1,4 @@
-//! Progress of a running job: cheap to report from a hot loop (one atomic add), sampled a few
+//! Progress of long work (a job, a WIM write): cheap to report from a hot loop (one atomic add), sampled a few
 //! times a second into a [`ProgressSnapshot`] with rate and ETA.
 
 use std::sync::{
