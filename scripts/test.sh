@@ -5,8 +5,9 @@
 source "$(dirname "$0")/common.sh"
 
 ensure_build_tools
-# Chromium for Playwright; wimtools and libhivex-bin are independent readers of what we write.
-ensure_apt chromium wimtools libhivex-bin
+# Chromium for Playwright; wimtools, libhivex-bin and libxml2-utils (xmllint) are independent
+# readers of what we write.
+ensure_apt chromium wimtools libhivex-bin libxml2-utils
 
 pg_url="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 pg_hostport=$(printf '%s' "$pg_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')

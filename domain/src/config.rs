@@ -215,6 +215,15 @@ pub struct ImagesConfig {
     pub default_boot_sources: std::collections::BTreeMap<String, PathBuf>,
     /// The largest file accepted by upload from the browser, in bytes (default 64 GiB).
     pub upload_max_bytes: Option<u64>,
+    /// How many of a boot image's newest revisions keep their files (default 5, at least 1:
+    /// the current one is never removed); older revisions stay listed with their recipe.
+    pub boot_revisions_kept: Option<usize>,
+}
+
+impl ImagesConfig {
+    pub fn revisions_kept(&self) -> usize {
+        self.boot_revisions_kept.unwrap_or(5).max(1)
+    }
 }
 
 /// Settings given on the command line; each one set overrides every other source.

@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod boot;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -94,6 +95,7 @@ impl Domain {
             .into_iter()
             .chain(catalog::kinds::all())
             .chain(drivers::job_kinds())
+            .chain(boot::job_kinds())
             .map(|k| (k.name(), k))
             .collect();
         Ok(Self {
@@ -152,6 +154,11 @@ impl Domain {
     /// The image catalog, as the system uses it (no permission checks).
     pub fn catalog(&self) -> catalog::Catalog<'_> {
         catalog::Catalog::new(self)
+    }
+
+    /// Boot images' recipes and revisions, as the system uses them (no permission checks).
+    pub fn boot_images(&self) -> boot::BootImages<'_> {
+        boot::BootImages::new(self)
     }
 
     /// The driver catalog, as the system uses it (no permission checks).
@@ -241,6 +248,17 @@ impl Domain {
         }
     }
 
+    /// Cleans up after a crash, area by area: what a job never committed (catalog files,
+    /// driver-store folders, temporaries) and boot image assets no recipe names. Run at
+    /// start-up, before the runner and before the console answers.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        Ok(SweepReport {
+            catalog: catalog::store::sweep(self).await?,
+            driver_folders: drivers::catalog::sweep(self).await?,
+            boot_assets: boot::sweep(self).await?,
+        })
+    }
+
     /// Which database engine the console runs on.
     pub fn database_kind(&self) -> DatabaseKind {
         self.inner.kind
@@ -271,6 +289,16 @@ impl Domain {
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }
+}
+
+/// What [`Domain::sweep`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub catalog: catalog::store::SweepReport,
+    /// Driver-store folders of imports that never committed, and their staging folders.
+    pub driver_folders: Vec<std::path::PathBuf>,
+    /// Boot image assets (backgrounds, prestart folders) no recipe names any more.
+    pub boot_assets: Vec<std::path::PathBuf>,
 }
 
 /// The domain as seen by one signed-in user.
@@ -313,8 +341,13 @@ impl<'a> ActorDomain<'a> {
     }
 
     /// The driver lists of boot images, with this user's rights.
-    pub fn boot_drivers(&self) -> drivers::boot::ActorBootDrivers<'a> {
-        drivers::boot::ActorBootDrivers::new(self.domain, self.actor)
+    pub fn boot_drivers(&self) -> boot::drivers::ActorBootDrivers<'a> {
+        boot::drivers::ActorBootDrivers::new(self.domain, self.actor)
+    }
+
+    /// Boot images' recipes, builds and revisions, with this user's rights.
+    pub fn boot_images(&self) -> boot::access::ActorBootImages<'a> {
+        boot::access::ActorBootImages::new(self.domain, self.actor)
     }
 
     /// Users, roles, security scopes, assignments and the scopes of objects.

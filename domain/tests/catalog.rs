@@ -569,7 +569,11 @@ async fn servicing_jobs_verify_optimize_extract_and_split() {
         let job = s.service(ImageKind::Boot, boot, ImageAction::Verify).await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
 
-        let job = s
+        // Only builds write a boot image: optimizing one is refused before a job is queued.
+        let err = s
+            .domain
+            .for_actor(&s.admin)
+            .catalog()
             .service(
                 ImageKind::Boot,
                 boot,
@@ -577,21 +581,13 @@ async fn servicing_jobs_verify_optimize_extract_and_split() {
                     compression: Compression::Xpress,
                 },
             )
-            .await;
-        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-        let optimized = catalog.get(boot).await.expect("get");
-        assert_ne!(optimized.file_path, original.file_path);
-        assert_eq!(optimized.content_revision, 2);
-        assert_eq!(optimized.row_version, original.row_version, "not an edit");
-        assert_eq!(optimized.inspection.file.compression, "xpress");
-        assert_eq!(optimized.sha256, sha256(&optimized.file_path));
-        assert!(
-            gone(&original.file_path).await,
-            "the replaced owned file is gone"
-        );
+            .await
+            .expect_err("boot images are built");
+        assert!(err.to_string().contains("build it instead"), "{err}");
+        let unchanged = catalog.get(boot).await.expect("get");
         assert_eq!(
-            files_in(&store::store_dir(&s.domain, ImageKind::Boot)).len(),
-            1
+            (unchanged.file_path, unchanged.content_revision),
+            (original.file_path.clone(), original.content_revision)
         );
 
         let os = image_id(
@@ -614,6 +610,32 @@ async fn servicing_jobs_verify_optimize_extract_and_split() {
             home.inspection.images[0].edition_id.as_deref(),
             Some("Core")
         );
+
+        let job = s
+            .service(
+                ImageKind::Os,
+                home.id,
+                ImageAction::Optimize {
+                    compression: Compression::Xpress,
+                },
+            )
+            .await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let optimized = catalog.get(home.id).await.expect("get");
+        assert_ne!(optimized.file_path, home.file_path);
+        assert_eq!(optimized.content_revision, 2);
+        assert_eq!(optimized.row_version, home.row_version, "not an edit");
+        assert_eq!(optimized.inspection.file.compression, "xpress");
+        assert_eq!(optimized.sha256, sha256(&optimized.file_path));
+        assert!(
+            gone(&home.file_path).await,
+            "the replaced owned file is gone"
+        );
+        assert_eq!(
+            files_in(&store::store_dir(&s.domain, ImageKind::Os)).len(),
+            1
+        );
+
         let err = s
             .domain
             .for_actor(&s.admin)
@@ -701,7 +723,7 @@ async fn the_sweep_removes_what_a_crash_left_and_keeps_what_the_catalog_uses() {
 #[tokio::test]
 async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
     use domain::{
-        catalog::defaults::UPDATE_DEFAULTS,
+        boot::defaults::UPDATE_DEFAULTS,
         fixtures::{Arch, WinPeRelease, WindowsTree},
         jobs::NewJob,
     };
@@ -806,6 +828,22 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
         fixtures::capture(&tree_dir, "Microsoft Windows PE (amd64)", &winpe, true)
             .expect("capture");
         assert_eq!(update().await, "regenerated");
+        // The regeneration is a build with the configured Windows PE as the new base.
+        let filter = domain::jobs::JobFilter {
+            kind: Some(domain::boot::build::BUILD.into()),
+            ..Default::default()
+        };
+        let build = domain
+            .jobs()
+            .list(&filter, domain::jobs::PageCursor::Newest, 1)
+            .await
+            .expect("jobs")
+            .jobs
+            .first()
+            .map(|j| j.id)
+            .expect("a build");
+        let job = wait_until_final(&domain, build, LONG).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
         let regenerated = domain.catalog().get(default.id).await.expect("get");
         assert_eq!(regenerated.os_version.as_deref(), Some("10.0.26200.1"));
         assert_eq!(regenerated.content_revision, 2);
@@ -817,10 +855,8 @@ async fn default_boot_images_are_regenerated_when_their_windows_pe_changes() {
             ),
             ("Default PE x64", "7", "kept across regenerations")
         );
-        assert!(
-            gone(&default.file_path).await,
-            "the replaced default file is gone"
-        );
+        // The replaced file stays as revision 1 (it may be made current again).
+        assert!(default.file_path.is_file(), "revision 1 lost its file");
         assert_eq!(
             domain.catalog().get(custom).await.expect("get"),
             custom_before,
@@ -969,7 +1005,7 @@ async fn hostile_uploads_are_refused_and_leave_nothing() {
             (
                 "notes.txt",
                 10,
-                "upload a .wim, .swm or .esd file, or a .zip or .cab",
+                "upload a .wim, .swm or .esd file, a .zip or .cab file (drivers, prestart files), or a PNG, JPEG or BMP background",
             ),
             ("empty.wim", 0, "is empty"),
             (

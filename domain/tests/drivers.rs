@@ -9,7 +9,8 @@ use std::{
 
 use domain::{
     Actor, Config, Domain, Error,
-    catalog::{ImageKind, defaults::UPDATE_DEFAULTS, kinds::ImportRequest},
+    boot::defaults::UPDATE_DEFAULTS,
+    catalog::{ImageKind, kinds::ImportRequest},
     drivers::{
         catalog::DriverFilter, import::DriverImportRequest, inf::DriverArch, signing::Signature,
     },
@@ -577,23 +578,31 @@ async fn drivers_are_injected_into_new_revisions_and_the_base_is_kept() {
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
         let after = s.domain.catalog().get(image_id).await.expect("image");
         assert_eq!(after.content_revision, before.content_revision + 1);
-        assert_eq!(after.drivers_revision, Some(after.content_revision));
-        assert_eq!(after.base_file_path.as_ref(), Some(&before.file_path));
+        let revisions = s
+            .domain
+            .boot_images()
+            .revisions(&after)
+            .await
+            .expect("revisions");
+        assert_eq!(revisions.len(), 2, "the import and the build");
+        assert_eq!(revisions[0].file_path.as_ref(), Some(&after.file_path));
+        assert_eq!(
+            revisions[0].base_path, before.file_path,
+            "built from the import"
+        );
         assert_eq!(
             domain::fsx::sha256_file(&before.file_path).expect("hash"),
             base_hash
         );
-        assert_eq!(after.injected_drivers.len(), 1);
-        assert_eq!(
-            after.injected_drivers[0].folder,
-            r"X:\Windows\Wimdeck\Drivers\001-e1d"
-        );
+        assert_eq!(revisions[0].recipe.drivers.len(), 1);
+        let folder = revisions[0].recipe.drivers[0].folder_name();
+        assert!(folder.starts_with("e1d-"), "{folder}");
         let shown = boot.show(image_id).await.expect("show");
         assert!(!shown.pending && shown.listed[0].in_file);
 
         // The new revision holds the driver's files, byte for byte, and an answer file that
         // keeps MDT's command and adds the driver folder.
-        let xml = assert_injected(&after.file_path, &e1d, "001-e1d");
+        let xml = assert_injected(&after.file_path, &e1d, &folder);
         assert!(
             xml.contains(r"wscript.exe X:\Deploy\Scripts\LiteTouch.wsf"),
             "{xml}"
@@ -602,15 +611,16 @@ async fn drivers_are_injected_into_new_revisions_and_the_base_is_kept() {
             .verify(&after.file_path, &Monitor::unwatched())
             .expect("verified");
 
-        // Removing the driver writes a revision without it; the previous revision goes, the
-        // base stays.
+        // Removing the driver builds a revision without it: with nothing left to add, the
+        // base itself, answer file and all. The previous revision keeps its file (it can be
+        // made current again), the base stays.
         boot.remove(image_id, &[e1d.id]).await.expect("remove");
         let job =
             wait_until_final(&s.domain, boot.apply(image_id).await.expect("apply"), LONG).await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
         let third = s.domain.catalog().get(image_id).await.expect("image");
         assert_eq!(third.content_revision, after.content_revision + 1);
-        assert!(third.injected_drivers.is_empty());
+        assert_eq!(third.file_path, before.file_path);
         let (out, found) = extract(
             &third.file_path,
             &["/Unattend.xml", "/Windows/Wimdeck/Drivers"],
@@ -620,24 +630,18 @@ async fn drivers_are_injected_into_new_revisions_and_the_base_is_kept() {
             std::fs::read_to_string(out.path().join("Unattend.xml")).expect("xml"),
             MDT_ANSWER_FILE
         );
-        for _ in 0..100 {
-            if !after.file_path.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(!after.file_path.exists(), "the previous revision stays");
+        assert!(after.file_path.exists(), "a kept revision lost its file");
         assert!(before.file_path.exists(), "the base is gone");
 
-        // Deleting the image deletes its base too; the driver can go now.
+        // Deleting the image deletes its base and kept revisions too; the driver can go now.
         s.domain
             .for_actor(&s.admin)
             .catalog()
             .delete(ImageKind::Boot, image_id, third.row_version)
             .await
             .expect("delete image");
-        assert!(!before.file_path.exists());
-        assert!(!third.file_path.exists());
+        assert!(gone(&before.file_path).await);
+        assert!(gone(&after.file_path).await);
         s.domain
             .for_actor(&s.admin)
             .drivers()
@@ -700,7 +704,7 @@ async fn a_regenerated_default_boot_image_gets_its_drivers_again() {
         };
         let newest_apply_job = || async {
             let filter = JobFilter {
-                kind: Some("boot-image-drivers".into()),
+                kind: Some("boot-image-build".into()),
                 ..JobFilter::default()
             };
             let page = s
@@ -733,8 +737,8 @@ async fn a_regenerated_default_boot_image_gets_its_drivers_again() {
         assert_eq!(with_drivers.content_revision, 2);
         let first_apply = newest_apply_job().await;
 
-        // A newer ADK: the default is regenerated from it, and its driver list is applied to
-        // the new base by a job of its own.
+        // A newer ADK: the default is regenerated from it by a build with the new base and
+        // its recipe (the driver list).
         let tree = s.root.join(".newer");
         let mut newer = WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10);
         newer.build = 26200;
@@ -742,25 +746,37 @@ async fn a_regenerated_default_boot_image_gets_its_drivers_again() {
         std::fs::remove_file(&winpe).expect("remove");
         fixtures::capture(&tree, "Microsoft Windows PE (amd64)", &winpe, true).expect("capture");
         assert_eq!(update_defaults().await, "regenerated");
-        let reapply = newest_apply_job().await.expect("an apply job");
-        assert_ne!(Some(reapply), first_apply, "no new apply job was queued");
-        let job = wait_until_final(&s.domain, reapply, LONG).await;
+        let rebuild = newest_apply_job().await.expect("a build");
+        assert_ne!(Some(rebuild), first_apply, "no build was queued");
+        let job = wait_until_final(&s.domain, rebuild, LONG).await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
 
         let after = s.domain.catalog().get(default.id).await.expect("image");
         assert_eq!(after.os_version.as_deref(), Some("10.0.26200.1"));
-        // 1 created, 2 drivers, 3 regenerated, 4 drivers again.
-        assert_eq!(after.content_revision, 4);
-        assert_eq!(after.drivers_revision, Some(4));
+        // 1 created, 2 drivers, 3 regenerated with its drivers.
+        assert_eq!(after.content_revision, 3);
+        let revisions = s
+            .domain
+            .boot_images()
+            .revisions(&after)
+            .await
+            .expect("revisions");
+        assert_eq!(revisions[0].number, 3);
         assert_eq!(
-            after
-                .injected_drivers
+            revisions[0]
+                .recipe
+                .drivers
                 .iter()
                 .map(|d| d.id)
                 .collect::<Vec<_>>(),
             [e1d.id]
         );
-        let base = after.base_file_path.clone().expect("a new base");
+        assert!(
+            revisions[0].reason.starts_with("Regenerated"),
+            "{}",
+            revisions[0].reason
+        );
+        let base = revisions[0].base_path.clone();
         assert_ne!(base, default.file_path, "the old base is not reused");
         assert!(base.is_file());
         let shown = boot.show(default.id).await.expect("show");
@@ -775,14 +791,16 @@ async fn a_regenerated_default_boot_image_gets_its_drivers_again() {
                 .as_deref(),
             Some("10.0.26200.1")
         );
-        assert_injected(&after.file_path, &e1d, "001-e1d");
-
-        // Neither the old base nor the old revision is left behind.
-        assert!(gone(&default.file_path).await, "the old base stays");
-        assert!(
-            gone(&with_drivers.file_path).await,
-            "the old revision stays"
+        assert_injected(
+            &after.file_path,
+            &e1d,
+            &revisions[0].recipe.drivers[0].folder_name(),
         );
+
+        // The older revisions keep their files (and so their base) until they are among the
+        // oldest: nothing is left that no revision holds.
+        assert!(default.file_path.exists(), "revision 1 lost its file");
+        assert!(with_drivers.file_path.exists(), "revision 2 lost its file");
         s.stop().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Domain integration tests, each run against SQLite and PostgreSQL.
 
 mod accounts;
+mod boot;
 mod catalog;
 mod database;
 mod drivers;

@@ -518,7 +518,7 @@ mod operations {
         ];
         let output = dir.path().join("boot-new.wim");
         Wimlib
-            .apply_changes(&source, 1, &changes, &output, &Monitor::unwatched())
+            .apply_changes(&source, 1, &changes, None, &output, &Monitor::unwatched())
             .expect("apply");
         assert_eq!(sha256(&source), before, "the source is never modified");
         tool("wimverify", &[output.to_str().expect("utf-8")]);
@@ -559,6 +559,7 @@ mod operations {
                 &source,
                 1,
                 &missing,
+                None,
                 &dir.path().join("x.wim"),
                 &Monitor::unwatched(),
             )

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { consoleErrors, hydrated, signIn } from './helpers';
+import { consoleErrors, hydrated, openTab, signIn } from './helpers';
 
 /** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
 function unexpected(errors: string[]) {
@@ -48,6 +48,7 @@ test('import a driver package, filter the catalog, add a driver to a boot image,
   await page.getByRole('link', { name: 'Open the image' }).click();
   await hydrated(page);
   await expect(page.getByRole('heading', { name: bootName })).toBeVisible();
+  await openTab(page, 'Drivers');
 
   // The three filters are on: the display driver is hidden, the network driver offered.
   const drivers = page.getByRole('region', { name: 'Drivers' });
@@ -61,7 +62,7 @@ test('import a driver package, filter the catalog, add a driver to a boot image,
   await drivers.getByRole('button', { name: 'Add e1d.inf' }).click();
   const listed = drivers.getByRole('table', { name: 'Drivers of this boot image' });
   await expect(listed).toContainText('Contoso Gigabit Ethernet Connection (e1d)');
-  await expect(drivers.getByRole('status').first()).toContainText('apply it to write a new revision');
+  await expect(drivers.getByRole('status').first()).toContainText('build it to write a new revision');
   await drivers.getByRole('button', { name: 'Apply drivers' }).click();
   await expect(page).toHaveURL(/\/jobs\/\d+$/);
   await expect(page.locator('.page-head .badge')).toHaveText('Succeeded', { timeout: 60_000 });

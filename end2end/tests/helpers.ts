@@ -53,3 +53,34 @@ export async function meter(page: Page): Promise<() => Weight> {
 export const CONSOLE_PAGES = ['/', '/boot-images', '/boot-images/add', '/boot-images/1', '/os-images',
   '/os-images/add', '/os-images/3', '/drivers', '/drivers/1', '/jobs', '/jobs/schedules', '/jobs/1',
   '/security/users', '/security/roles', '/security/scopes', '/security/audit', '/account'];
+
+/** A boot image's tabs (`?tab=`), as its page offers them. */
+export const BOOT_TABS = ['general', 'customization', 'drivers', 'images', 'components', 'source', 'revisions', 'security'];
+
+/** Opens a tab of the boot image whose page is open. */
+export async function openTab(page: Page, name: string) {
+  await page.getByRole('navigation', { name: 'Boot image tabs' }).getByRole('link', { name, exact: true }).click();
+  await expect(page).toHaveURL(/\?tab=/);
+}
+
+/** Adds a boot image from the demo sources (`boot_amd64.wim` unless told) and returns its page's path. */
+export async function addBootImage(page: Page, name: string, file = 'boot_amd64.wim'): Promise<string> {
+  await page.goto('/boot-images/add');
+  await hydrated(page);
+  await page.getByLabel('Path of the WIM file').fill(`\\\\wimdeck\\sources\\${file}`);
+  await page.getByRole('button', { name: 'Read the file' }).click();
+  await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Windows PE 10');
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Add boot image' }).click();
+  await expect(page.locator('.page-head .badge')).toHaveText('Succeeded', { timeout: 30_000 });
+  await page.getByRole('link', { name: 'Open the image' }).click();
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+  return new URL(page.url()).pathname;
+}
+
+/** Waits for the job page the console went to, until the job succeeded. */
+export async function jobSucceeds(page: Page) {
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('.page-head .badge')).toHaveText('Succeeded', { timeout: 60_000 });
+}

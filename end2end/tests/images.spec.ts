@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
-import { consoleErrors, hydrated, signIn } from './helpers';
+import { consoleErrors, hydrated, openTab, signIn } from './helpers';
 
 /** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
 function unexpected(errors: string[]) {
@@ -63,7 +63,8 @@ test('add a boot image by share path, browse its files, edit with a conflict, de
   await expect(properties).toContainText('10 — customizable');
   await expect(properties).toContainText('boot_amd64.wim (index 1)');
 
-  // The file browser reads folders from the WIM.
+  // The file browser, on the Images tab, reads folders from the WIM.
+  await openTab(page, 'Images');
   const files = page.getByRole('region', { name: 'Files' });
   await files.getByRole('button', { name: 'Windows/' }).click();
   await files.getByRole('button', { name: 'Boot/' }).click();
@@ -73,6 +74,7 @@ test('add a boot image by share path, browse its files, edit with a conflict, de
   await page.screenshot({ path: testInfo.outputPath('boot-image-properties.png'), fullPage: true });
 
   // Two admins edit at once: the second save is refused, never silently overwritten.
+  await openTab(page, 'General');
   const url = page.url();
   const other = await context.newPage();
   await other.goto(url);
@@ -185,6 +187,7 @@ test('a read-only analyst sees the catalog but cannot change it', async ({ page 
   await hydrated(page);
   await nav('Boot Images');
   await page.getByRole('link', { name: 'Boot image (x64)' }).click();
+  await openTab(page, 'Drivers');
   await expect(page.getByRole('region', { name: 'Drivers' })).toBeVisible();
   await nav('Jobs');
   await expect(page.getByRole('heading', { name: 'Jobs', level: 1 })).toBeVisible();

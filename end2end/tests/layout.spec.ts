@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { CONSOLE_PAGES, hydrated, signIn } from './helpers';
+import { BOOT_TABS, CONSOLE_PAGES, hydrated, signIn } from './helpers';
 
 // Every page, on the desktop and the phone project: a full-page screenshot to look at
 // (test-results/<test>/<page>.png) and a check that nothing sticks out of its panel, the page
@@ -9,6 +9,8 @@ test('every page fits its width, desktop and phone', async ({ page }, testInfo) 
   const failures: string[] = [];
   const check = async (path: string) => {
     await hydrated(page);
+    // Tabs load what they show after hydration.
+    await page.waitForLoadState('networkidle');
     const overflowing = await page.evaluate(() => {
       // The first row of every table also gets a long unbroken value in each cell, as a path,
       // a hash or a vendor's name would be, then loses it after the measurement.
@@ -23,7 +25,7 @@ test('every page fits its width, desktop and phone', async ({ page }, testInfo) 
       long.forEach((span) => span.remove());
       return wide;
     });
-    const name = path === '/' ? 'dashboard' : path.slice(1).replaceAll('/', '-');
+    const name = path === '/' ? 'dashboard' : path.slice(1).replaceAll('/', '-').replace('?tab=', '-');
     const file = testInfo.outputPath(`${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     await testInfo.attach(name, { path: file, contentType: 'image/png' });
@@ -32,7 +34,8 @@ test('every page fits its width, desktop and phone', async ({ page }, testInfo) 
   await page.goto('/sign-in');
   await check('/sign-in');
   await signIn(page);
-  for (const path of CONSOLE_PAGES) {
+  const tabs = BOOT_TABS.filter((t) => t !== 'general').map((t) => `/boot-images/1?tab=${t}`);
+  for (const path of [...CONSOLE_PAGES, ...tabs]) {
     await page.goto(path);
     await check(path);
   }

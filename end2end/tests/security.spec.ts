@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { PASSWORD, consoleErrors, hydrated, signIn } from './helpers';
+import { PASSWORD, addBootImage, consoleErrors, hydrated, openTab, signIn } from './helpers';
 
 /** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
 function unexpected(errors: string[]) {
@@ -11,24 +11,9 @@ async function signOut(page: Page) {
   await expect(page).toHaveURL(/\/sign-in$/);
 }
 
-/** Adds a boot image from the demo sources and returns its page's path. */
-async function addBootImage(page: Page, name: string): Promise<string> {
-  await page.goto('/boot-images/add');
-  await hydrated(page);
-  await page.getByLabel('Path of the WIM file').fill('\\\\wimdeck\\sources\\boot_amd64.wim');
-  await page.getByRole('button', { name: 'Read the file' }).click();
-  await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Windows PE 10');
-  await page.getByLabel('Name').fill(name);
-  await page.getByRole('button', { name: 'Add boot image' }).click();
-  await expect(page.locator('.page-head .badge')).toHaveText('Succeeded', { timeout: 30_000 });
-  await page.getByRole('link', { name: 'Open the image' }).click();
-  await hydrated(page);
-  await expect(page.getByRole('heading', { name })).toBeVisible();
-  return new URL(page.url()).pathname;
-}
-
 /** Moves the open image to `scope` alone, with its Security panel. */
 async function moveTo(page: Page, scope: string) {
+  await openTab(page, 'Security');
   const security = page.getByRole('region', { name: 'Security' });
   await security.getByLabel(scope, { exact: true }).check();
   await security.getByLabel('Default', { exact: true }).uncheck();

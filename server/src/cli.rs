@@ -586,6 +586,9 @@ async fn demo_seed(dir: &std::path::Path, config: &Config) -> Result<(), Error> 
             (ImageKind::Boot, "boot_amd64.wim", "Boot image (x64)"),
             (ImageKind::Boot, "boot_x86.wim", "Boot image (x86)"),
             (ImageKind::Os, "install.wim", "Windows 11 24H2"),
+            // Windows installation media's boot.wim: Setup and the capture wizard, the base
+            // of capture and discover images.
+            (ImageKind::Boot, "boot_setup.wim", "Windows Setup (x64)"),
         ];
         for (kind, file, name) in imports {
             let request = ImportRequest {

@@ -266,10 +266,16 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
     for path in &swept.abandoned_uploads {
         tracing::info!("removed {}, an upload abandoned for a day", path.display());
     }
+    for path in domain::boot::sweep(&domain).await? {
+        tracing::info!(
+            "removed {}, a file no boot image recipe names",
+            path.display()
+        );
+    }
     if !domain.config().images.default_boot_sources.is_empty() {
         // Creates missing default boot images, regenerates those whose source changed.
         let job = domain::jobs::NewJob::new(
-            domain::catalog::defaults::UPDATE_DEFAULTS,
+            domain::boot::defaults::UPDATE_DEFAULTS,
             serde_json::json!({}),
         );
         match domain.jobs().enqueue_as(None, job).await {

@@ -13,12 +13,12 @@ use std::{
 
 use domain::{
     Actor, Domain, Role,
-    catalog::{ImageKind, defaults::UPDATE_DEFAULTS, kinds::ImageAction, kinds::ImportRequest},
+    boot::{access::CustomizationEdit, defaults::UPDATE_DEFAULTS},
+    catalog::{ImageKind, kinds::ImportRequest},
     drivers::{catalog::DriverFilter, import::DriverImportRequest},
     fixtures::{self, Arch, WinPeRelease, WindowsTree, drivers::DriverPackage},
     jobs::{JobState, NewJob, Runner},
     testing::{Backend, TestDb, fast_runner_options, wait_until_final},
-    wim::Compression,
 };
 
 const SETTLE: Duration = Duration::from_secs(120);
@@ -171,7 +171,7 @@ async fn check(site: &Site, domain: &Domain) -> usize {
     checked += 1;
     // What the start-up sweep would remove is gone (the server swept before its runner ran;
     // jobs that ended since may have left records for the next sweep).
-    domain::catalog::store::sweep(domain).await.expect("sweep");
+    domain.sweep().await.expect("sweep");
     let mut named: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for kind in [ImageKind::Boot, ImageKind::Os] {
         for image in domain.catalog().list(kind).await.expect("list") {
@@ -182,11 +182,11 @@ async fn check(site: &Site, domain: &Domain) -> usize {
                 "{}: a different file",
                 image.name
             );
-            *named.entry(image.file_path.clone()).or_default() += 1;
             checked += 2;
-            if let Some(base) = &image.base_file_path {
-                assert!(base.is_file(), "{}: base missing", image.name);
-                *named.entry(base.clone()).or_default() += 1;
+            // Its file, and those it holds (a boot image's base and kept revisions).
+            for file in domain.catalog().files_of(&image).await.expect("files") {
+                assert!(file.is_file(), "{}: {} missing", image.name, file.display());
+                *named.entry(file).or_default() += 1;
                 checked += 1;
             }
         }
@@ -324,7 +324,7 @@ async fn crash_repeatedly(backend: Backend, kills: usize) {
     let site = Site::new(backend).await;
     let domain = site.domain().await;
     let admin = admin_of(&domain).await;
-    let (optimized, with_drivers, _default) = prepare(&site, &domain, &admin).await;
+    let (customized, with_drivers, _default) = prepare(&site, &domain, &admin).await;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
@@ -335,29 +335,33 @@ async fn crash_repeatedly(backend: Backend, kills: usize) {
         let mut server = site.serve();
         settle(&domain).await;
         checks += check(&site, &domain).await;
-        // Work for the server: a regeneration (the Windows PE source changed), an optimize,
-        // and the drivers of the other image.
+        // Work for the server: a regeneration (the Windows PE source changed), a build of a
+        // changed customization, and the drivers of the other image.
         site.swap_winpe((kill + 1) % 2);
         domain
             .jobs()
             .enqueue_as(None, NewJob::new(UPDATE_DEFAULTS, serde_json::json!({})))
             .await
             .expect("regenerate");
-        let compression = if kill % 2 == 0 {
-            Compression::Xpress
-        } else {
-            Compression::Lzx
-        };
-        domain
-            .for_actor(&admin)
-            .catalog()
-            .service(
-                ImageKind::Boot,
-                optimized,
-                ImageAction::Optimize { compression },
-            )
+        let boot = domain.for_actor(&admin).boot_images();
+        let recipe_version = boot
+            .show(customized)
             .await
-            .expect("optimize");
+            .expect("show")
+            .state
+            .recipe_version;
+        boot.customize(
+            customized,
+            CustomizationEdit {
+                command_support: kill % 2 == 0,
+                scratch_mb: Some(if kill % 2 == 0 { 64 } else { 128 }),
+                expected_recipe_version: recipe_version,
+                ..CustomizationEdit::default()
+            },
+            true,
+        )
+        .await
+        .expect("customize and build");
         domain
             .for_actor(&admin)
             .boot_drivers()

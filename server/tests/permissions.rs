@@ -22,10 +22,15 @@ use app::api::permissions::{DECLARED, Needs, declared};
 
 /// Placeholders that name scoped objects: the scoped pass expects a refusal for each function
 /// whose sample names one of them.
-const SCOPED_OBJECTS: [&str; 5] = [
+const SCOPED_OBJECTS: [&str; 10] = [
     "{boot}",
     "{boot2}",
+    "{boot3}",
+    "{boot4}",
+    "{boot5}",
+    "{boot6}",
     "{spare_boot}",
+    "{os}",
     "{driver}",
     "{spare_driver}",
 ];
@@ -141,17 +146,23 @@ async fn objects(
     let mut v: HashMap<&'static str, String> = HashMap::new();
     let runner = Runner::start(domain, fast_runner_options());
     let mut first_job = None;
-    for (key, name) in [
-        ("{boot}", "Boot A"),
-        ("{boot2}", "Boot B"),
-        ("{spare_boot}", "Spare"),
+    // Each object a sample queues a job on is its own: a queued job holds its image.
+    for (key, name, kind, file) in [
+        ("{boot}", "Boot A", ImageKind::Boot, "boot.wim"),
+        ("{boot2}", "Boot B", ImageKind::Boot, "boot.wim"),
+        ("{boot3}", "Boot C", ImageKind::Boot, "boot.wim"),
+        ("{boot4}", "Boot D", ImageKind::Boot, "boot.wim"),
+        ("{boot5}", "Boot E", ImageKind::Boot, "boot.wim"),
+        ("{boot6}", "Boot F", ImageKind::Boot, "boot.wim"),
+        ("{spare_boot}", "Spare", ImageKind::Boot, "boot.wim"),
+        ("{os}", "Windows 11", ImageKind::Os, "install.wim"),
     ] {
         let job = domain
             .for_actor(admin)
             .catalog()
             .import(ImportRequest {
-                kind: ImageKind::Boot,
-                source: root.join("boot.wim").display().to_string(),
+                kind,
+                source: root.join(file).display().to_string(),
                 index: None,
                 name: Some(name.into()),
                 version: String::new(),
@@ -193,7 +204,15 @@ async fn objects(
     let production = security.create_scope("Production", "").await.expect("prod");
     v.insert("{lab}", lab.to_string());
     v.insert("{production}", production.to_string());
-    for key in ["{boot}", "{boot2}", "{spare_boot}"] {
+    for key in [
+        "{boot}",
+        "{boot2}",
+        "{boot3}",
+        "{boot4}",
+        "{boot5}",
+        "{boot6}",
+        "{spare_boot}",
+    ] {
         security
             .set_object_scopes(
                 ObjectType::BootImage,
@@ -203,6 +222,14 @@ async fn objects(
             .await
             .expect("to production");
     }
+    security
+        .set_object_scopes(
+            ObjectType::OsImage,
+            v["{os}"].parse().expect("id"),
+            &BTreeSet::from([production]),
+        )
+        .await
+        .expect("to production");
     for package in packages {
         security
             .set_object_scopes(
@@ -305,6 +332,7 @@ async fn every_server_function_declares_and_enforces_its_permissions() {
     std::fs::create_dir_all(&root).expect("root");
     let library = fixtures::sample_library(&db.data_dir.join("samples")).expect("samples");
     std::fs::copy(&library.boot_amd64, root.join("boot.wim")).expect("boot");
+    std::fs::copy(&library.install, root.join("install.wim")).expect("install");
     for stem in ["nic1", "nic2"] {
         DriverPackage::network(stem, &[Arch::Amd64])
             .write(&root.join(stem))

@@ -98,10 +98,9 @@ pub struct BootDriversView {
     pub listed: Vec<ListedDriverView>,
     /// Enabled catalog drivers not on the list, as the filters leave them.
     pub available: Vec<DriverRow>,
-    /// (name, version, folder in Windows PE) of the drivers in the file in use.
+    /// (name, version, folder in Windows PE) of the drivers in the current revision.
     pub injected: Vec<(String, String, String)>,
-    pub drivers_revision: Option<i32>,
-    pub content_revision: i32,
+    pub current_revision: i32,
     pub pending: bool,
     pub may_edit: bool,
 }
@@ -294,12 +293,17 @@ pub async fn boot_image_drivers(
             .map(ssr::row)
             .collect(),
         injected: shown
-            .injected
+            .in_file
             .iter()
-            .map(|d| (d.name.clone(), d.version.clone(), d.folder.clone()))
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    d.version.clone(),
+                    format!(r"X:\Windows\Wimdeck\Drivers\{}", d.folder_name()),
+                )
+            })
             .collect(),
-        drivers_revision: shown.drivers_revision,
-        content_revision: shown.content_revision,
+        current_revision: shown.current_revision,
         pending: shown.pending,
         may_edit: me.boot_drivers().may_edit(image_id).await?,
     })

@@ -28,6 +28,9 @@ pub struct ImageRow {
     pub state: String,
     pub default_for: Option<String>,
     pub updated_at_ms: i64,
+    /// Boot images: badges beside the name ("capture image", "command support: testing
+    /// only"); `warning` marks one that must not reach production.
+    pub marks: Vec<(String, bool)>,
 }
 
 /// A list page.
@@ -178,7 +181,23 @@ mod ssr {
             state: image.state.as_str().to_owned(),
             default_for: image.default_for.clone(),
             updated_at_ms: image.updated_at_ms,
+            marks: Vec::new(),
         }
+    }
+
+    /// The badges of a boot image's marks.
+    pub(super) fn marks(marks: Option<&domain::boot::Marks>) -> Vec<(String, bool)> {
+        let Some(marks) = marks else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(shell) = &marks.shell {
+            out.push((shell.noun().to_owned(), false));
+        }
+        if marks.command_support {
+            out.push(("command support: testing only".to_owned(), true));
+        }
+        out
     }
 
     pub(super) fn file(f: &FileInfo) -> WimFileView {
@@ -315,7 +334,19 @@ pub async fn list_images(
     use domain::authz::{ObjectType, Operation};
     let kind = ssr::kind(&kind)?;
     let catalog = domain.for_actor(&actor).catalog();
-    let all: Vec<ImageRow> = catalog.list(kind).await?.iter().map(ssr::row).collect();
+    let marks = match kind {
+        domain::catalog::ImageKind::Boot => domain.boot_images().marks().await?,
+        domain::catalog::ImageKind::Os => Default::default(),
+    };
+    let all: Vec<ImageRow> = catalog
+        .list(kind)
+        .await?
+        .iter()
+        .map(|image| ImageRow {
+            marks: ssr::marks(marks.get(&image.id)),
+            ..ssr::row(image)
+        })
+        .collect();
     let total = all.len();
     let mut architectures: Vec<String> = all
         .iter()
@@ -344,7 +375,7 @@ pub async fn list_images(
         may_update_defaults: kind == domain::catalog::ImageKind::Boot
             && actor.holds(ObjectType::BootImage, Operation::Create)
             && actor.holds(ObjectType::BootImage, Operation::Modify)
-            && catalog.defaults_configured(),
+            && domain.for_actor(&actor).boot_images().defaults_configured(),
     })
 }
 
@@ -353,7 +384,11 @@ pub async fn list_images(
 pub async fn update_default_boot_images() -> Result<i64, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
-    Ok(domain.for_actor(&actor).catalog().update_defaults().await?)
+    Ok(domain
+        .for_actor(&actor)
+        .boot_images()
+        .update_defaults()
+        .await?)
 }
 
 /// The properties page of one image.
@@ -371,7 +406,11 @@ pub async fn image_detail(kind: String, id: i64) -> Result<ImageDetailView, AppE
         delete: rights.delete,
         extract: rights.extract,
     };
-    Ok(ssr::detail(&image, may))
+    let mut detail = ssr::detail(&image, may);
+    if kind == domain::catalog::ImageKind::Boot {
+        detail.row.marks = ssr::marks(domain.boot_images().marks().await?.get(&image.id));
+    }
+    Ok(detail)
 }
 
 /// Reads a WIM's header and images for the Add wizard.

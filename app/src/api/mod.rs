@@ -5,6 +5,7 @@
 //! [`PUBLIC_ENDPOINTS`] may be called without a session, and the server refuses every other one
 //! with 401 before it runs.
 
+pub mod boot;
 pub mod dashboard;
 pub mod drivers;
 pub mod images;

@@ -6,7 +6,7 @@
 use domain::authz::{ObjectType as T, Operation as O};
 use leptos::server_fn::ServerFn;
 
-use super::{dashboard, drivers, images, jobs, security, session, uploads};
+use super::{boot, dashboard, drivers, images, jobs, security, session, uploads};
 
 /// What a server function needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +163,67 @@ pub const DECLARED: &[Declared] = &[
         <drivers::ApplyBootImageDrivers as ServerFn>::PATH,
         Needs::All(&[(T::BootImage, O::Modify)]),
         "image_id={boot2}",
+    ),
+    // Boot image recipes and revisions.
+    declare(
+        <boot::BootImageRecipe as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read)]),
+        "image_id={boot}",
+    ),
+    declare(
+        <boot::CustomizeBootImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id={boot}&recipe_version=1&command_support=on&scratch_mb=128",
+    ),
+    declare(
+        <boot::BuildBootImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id={boot3}",
+    ),
+    declare(
+        <boot::ReloadBootImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id={boot4}",
+    ),
+    declare(
+        <boot::ChangeBootImageSource as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id={boot5}&path=%2Fnowhere.wim&index=1",
+    ),
+    declare(
+        <boot::BootImageSourceVersion as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read)]),
+        "image_id={boot}",
+    ),
+    declare(
+        <boot::BootImageDiff as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read)]),
+        "image_id={boot6}&from=1&to=1",
+    ),
+    declare(
+        <boot::RollbackBootImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify)]),
+        "image_id={boot6}&revision=1",
+    ),
+    declare(
+        <boot::CreateShellImage as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read), (T::BootImage, O::Create)]),
+        "image_id={boot6}&shell=capture&name=Capture",
+    ),
+    declare(
+        <boot::BootImageSchedules as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Read), (T::Job, O::Read)]),
+        "image_id={boot}",
+    ),
+    declare(
+        <boot::ScheduleBootImageRebuild as ServerFn>::PATH,
+        Needs::All(&[(T::BootImage, O::Modify), (T::Job, O::Administer)]),
+        "image_id={boot}&spec_kind=interval&spec=1d",
+    ),
+    declare(
+        <boot::BootImagesForOsImage as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Read), (T::BootImage, O::Read)]),
+        "image_id={os}",
     ),
     // Jobs.
     declare(

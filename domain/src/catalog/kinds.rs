@@ -33,7 +33,6 @@ pub fn all() -> Vec<Arc<dyn JobKind>> {
         Arc::new(OptimizeImage),
         Arc::new(ExtractIndex),
         Arc::new(SplitImage),
-        Arc::new(super::defaults::UpdateDefaultBootImages),
     ]
 }
 
@@ -254,24 +253,6 @@ fn owning_completion(
         })
 }
 
-/// Sets the job's stored result from inside its effect (once the new row's id is known).
-pub(crate) async fn set_result<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    job_id: i64,
-    result: Value,
-) -> Result<()> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-    crate::db::entities::jobs::Entity::update_many()
-        .col_expr(
-            crate::db::entities::jobs::Column::Result,
-            Expr::value(result.to_string()),
-        )
-        .filter(crate::db::entities::jobs::Column::Id.eq(job_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Adds the image a job made, records it in the audit log as its author's, and stores the
 /// job's result (the new image's id and page).
 async fn created(
@@ -292,7 +273,7 @@ async fn created(
         &[("file", Value::Null, json!(file))],
     ))
     .await?;
-    set_result(
+    crate::jobs::set_result(
         txn.conn(),
         job_id,
         json!({ "image_id": id, "url": image_url(kind, id) }),
@@ -603,7 +584,10 @@ impl ImageAction {
     pub(crate) async fn job(&self, image: &CatalogImage, domain: &Domain) -> Result<NewJob> {
         let kind = match self {
             ImageAction::Verify => VERIFY,
-            ImageAction::Optimize { .. } => OPTIMIZE,
+            ImageAction::Optimize { .. } => {
+                refuse_boot_rewrite(image).map_err(|e| Error::invalid("action", e))?;
+                OPTIMIZE
+            }
             ImageAction::Extract { index, name } => {
                 if image.kind != ImageKind::Os {
                     return Err(Error::invalid(
@@ -644,6 +628,17 @@ impl ImageAction {
             kind,
             serde_json::to_value(params).map_err(|e| Error::Internal(e.to_string()))?,
         ))
+    }
+}
+
+/// Only builds write a boot image (see `crate::boot`): optimizing one is refused.
+fn refuse_boot_rewrite(image: &CatalogImage) -> std::result::Result<(), String> {
+    match image.kind {
+        ImageKind::Boot => Err(format!(
+            "\"{}\" is a boot image: it is written only by its builds, from its base and recipe, which already drop unused data; build it instead",
+            image.name
+        )),
+        ImageKind::Os => Ok(()),
     }
 }
 
@@ -893,6 +888,7 @@ impl ImageActionKind for OptimizeImage {
             let ImageAction::Optimize { compression } = p.action else {
                 return Err(JobError::Failed("not an optimize job".into()));
             };
+            refuse_boot_rewrite(&image).map_err(JobError::Failed)?;
             let output = store::new_store_path(domain, image.kind, &image.name)?;
             ctx.info(format!(
                 "Exporting {} with {compression:?} compression to {}",

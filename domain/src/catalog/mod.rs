@@ -8,7 +8,6 @@
 //! recorded beforehand ([`store`]), so a crash leaves nothing the start-up sweep cannot remove.
 //! Where images may be read from is [`sources`].
 
-pub mod defaults;
 pub mod kinds;
 pub mod sources;
 pub mod store;
@@ -149,13 +148,6 @@ pub struct CatalogImage {
     pub row_version: i32,
     /// Changes whenever the file is replaced.
     pub content_revision: i32,
-    /// Boot images with drivers applied: the image as it was before (every driver revision
-    /// is built from it).
-    pub base_file_path: Option<PathBuf>,
-    /// The drivers the file in use contains.
-    pub injected_drivers: Vec<crate::drivers::boot::InjectedDriver>,
-    /// The content revision that has `injected_drivers`.
-    pub drivers_revision: Option<i32>,
     pub created_by: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -220,9 +212,6 @@ impl CatalogImage {
             verified_at_ms: m.verified_at_ms,
             row_version: m.row_version,
             content_revision: m.content_revision,
-            base_file_path: m.base_file_path.map(PathBuf::from),
-            injected_drivers: crate::drivers::boot::parse_injected(&m.injected_drivers),
-            drivers_revision: m.drivers_revision,
             created_by: m.created_by,
             created_at_ms: m.created_at_ms,
             updated_at_ms: m.updated_at_ms,
@@ -380,6 +369,21 @@ impl<'a> Catalog<'a> {
         Ok(image)
     }
 
+    /// Every file an image needs: its file in use and those it holds (a boot image's base
+    /// and kept revisions). No file belongs to two images.
+    pub async fn files_of(
+        &self,
+        image: &CatalogImage,
+    ) -> Result<std::collections::BTreeSet<PathBuf>> {
+        let mut files: std::collections::BTreeSet<PathBuf> =
+            store::held_by(self.domain.db(), image.id)
+                .await?
+                .into_iter()
+                .collect();
+        files.insert(image.file_path.clone());
+        Ok(files)
+    }
+
     /// Every default boot image, read through `conn`.
     pub(crate) async fn defaults_in<C: ConnectionTrait>(conn: &C) -> Result<Vec<CatalogImage>> {
         images::Entity::find()
@@ -461,33 +465,24 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// Refuses a file that a catalog row already uses (as its file or its base): two rows
-    /// never share a file, so releasing one row's file never takes another's.
+    /// Refuses a file that a catalog row already uses (as its file, or holds it otherwise):
+    /// two rows never share a file, so releasing one row's file never takes another's.
     pub(crate) async fn refuse_held<C: ConnectionTrait>(
         &self,
         conn: &C,
         path: &Path,
     ) -> Result<()> {
-        let text = path.display().to_string();
-        let holder = images::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(images::Column::FilePath.eq(&text))
-                    .add(images::Column::BaseFilePath.eq(&text)),
-            )
-            .one(conn)
-            .await?;
         // Not named: whoever asks may not be allowed to read the image that holds it.
-        match holder {
-            Some(_) => Err(Error::invalid(
+        if store::image_uses(conn, &path.display().to_string()).await? {
+            return Err(Error::invalid(
                 "source",
                 format!(
                     "{} is in the catalog already, as another image; a file is added once",
                     path.display()
                 ),
-            )),
-            None => Ok(()),
+            ));
         }
+        Ok(())
     }
 
     pub(crate) async fn insert<C: ConnectionTrait>(&self, db: &C, new: NewImage) -> Result<i64> {
@@ -623,18 +618,38 @@ impl<'a> Catalog<'a> {
         Ok(())
     }
 
-    /// Releases the files an image used before a change of its row, inside that change's
-    /// transaction (those still in use, by it or another row, stay).
+    /// Releases the file an image used before a change of its row, inside that change's
+    /// transaction (kept if still in use, by it or another row, or not Wimdeck's).
     pub(crate) async fn release_previous(
         &self,
         txn: &mut AuditedTxn,
         before: &CatalogImage,
     ) -> Result<()> {
-        let mut files: Vec<PathBuf> = before.base_file_path.iter().cloned().collect();
         if before.owned {
-            files.push(before.file_path.clone());
+            txn.release(std::slice::from_ref(&before.file_path)).await?;
         }
-        txn.release(&files).await
+        Ok(())
+    }
+
+    /// Points an image at another source (a boot image's new data source), inside the
+    /// change's transaction.
+    pub(crate) async fn set_source_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: i64,
+        source_path: &str,
+        source_index: u32,
+    ) -> Result<()> {
+        images::Entity::update_many()
+            .col_expr(images::Column::SourcePath, Expr::value(source_path))
+            .col_expr(
+                images::Column::SourceIndex,
+                Expr::value(i32::try_from(source_index).ok()),
+            )
+            .filter(images::Column::Id.eq(id))
+            .exec(conn)
+            .await?;
+        Ok(())
     }
 
     /// Records the outcome of a verification or of looking for the file (in the job's
@@ -749,6 +764,7 @@ impl<'a> Catalog<'a> {
                 image.name
             )));
         }
+        let held = store::held_by(conn, id).await?;
         let deleted = images::Entity::delete_many()
             .filter(images::Column::Id.eq(id))
             .filter(images::Column::RowVersion.eq(expected_row_version))
@@ -761,15 +777,12 @@ impl<'a> Catalog<'a> {
             )));
         }
         authz::scopes::remove(conn, kind.object_type(), id).await?;
-        crate::db::entities::boot_image_drivers::Entity::delete_many()
-            .filter(crate::db::entities::boot_image_drivers::Column::ImageId.eq(id))
-            .exec(conn)
-            .await?;
-        let mut files = Vec::new();
+        // What depends on the row (its held files, a boot image's recipe and revisions) goes
+        // with it; the files are released as seen after the delete.
+        let mut files = held;
         if image.owned {
             files.push(image.file_path.clone());
         }
-        files.extend(image.base_file_path.clone());
         txn.release(&files).await?;
         Ok(image)
     }
@@ -925,23 +938,6 @@ impl<'a> ActorCatalog<'a> {
         self.actor
             .require(request.kind.object_type(), Operation::Create)?;
         self.catalog.queue_import(request, Some(self.actor)).await
-    }
-
-    /// Whether default boot images are configured (`images.default_boot_sources`).
-    pub fn defaults_configured(&self) -> bool {
-        !self.domain.config().images.default_boot_sources.is_empty()
-    }
-
-    /// Queues the job that creates or regenerates the default boot images.
-    pub async fn update_defaults(&self) -> Result<i64> {
-        self.domain
-            .for_actor(self.actor)
-            .jobs()
-            .queue_authorized(
-                NewJob::new(defaults::UPDATE_DEFAULTS, serde_json::json!({})),
-                Vec::new(),
-            )
-            .await
     }
 
     /// Queues a servicing job on an image; what it takes is its kind's to say

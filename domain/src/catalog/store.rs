@@ -17,7 +17,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use super::ImageKind;
 use crate::{
     Domain, Result,
-    db::entities::{images, jobs, pending_outputs},
+    db::entities::{held_files, images, jobs, pending_outputs},
     jobs::JobState,
 };
 
@@ -128,8 +128,6 @@ pub struct SweepReport {
     pub temporary_files: Vec<PathBuf>,
     /// Partial files of uploads abandoned for a day.
     pub abandoned_uploads: Vec<PathBuf>,
-    /// Driver-store folders of imports that never committed, and their staging folders.
-    pub abandoned_driver_folders: Vec<PathBuf>,
 }
 
 /// Cleans up after a crash: abandoned outputs of jobs that are no longer running, and
@@ -178,7 +176,6 @@ pub async fn sweep(domain: &Domain) -> Result<SweepReport> {
         }
     }
     report.abandoned_uploads = super::uploads::sweep(domain).await?;
-    report.abandoned_driver_folders = crate::drivers::catalog::sweep(domain).await?;
     Ok(report)
 }
 
@@ -225,17 +222,59 @@ pub(crate) async fn discard_released(domain: &Domain, released: Vec<Released>) {
     }
 }
 
-/// Whether an image's file, or its base, is `path`.
+/// Whether an image's file is `path`, or an image holds it (a boot image's base or kept
+/// revision).
 pub(crate) async fn image_uses<C: ConnectionTrait>(db: &C, path: &str) -> Result<bool> {
-    Ok(images::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
-                .add(images::Column::FilePath.eq(path))
-                .add(images::Column::BaseFilePath.eq(path)),
-        )
+    let file = images::Entity::find()
+        .filter(images::Column::FilePath.eq(path))
         .one(db)
         .await?
-        .is_some())
+        .is_some();
+    Ok(file
+        || held_files::Entity::find()
+            .filter(held_files::Column::Path.eq(path))
+            .one(db)
+            .await?
+            .is_some())
+}
+
+/// The files image `image_id` holds besides its file.
+pub(crate) async fn held_by<C: ConnectionTrait>(db: &C, image_id: i64) -> Result<Vec<PathBuf>> {
+    Ok(held_files::Entity::find()
+        .filter(held_files::Column::ImageId.eq(image_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|h| PathBuf::from(h.path))
+        .collect())
+}
+
+/// Makes image `image_id` hold exactly `paths` besides its file, inside `txn`; the files it
+/// stops holding are released (removed after the commit unless something else needs them).
+pub(crate) async fn hold_exactly(
+    txn: &mut crate::audit::AuditedTxn,
+    image_id: i64,
+    paths: &std::collections::BTreeSet<PathBuf>,
+) -> Result<()> {
+    let before: std::collections::BTreeSet<PathBuf> =
+        held_by(txn.conn(), image_id).await?.into_iter().collect();
+    for gone in before.difference(paths) {
+        held_files::Entity::delete_many()
+            .filter(held_files::Column::ImageId.eq(image_id))
+            .filter(held_files::Column::Path.eq(gone.display().to_string()))
+            .exec(txn.conn())
+            .await?;
+    }
+    for new in paths.difference(&before) {
+        held_files::Entity::insert(held_files::ActiveModel {
+            image_id: Set(image_id),
+            path: Set(new.display().to_string()),
+        })
+        .exec_without_returning(txn.conn())
+        .await?;
+    }
+    let released: Vec<PathBuf> = before.difference(paths).cloned().collect();
+    txn.release(&released).await
 }
 
 /// Whether a row still needs the file at `path`: an image (its file or base), or a complete

@@ -41,14 +41,19 @@ use crate::{
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 30;
 /// Incomplete uploads untouched this long are removed at start-up.
 const ABANDONED_AFTER_MS: i64 = 24 * 3600 * 1000;
-/// File types the catalogs import — images, then driver packages — with the bytes each must
-/// start with and what the file is called when they are missing.
-const FILE_TYPES: [(&str, &[u8], &str); 5] = [
+/// File types the catalogs import — images, then driver packages (or a boot image's prestart
+/// files), then boot image backgrounds — with the bytes each must start with and what the file
+/// is called when they are missing.
+const FILE_TYPES: [(&str, &[u8], &str); 9] = [
     ("wim", b"MSWIM\0\0\0", "a WIM file (no WIM header)"),
     ("swm", b"MSWIM\0\0\0", "a WIM file (no WIM header)"),
     ("esd", b"MSWIM\0\0\0", "a WIM file (no WIM header)"),
     ("zip", b"PK\x03\x04", "a zip archive"),
     ("cab", b"MSCF", "a cabinet (.cab) file"),
+    ("png", b"\x89PNG\r\n\x1a\n", "a PNG picture"),
+    ("jpg", b"\xFF\xD8\xFF", "a JPEG picture"),
+    ("jpeg", b"\xFF\xD8\xFF", "a JPEG picture"),
+    ("bmp", b"BM", "a BMP picture"),
 ];
 
 /// The header a file named `name` must start with, and what such a file is called.
@@ -166,7 +171,7 @@ fn check_file_name(name: &str) -> Result<String> {
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     if !extension.is_some_and(|e| FILE_TYPES.iter().any(|(t, _, _)| *t == e)) {
         return Err(invalid(format!(
-            "{name} is neither an image nor a driver package; upload a .wim, .swm or .esd file, or a .zip or .cab file of drivers"
+            "{name} is neither an image, a package nor a picture; upload a .wim, .swm or .esd file, a .zip or .cab file (drivers, prestart files), or a PNG, JPEG or BMP background"
         )));
     }
     Ok(name.to_owned())

@@ -529,8 +529,7 @@ async fn users_in<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Vec<DriverUse
         .all(conn)
         .await?
     {
-        let injected = super::boot::injected_ids(&image.injected_drivers);
-        if listed.contains(&image.id) || injected.contains(&id) {
+        if listed.contains(&image.id) {
             users.push(DriverUser {
                 image_id: image.id,
                 image_name: image.name,

@@ -439,7 +439,7 @@ impl ImportDrivers {
                     "drivers": outcomes,
                     "url": format!("/drivers?package={}", package.id),
                 });
-                crate::catalog::kinds::set_result(txn.conn(), job_id, result).await
+                crate::jobs::set_result(txn.conn(), job_id, result).await
             })
         });
         let abort_domain = domain.clone();

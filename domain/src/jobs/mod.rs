@@ -1137,3 +1137,17 @@ impl<'a> ActorJobs<'a> {
         txn.commit().await
     }
 }
+
+/// Sets a job's stored result from inside its effect (once, say, a new row's id is known).
+pub(crate) async fn set_result<C: ConnectionTrait>(
+    db: &C,
+    job_id: i64,
+    result: serde_json::Value,
+) -> Result<()> {
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Result, Expr::value(result.to_string()))
+        .filter(jobs::Column::Id.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

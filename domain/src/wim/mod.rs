@@ -63,6 +63,26 @@ pub struct DirEntry {
     pub modified_ms: i64,
 }
 
+/// A file or folder of an image with what identifies its content, for comparing images
+/// without extracting them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Full path inside the image (`/Windows/System32/config/SYSTEM`).
+    pub path: String,
+    pub is_dir: bool,
+    pub size: u64,
+    /// SHA-1 of the unnamed data stream, as the WIM's lookup table has it (empty for folders
+    /// and empty files).
+    pub sha1: String,
+}
+
+/// The name and description an image's metadata takes (a capture or discover image's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageProperties {
+    pub name: String,
+    pub description: String,
+}
+
 /// A change to the files of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileChange {
@@ -141,14 +161,18 @@ pub trait WimBackend: Send + Sync + 'static {
         target_dir: &Path,
     ) -> Result<Vec<String>, WimError>;
 
+    /// Every file and folder of image `index`, in path order, with sizes and hashes.
+    fn list_files(&self, path: &Path, index: u32) -> Result<Vec<FileEntry>, WimError>;
+
     /// Writes a new WIM at `output`: `source` with `changes` applied to image `index` (files
-    /// and folders added or replaced, paths deleted). The building block for drivers and
-    /// customization.
+    /// and folders added or replaced, paths deleted) and, if given, the image's name and
+    /// description set. The building block of boot image builds.
     fn apply_changes(
         &self,
         source: &Path,
         index: u32,
         changes: &[FileChange],
+        properties: Option<&ImageProperties>,
         output: &Path,
         monitor: &Monitor,
     ) -> Result<(), WimError>;

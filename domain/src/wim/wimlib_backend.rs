@@ -16,8 +16,8 @@ use wimlib::{
 };
 
 use super::{
-    Architecture, Compression, DirEntry, FileChange, FileInfo, ImageInfo, Monitor, Version,
-    WimBackend, WimError, WimInspection, WinPe,
+    Architecture, Compression, DirEntry, FileChange, FileEntry, FileInfo, ImageInfo,
+    ImageProperties, Monitor, Version, WimBackend, WimError, WimInspection, WinPe,
 };
 use crate::{fsx::TempOutput, progress::ProgressUnit};
 
@@ -233,11 +233,51 @@ impl WimBackend for Wimlib {
         Ok(present)
     }
 
+    fn list_files(&self, path: &Path, index: u32) -> Result<Vec<FileEntry>, WimError> {
+        use wimlib::wim::{FileAttributes, IterateDirTreeFlags};
+        let lib = WimLib::default();
+        let wim = open(&lib, path)?;
+        let selected = select(&wim, path, index)?;
+        let mut files = Vec::new();
+        wim.select_image(selected)
+            .iterate_dir_tree(
+                TStr::from_impl(&c_text("/")?),
+                IterateDirTreeFlags::RECURSIVE,
+                |entry| {
+                    let is_dir = entry.file_attributes.contains(FileAttributes::DIRECTORY);
+                    // The unnamed data stream is the one without a name.
+                    let data = entry
+                        .streams
+                        .iter()
+                        .map(|s| (*s).into_stream_entry())
+                        .find(|s| s.stream_name.is_none());
+                    let (size, sha1) = match data {
+                        Some(stream) if !is_dir && stream.resource.uncompressed_size > 0 => (
+                            stream.resource.uncompressed_size,
+                            hex::encode(stream.resource.sha1_hash),
+                        ),
+                        _ => (0, String::new()),
+                    };
+                    files.push(FileEntry {
+                        path: entry.full_path.to_str().to_string(),
+                        is_dir,
+                        size,
+                        sha1,
+                    });
+                    Ok(())
+                },
+            )
+            .map_err(|e| WimError::from_wimlib(path, e))?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
     fn apply_changes(
         &self,
         source: &Path,
         index: u32,
         changes: &[FileChange],
+        properties: Option<&ImageProperties>,
         output: &Path,
         monitor: &Monitor,
     ) -> Result<(), WimError> {
@@ -283,6 +323,20 @@ impl WimBackend for Wimlib {
                 other => WimError::from_wimlib(source, other),
             })?;
         drop(commands);
+        if let Some(properties) = properties {
+            let image = wim.select_image(selected);
+            for (name, value) in [
+                ("NAME", &properties.name),
+                ("DESCRIPTION", &properties.description),
+            ] {
+                image
+                    .set_property(
+                        TStr::from_impl(&c_text(name)?),
+                        Some(TStr::from_impl(&c_text(value)?)),
+                    )
+                    .map_err(|e| WimError::from_wimlib(source, e))?;
+            }
+        }
         monitor.progress.set_phase("Writing");
         watch_writes(&mut wim, monitor);
         write_verified(&wim, source, output, monitor)

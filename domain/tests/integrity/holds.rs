@@ -7,15 +7,12 @@ use domain::{
     catalog::{ImageKind, kinds::ImageAction},
     jobs::{JobState, NewSchedule, ScheduleSpec},
     testing::{BACKENDS, wait_until_final},
-    wim::Compression,
 };
 
 use super::{LONG, Setup, conflict};
 
-fn optimize() -> ImageAction {
-    ImageAction::Optimize {
-        compression: Compression::Xpress,
-    }
+fn verify() -> ImageAction {
+    ImageAction::Verify
 }
 
 /// A regeneration holds each default boot image: no job is queued on one meanwhile, none is
@@ -32,7 +29,11 @@ async fn the_default_regeneration_holds_every_default_boot_image() {
         .await;
         let admin = s.domain.for_actor(&s.admin);
         s.start_runner();
-        let made = admin.catalog().update_defaults().await.expect("defaults");
+        let made = admin
+            .boot_images()
+            .update_defaults()
+            .await
+            .expect("defaults");
         let made = wait_until_final(&s.domain, made, LONG).await;
         assert_eq!(made.state, JobState::Succeeded, "{:?}", made.error);
         s.stop_runner().await;
@@ -45,24 +46,24 @@ async fn the_default_regeneration_holds_every_default_boot_image() {
             .expect("the default boot image");
 
         // No runner from here on: what is queued stays queued.
-        let regeneration = admin.catalog().update_defaults().await.expect("queued");
+        let regeneration = admin.boot_images().update_defaults().await.expect("queued");
         let apply = admin.boot_drivers().apply(default.id).await;
         assert_eq!(
             conflict(apply),
             format!("Update default boot images is queued on this image: job {regeneration}")
         );
-        let optimize_it = admin
+        let verify_it = admin
             .catalog()
-            .service(ImageKind::Boot, default.id, optimize())
+            .service(ImageKind::Boot, default.id, verify())
             .await;
-        assert!(conflict(optimize_it).contains(&format!("job {regeneration}")));
+        assert!(conflict(verify_it).contains(&format!("job {regeneration}")));
         let delete = admin
             .catalog()
             .delete(ImageKind::Boot, default.id, default.row_version)
             .await
             .map(|()| 0);
         assert!(conflict(delete).contains(&format!("job {regeneration}")));
-        let again = admin.catalog().update_defaults().await;
+        let again = admin.boot_images().update_defaults().await;
         assert_eq!(
             conflict(again),
             format!(
@@ -73,13 +74,11 @@ async fn the_default_regeneration_holds_every_default_boot_image() {
         // The other way round: a job on a default boot image holds off the regeneration.
         admin.jobs().cancel(regeneration).await.expect("cancel");
         let apply = admin.boot_drivers().apply(default.id).await.expect("apply");
-        let regenerate = admin.catalog().update_defaults().await;
+        let regenerate = admin.boot_images().update_defaults().await;
         // Not named: the one who regenerates may not be allowed to read it.
         assert_eq!(
             conflict(regenerate),
-            format!(
-                "Apply boot image drivers is queued on an image this job works on: job {apply}"
-            )
+            format!("Build boot image is queued on an image this job works on: job {apply}")
         );
         let job = s.domain.jobs().get(apply).await.expect("job");
         let target = job.target.expect("the apply job names its image");
@@ -99,19 +98,19 @@ async fn scheduled_jobs_hold_their_objects_and_each_firing_is_audited() {
         let s = Setup::new(backend).await;
         let id = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
         let admin = s.domain.for_actor(&s.admin);
-        // The parameters of an optimize, as the console queues it.
+        // The parameters of a verification, as the console queues it.
         let sample = admin
             .catalog()
-            .service(ImageKind::Boot, id, optimize())
+            .service(ImageKind::Boot, id, verify())
             .await
-            .expect("optimize");
+            .expect("verify");
         let params = s.domain.jobs().get(sample).await.expect("job").params;
         admin.jobs().cancel(sample).await.expect("cancel");
         admin
             .jobs()
             .create_schedule(NewSchedule {
-                name: "hourly optimize".into(),
-                kind: "image-optimize".into(),
+                name: "hourly verify".into(),
+                kind: "image-verify".into(),
                 params,
                 spec: ScheduleSpec::Interval(3600),
             })
@@ -131,7 +130,7 @@ async fn scheduled_jobs_hold_their_objects_and_each_firing_is_audited() {
         assert_eq!(
             queued
                 .iter()
-                .filter(|j| j.kind == "image-optimize" && j.state == JobState::Queued)
+                .filter(|j| j.kind == "image-verify" && j.state == JobState::Queued)
                 .count(),
             0,
             "a schedule queued a second job on a busy image"
@@ -165,7 +164,7 @@ async fn scheduled_jobs_hold_their_objects_and_each_firing_is_audited() {
             .remove(0);
         assert_eq!(
             (job.kind.as_str(), job.state),
-            ("image-optimize", JobState::Queued)
+            ("image-verify", JobState::Queued)
         );
         let target = job.target.expect("a scheduled job names its image");
         assert_eq!(target.id, id.to_string());
@@ -192,8 +191,8 @@ async fn scheduled_jobs_hold_their_objects_and_each_firing_is_audited() {
             .for_actor(&deputy)
             .jobs()
             .create_schedule(NewSchedule {
-                name: "deputy's optimize".into(),
-                kind: "image-optimize".into(),
+                name: "deputy's verify".into(),
+                kind: "image-verify".into(),
                 params: job.params.clone(),
                 spec: ScheduleSpec::Interval(60),
             })

@@ -10,7 +10,6 @@ use domain::{
     fixtures::{self, Arch},
     jobs::{JobState, NewSchedule, Runner, ScheduleSpec},
     testing::{BACKENDS, Backend, ManualClock, TestDb, fast_runner_options, wait_until_final},
-    wim::Compression,
 };
 use sea_orm::{ConnectionTrait, Database};
 
@@ -206,17 +205,11 @@ async fn one_job_works_on_an_image_at_a_time() {
         let s = Setup::new(backend).await;
         let id = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
         let catalog = s.domain.for_actor(&s.admin).catalog();
-        // No runner: the optimize stays queued.
+        // No runner: the verification stays queued.
         let optimize = catalog
-            .service(
-                ImageKind::Boot,
-                id,
-                ImageAction::Optimize {
-                    compression: Compression::Xpress,
-                },
-            )
+            .service(ImageKind::Boot, id, ImageAction::Verify)
             .await
-            .expect("optimize");
+            .expect("verify");
         let apply = s.domain.for_actor(&s.admin).boot_drivers().apply(id).await;
         let message = match apply {
             Err(Error::Conflict(message)) => message,
@@ -224,12 +217,21 @@ async fn one_job_works_on_an_image_at_a_time() {
         };
         assert_eq!(
             message,
-            format!("Optimize image is queued on this image: job {optimize}")
+            format!("Verify image is queued on this image: job {optimize}")
         );
         let verify = catalog
             .service(ImageKind::Boot, id, ImageAction::Verify)
             .await;
         assert!(conflict(verify).contains(&format!("job {optimize}")));
+        // Nor may a rollback change the image under it.
+        let rollback = s
+            .domain
+            .for_actor(&s.admin)
+            .boot_images()
+            .rollback(id, 1)
+            .await
+            .map(i64::from);
+        assert!(conflict(rollback).contains(&format!("job {optimize}")));
         let image = s.domain.catalog().get(id).await.expect("image");
         let delete = catalog
             .delete(ImageKind::Boot, id, image.row_version)
@@ -248,7 +250,7 @@ async fn one_job_works_on_an_image_at_a_time() {
             .boot_drivers()
             .apply(id)
             .await
-            .expect("apply after the optimize ended");
+            .expect("apply after the verification ended");
     }
 }
 
@@ -270,7 +272,7 @@ async fn a_job_whose_image_changed_meanwhile_fails_and_leaves_nothing() {
             Backend::Sqlite => {
                 s.sql(&format!(
                     "CREATE TRIGGER race AFTER UPDATE OF state ON jobs \
-                     WHEN NEW.state = 'succeeded' AND NEW.kind = 'image-optimize' \
+                     WHEN NEW.state = 'succeeded' AND NEW.kind = 'boot-image-build' \
                      BEGIN {bump}; END"
                 ))
                 .await
@@ -282,26 +284,26 @@ async fn a_job_whose_image_changed_meanwhile_fails_and_leaves_nothing() {
                 .await;
                 s.sql(
                     "CREATE TRIGGER race AFTER UPDATE OF state ON jobs FOR EACH ROW \
-                     WHEN (NEW.state = 'succeeded' AND NEW.kind = 'image-optimize') \
+                     WHEN (NEW.state = 'succeeded' AND NEW.kind = 'boot-image-build') \
                      EXECUTE FUNCTION race()",
                 )
                 .await
             }
         }
         s.start_runner();
-        let job = s
-            .domain
-            .for_actor(&s.admin)
-            .catalog()
-            .service(
-                ImageKind::Boot,
-                id,
-                ImageAction::Optimize {
-                    compression: Compression::Xpress,
-                },
-            )
-            .await
-            .expect("optimize");
+        let boot = s.domain.for_actor(&s.admin).boot_images();
+        boot.customize(
+            id,
+            domain::boot::access::CustomizationEdit {
+                command_support: true,
+                expected_recipe_version: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .expect("customize");
+        let job = boot.build(id).await.expect("build");
         let job = wait_until_final(&s.domain, job, LONG).await;
         assert_eq!(job.state, JobState::Failed, "{job:?}");
         assert!(
@@ -321,6 +323,13 @@ async fn a_job_whose_image_changed_meanwhile_fails_and_leaves_nothing() {
             files_before,
             "the job's output was left in the store"
         );
+        let revisions = s
+            .domain
+            .boot_images()
+            .revisions(&after)
+            .await
+            .expect("revisions");
+        assert_eq!(revisions.len(), 1, "a revision of a build that failed");
     }
 }
 

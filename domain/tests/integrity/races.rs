@@ -177,8 +177,8 @@ async fn a_discard_leaves_the_file_of_the_upload_that_replaced_it() {
     }
 }
 
-/// Deleting a driver while an Apply that injected it commits: the delete sees the image that
-/// contains it and is refused.
+/// Deleting a driver while a boot image's recipe takes it (its list) commits: the delete sees
+/// the image that lists it and is refused.
 #[tokio::test]
 async fn a_driver_an_image_took_meanwhile_is_not_deleted() {
     for backend in BACKENDS {
@@ -197,17 +197,13 @@ async fn a_driver_an_image_took_meanwhile_is_not_deleted() {
             .drivers
             .pop()
             .expect("driver");
-        let injected = serde_json::json!([{
-            "id": driver.id,
-            "name": driver.name,
-            "inf_name": "labnic.inf",
-            "version": "1.0",
-            "content_hash": "0",
-            "folder": r"Windows\INF\Wimdeck\001-labnic",
-        }]);
         let (_conn, txn) = open_write(
             &s,
-            &format!("UPDATE images SET injected_drivers = '{injected}' WHERE id = {image}"),
+            &format!(
+                "INSERT INTO boot_image_drivers (image_id, driver_id, added_by, added_at_ms) \
+                 VALUES ({image}, {}, 'admin', 1)",
+                driver.id
+            ),
         )
         .await;
         let (domain, admin) = (s.domain.clone(), s.admin.clone());

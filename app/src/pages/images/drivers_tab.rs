@@ -101,20 +101,15 @@ fn Lists(view: BootDriversView, remove: ServerAction<RemoveBootImageDriver>) -> 
         }
     });
     let image_id = view.image_id;
-    let state = match (view.drivers_revision, view.pending) {
-        (_, true) => {
-            "The list differs from the boot image: apply it to write a new revision.".to_owned()
+    let state = match (view.pending, view.injected.len()) {
+        (true, _) => {
+            "The list differs from the boot image: build it to write a new revision.".to_owned()
         }
-        (Some(revision), false) => format!(
-            "Revision {revision} of the boot image contains these {} driver(s){}.",
-            view.injected.len(),
-            if revision == view.content_revision {
-                ""
-            } else {
-                " (a later revision keeps them)"
-            }
+        (false, 0) => "No driver has been added to this boot image.".to_owned(),
+        (false, count) => format!(
+            "Revision {} of the boot image contains these {count} driver(s).",
+            view.current_revision
         ),
-        (None, false) => "No driver has been added to this boot image.".to_owned(),
     };
     let may_edit = view.may_edit && view.customizable;
     let remove_button = Callback::new(move |row: DriverRow| {
@@ -153,7 +148,7 @@ fn Lists(view: BootDriversView, remove: ServerAction<RemoveBootImageDriver>) -> 
             <ActionForm action=apply attr:class="row">
                 <input type="hidden" name="image_id" value=image_id />
                 <button type="submit" disabled=!view.pending>"Apply drivers"</button>
-                <span class="muted">"Writes a new revision of the boot image from the image without drivers plus this list; the source is never changed."</span>
+                <span class="muted">"Builds a new revision of the boot image from its base and its recipe, this list included; the source is never changed."</span>
             </ActionForm>
         })}
         {action_error(apply.value())}

@@ -145,9 +145,10 @@ fn ListView(
                     {view.rows.into_iter().map(|row| {
                         let href = format!("{}/{}", kind.base(), row.id);
                         let default = row.default_for.clone().map(|a| view! { " " <span class="badge">{format!("default {a}")}</span> });
+                        let marks = super::marks(&row.marks);
                         view! {
                             <tr data-image-id=row.id>
-                                <td data-label="Name"><span><a href=href>{row.name.clone()}</a>{default}</span></td>
+                                <td data-label="Name"><span><a href=href>{row.name.clone()}</a>{default}{marks}</span></td>
                                 <td data-label="Version">{row.version.clone()}</td>
                                 <td data-label="Architecture">{row.architecture.clone()}</td>
                                 <td data-label="OS version">{row.os_version.clone()}</td>

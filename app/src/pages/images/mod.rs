@@ -5,6 +5,7 @@ mod browser;
 mod detail;
 mod drivers_tab;
 mod list;
+mod recipe;
 pub(crate) mod upload;
 
 pub use add::{AddBootImagePage, AddOsImagePage};
@@ -68,6 +69,18 @@ pub(crate) fn kilobytes(bytes: u64) -> String {
         out.push(c);
     }
     format!("{out} KB")
+}
+
+/// A boot image's marks as badges: a warning one for what must not reach production.
+pub(crate) fn marks(marks: &[(String, bool)]) -> impl leptos::IntoView + use<> {
+    use leptos::prelude::*;
+    marks
+        .iter()
+        .map(|(label, warning)| {
+            let class = if *warning { "badge warning" } else { "badge" };
+            view! { " " <span class=class>{label.clone()}</span> }
+        })
+        .collect_view()
 }
 
 /// The state of an image as a badge label.

@@ -31,10 +31,6 @@ pub struct Model {
     pub verified_at_ms: Option<i64>,
     pub row_version: i32,
     pub content_revision: i32,
-    pub base_file_path: Option<String>,
-    /// JSON array of `InjectedDriver`.
-    pub injected_drivers: String,
-    pub drivers_revision: Option<i32>,
     pub created_by: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
