@@ -76,6 +76,9 @@ struct Inner {
     uploads: catalog::uploads::InFlight,
     /// The newest audit entry this process wrote to the anchor file.
     audit_anchor: Mutex<i64>,
+    /// What boot image bases contain, by base file (a base never changes once written), for
+    /// images that have no recipe row to keep it in yet.
+    base_facts: Mutex<HashMap<std::path::PathBuf, boot::BaseFacts>>,
 }
 
 impl Domain {
@@ -114,6 +117,7 @@ impl Domain {
                 running_jobs: Mutex::new(HashMap::new()),
                 uploads: catalog::uploads::InFlight::default(),
                 audit_anchor: Mutex::new(0),
+                base_facts: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -213,6 +217,28 @@ impl Domain {
     pub(crate) fn publish(&self, event: jobs::JobEvent) {
         // No subscribers is fine.
         let _ = self.inner.job_events.send(event);
+    }
+
+    pub(crate) fn cached_facts(&self, base: &std::path::Path) -> Option<boot::BaseFacts> {
+        self.inner
+            .base_facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(base)
+            .cloned()
+    }
+
+    pub(crate) fn cache_facts(&self, base: std::path::PathBuf, facts: boot::BaseFacts) {
+        let mut cache = self
+            .inner
+            .base_facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // A handful of bases are in use at a time; the cache never grows past that much.
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(base, facts);
     }
 
     pub(crate) fn register_running(&self, id: i64, token: CancellationToken) {

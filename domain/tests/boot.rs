@@ -434,7 +434,7 @@ async fn revisions_compare_roll_back_and_keep_only_the_newest_files() {
         .await;
         let image = s.import(ImageKind::Boot, "boot_amd64.wim", "Lab PE").await;
         let boot = s.domain.for_actor(&s.admin).boot_images();
-        // 2: scratch space; 3: a background too; 4: command support too.
+        // 2: scratch space; 3: a background too; 4: back to 1; 5 and 6: two more changes.
         s.customize(
             image.id,
             CustomizationEdit {
@@ -554,13 +554,15 @@ async fn revisions_compare_roll_back_and_keep_only_the_newest_files() {
             .collect();
         assert_eq!(
             numbers,
+            // Revision 1's file is revision 4's (the rollback's) and the base: it stays, and so
+            // does revision 1's claim on it.
             [
                 (6, true),
                 (5, true),
                 (4, true),
                 (3, false),
                 (2, false),
-                (1, false)
+                (1, true)
             ]
         );
         for file in &older {
@@ -976,5 +978,76 @@ async fn an_os_image_lists_the_boot_images_that_can_deploy_it() {
         [current.id],
         "Windows PE 5.0 is older than Windows 11"
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_default_image_rolled_back_stays_rolled_back_until_its_windows_pe_changes() {
+    let adk = tempfile::tempdir().expect("adk");
+    let winpe = adk.path().join("winpe.wim");
+    std::fs::copy(&crate::samples().boot_amd64, &winpe).expect("copy");
+    let source = winpe.clone();
+    let s = Setup::with_config(Backend::Sqlite, move |config| {
+        config
+            .images
+            .default_boot_sources
+            .insert("amd64".into(), source);
+    })
+    .await;
+    let update = || async {
+        let job = s
+            .domain
+            .for_actor(&s.admin)
+            .boot_images()
+            .update_defaults()
+            .await
+            .expect("queue");
+        let job = s.wait(job).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        job.result.expect("result")["defaults"][0]["action"]
+            .as_str()
+            .expect("action")
+            .to_owned()
+    };
+    let latest_build = || async {
+        let filter = domain::jobs::JobFilter {
+            kind: Some(domain::boot::build::BUILD.into()),
+            ..Default::default()
+        };
+        let job = s
+            .domain
+            .jobs()
+            .list(&filter, domain::jobs::PageCursor::Newest, 1)
+            .await
+            .expect("jobs")
+            .jobs
+            .remove(0);
+        let job = s.wait(job.id).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    };
+    assert_eq!(update().await, "created");
+    let default = s
+        .domain
+        .catalog()
+        .default_for("amd64")
+        .await
+        .expect("db")
+        .expect("default");
+    // A newer ADK: revision 2 is the regeneration.
+    let tree = s.root.join(".newer");
+    let mut newer = WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10);
+    newer.build = 26200;
+    newer.write(&tree).expect("tree");
+    std::fs::remove_file(&winpe).expect("remove");
+    fixtures::capture(&tree, "Microsoft Windows PE (amd64)", &winpe, true).expect("capture");
+    assert_eq!(update().await, "regenerated");
+    latest_build().await;
+    let boot = s.domain.for_actor(&s.admin).boot_images();
+    assert_eq!(boot.show(default.id).await.expect("show").current.number, 2);
+    // The admin goes back to the older Windows PE: the next check leaves it there.
+    boot.rollback(default.id, 1).await.expect("rollback");
+    assert_eq!(update().await, "up-to-date");
+    let now = s.domain.catalog().get(default.id).await.expect("image");
+    assert_eq!(now.os_version.as_deref(), Some("10.0.26100.1"));
     s.stop().await;
 }

@@ -152,7 +152,8 @@ fn hives_wimdeck_rewrites_read_back_with_libhivex() {
     hive.root
         .find_or_new(r"ControlSet001\Control\Keyboard Layouts\00000411")
         .set_value("Layout Text", &RegValue::Sz("日本語".into()));
-    for i in 0..400 {
+    // More subkeys than one `lh` list holds: an `ri` index, as Windows writes it.
+    for i in 0..2400 {
         hive.root
             .find_or_new(&format!(r"ControlSet001\Enum\PCI\VEN_{i:04X}"));
     }

@@ -39,6 +39,9 @@ enum BootImages {
     /// JSON: what the base contains (languages, keyboard layouts, packages, programs), read
     /// from it once.
     Facts,
+    /// Default boot images: the configured Windows PE version they were last regenerated
+    /// from.
+    DefaultSourceVersion,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -133,6 +136,7 @@ impl MigrationTrait for Migration {
                     .col(integer(BootImages::CurrentRevision))
                     .col(integer(BootImages::RecipeVersion).default(1))
                     .col(text_null(BootImages::Facts))
+                    .col(string_len_null(BootImages::DefaultSourceVersion, 32))
                     .foreign_key(
                         ForeignKey::create()
                             .from(BootImages::Table, BootImages::ImageId)
@@ -199,8 +203,8 @@ impl MigrationTrait for Migration {
             // The column holds the JSON list Wimdeck wrote: drivers with id, name, inf_name,
             // version and content_hash, as a recipe lists them.
             let drivers = match row.injected_drivers.trim() {
-                "" => "[]",
-                list => list,
+                list if list.starts_with('[') && list.ends_with(']') => list,
+                _ => "[]",
             };
             let recipe = format!(r#"{{"drivers":{drivers},"customization":{{}},"shell":null}}"#);
             manager

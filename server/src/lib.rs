@@ -259,14 +259,20 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
     // Entries removed from the audit log while the console was down are recorded in it.
     domain.audit().reconcile_anchor().await?;
     // Before any job runs: whatever a crash left half-done goes.
-    let swept = domain::catalog::store::sweep(&domain).await?;
-    for path in swept.abandoned_files.iter().chain(&swept.temporary_files) {
+    let swept = domain.sweep().await?;
+    let catalog = &swept.catalog;
+    for path in catalog
+        .abandoned_files
+        .iter()
+        .chain(&catalog.temporary_files)
+        .chain(&swept.driver_folders)
+    {
         tracing::info!("removed {} left by an interrupted job", path.display());
     }
-    for path in &swept.abandoned_uploads {
+    for path in &catalog.abandoned_uploads {
         tracing::info!("removed {}, an upload abandoned for a day", path.display());
     }
-    for path in domain::boot::sweep(&domain).await? {
+    for path in &swept.boot_assets {
         tracing::info!(
             "removed {}, a file no boot image recipe names",
             path.display()

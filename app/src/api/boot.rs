@@ -286,8 +286,8 @@ mod ssr {
                 })
                 .collect(),
             shell: v.state.shell.as_ref().map(shell_label),
-            has_setup: facts.has_setup,
-            has_wdscapture: facts.has_wdscapture,
+            has_setup: facts.setup.is_some(),
+            has_wdscapture: facts.wdscapture.is_some(),
             base_path: v.state.base_path.display().to_string(),
             source_path: v.image.source_path.clone(),
             source_index: v.image.source_index,

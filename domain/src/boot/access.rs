@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait},
+};
 use serde_json::{Value, json};
 
 use super::{
@@ -241,7 +244,8 @@ impl<'a> ActorBootImages<'a> {
         };
         let ids: Vec<i64> = recipe.drivers.iter().map(|d| d.id).collect();
         let drivers = DriverCatalog::new(self.domain).get_many(&ids).await?;
-        checks::check(&image, &recipe, &facts, &drivers, data_dir)
+        checks::check_blocking(&image, &recipe, &facts, drivers, data_dir)
+            .await
             .map_err(|e| Error::invalid("customization", e))?;
 
         let mut txn = AuditedTxn::begin(self.domain).await?;
@@ -256,7 +260,7 @@ impl<'a> ActorBootImages<'a> {
             )
             .col_expr(
                 boot_images::Column::RecipeVersion,
-                Expr::value(edit.expected_recipe_version + 1),
+                Expr::col(boot_images::Column::RecipeVersion).add(1),
             )
             .filter(boot_images::Column::ImageId.eq(image_id))
             .filter(boot_images::Column::RecipeVersion.eq(edit.expected_recipe_version))
@@ -349,15 +353,18 @@ impl<'a> ActorBootImages<'a> {
             shell: Some(shell.clone()),
             ..boot.recipe_of(self.domain.db(), &state).await?
         };
+        // The new image gets this one's drivers: each must be one this user may add.
+        super::drivers::require_readable(self.domain, self.actor, &recipe.drivers).await?;
         let ids: Vec<i64> = recipe.drivers.iter().map(|d| d.id).collect();
         let drivers = DriverCatalog::new(self.domain).get_many(&ids).await?;
-        checks::check(
+        checks::check_blocking(
             &image,
             &recipe,
             &facts,
-            &drivers,
+            drivers,
             &self.domain.config().data_dir,
         )
+        .await
         .map_err(|e| Error::invalid("image", e))?;
         Catalog::new(self.domain)
             .ensure_name_free(ImageKind::Boot, name.trim())
@@ -437,6 +444,12 @@ impl<'a> ActorBootImages<'a> {
         }
         let file = match &old.file_path {
             Some(file) if file.is_file() => file.clone(),
+            Some(file) if file.exists() => {
+                return Err(Error::Conflict(format!(
+                    "{} (the file of revision {number}) is not a file any more; verify the store",
+                    file.display()
+                )));
+            }
             _ => {
                 return Err(Error::invalid(
                     "revision",
@@ -447,8 +460,26 @@ impl<'a> ActorBootImages<'a> {
                 ));
             }
         };
+        // Nothing on disk is trusted blindly: the file must still be the one the revision
+        // wrote (its size; a verification checks every byte).
+        let size = std::fs::metadata(&file)?.len();
+        if size != old.size_bytes {
+            return Err(Error::Conflict(format!(
+                "the file of revision {number} has {size} bytes, not the {} it was written with; it was changed on disk and cannot be made current",
+                old.size_bytes
+            )));
+        }
         let ids: Vec<i64> = old.recipe.drivers.iter().map(|d| d.id).collect();
         let present = DriverCatalog::new(self.domain).get_many(&ids).await?;
+        // The list is taken back: each driver must be one this user may add.
+        let still_there: Vec<_> = old
+            .recipe
+            .drivers
+            .iter()
+            .filter(|d| present.iter().any(|p| p.id == d.id))
+            .cloned()
+            .collect();
+        super::drivers::require_readable(self.domain, self.actor, &still_there).await?;
         if let Some(gone) = old
             .recipe
             .drivers
@@ -472,8 +503,15 @@ impl<'a> ActorBootImages<'a> {
             job_id: None,
             ..old.clone()
         };
+        // The file was verified when the revision was written.
         catalog
-            .replace_file(&mut txn, &image, &file, &old.metadata)
+            .replace_file(
+                &mut txn,
+                &image,
+                &file,
+                &old.metadata,
+                Some(old.created_at_ms),
+            )
             .await?;
         revisions::insert(txn.conn(), image_id, &revision).await?;
         revisions::make_current(txn.conn(), image_id, new_number).await?;
@@ -507,7 +545,7 @@ impl<'a> ActorBootImages<'a> {
             )
             .col_expr(
                 boot_images::Column::RecipeVersion,
-                Expr::value(before.recipe_version + 1),
+                Expr::col(boot_images::Column::RecipeVersion).add(1),
             )
             .filter(boot_images::Column::ImageId.eq(image_id))
             .exec(txn.conn())

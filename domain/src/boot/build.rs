@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     BootImages, BootState, checks,
-    facts::{self, BaseFacts},
+    facts::BaseFacts,
     plan::{self, Inputs, Source},
     recipe::Recipe,
     revisions::{self, Revision},
@@ -193,8 +193,12 @@ impl Outputs {
 struct NewBase {
     path: PathBuf,
     sha256: String,
-    /// The source it was taken from, when that changes (Data source tab, reload).
-    source: Option<(String, u32)>,
+    /// The source it was taken from (as the image names it), and its index.
+    source: (String, u32),
+    /// What the new base is: its languages, its Windows PE version.
+    inspection: WimInspection,
+    /// The upload it was read from (its id and file), used up by the build.
+    upload: Option<(String, PathBuf)>,
 }
 
 async fn build(
@@ -220,9 +224,11 @@ async fn build(
         .map_or(state.base_path.clone(), |b| b.path.clone());
     let facts = match (&new_base, &state.facts) {
         (None, Some(facts)) => facts.clone(),
-        _ => {
-            ctx.progress().set_phase("Reading what the base contains");
-            super::read_facts(domain, image, &base_path).await?
+        (None, None) => boot.facts(image, state).await?,
+        (Some(new), _) => {
+            ctx.progress()
+                .set_phase("Reading what the new base contains");
+            super::read_facts(domain, image.id, &new.inspection, &base_path).await?
         }
     };
     let recipe = boot.recipe_of(domain.db(), state).await?;
@@ -239,8 +245,10 @@ async fn build(
     }
     let ids: Vec<i64> = recipe.drivers.iter().map(|d| d.id).collect();
     let drivers = DriverCatalog::new(domain).get_many(&ids).await?;
-    let checked = checks::check(image, &recipe, &facts, &drivers, &domain.config().data_dir)
-        .map_err(JobError::Failed)?;
+    let checked =
+        checks::check_blocking(image, &recipe, &facts, drivers, &domain.config().data_dir)
+            .await
+            .map_err(JobError::Failed)?;
 
     let work = domain
         .config()
@@ -261,10 +269,8 @@ async fn build(
             BaseChange::Reload => "Reloaded from the source".to_owned(),
             BaseChange::Configured => "Regenerated from the configured Windows PE".to_owned(),
             BaseChange::Source { .. } => format!(
-                "Data source changed to {}",
-                base.source
-                    .as_ref()
-                    .map_or(String::new(), |(p, i)| format!("{p}, index {i}"))
+                "Data source changed to {}, index {}",
+                base.source.0, base.source.1
             ),
             BaseChange::Keep => String::new(),
         });
@@ -297,7 +303,14 @@ async fn build(
         image: image.clone(),
         file,
         revision,
-        source: new_base.and_then(|b| b.source),
+        default_source_version: new_base
+            .as_ref()
+            .filter(|_| *change == BaseChange::Configured)
+            .and_then(|b| b.inspection.images.first())
+            .and_then(|i| i.version)
+            .map(|v| v.to_string()),
+        upload: new_base.as_ref().and_then(|b| b.upload.clone()),
+        source: new_base.map(|b| b.source),
         facts,
         inspection,
         outputs: outputs.clone(),
@@ -321,7 +334,7 @@ async fn take_base(
     outputs: &mut Outputs,
 ) -> Result<Option<NewBase>, JobError> {
     let domain = ctx.domain();
-    let (source, index, shown) = match change {
+    let (source, index, named) = match change {
         BaseChange::Keep => return Ok(None),
         BaseChange::Reload => {
             if image.source_path.starts_with(sources::UPLOAD_PREFIX) {
@@ -353,9 +366,18 @@ async fn take_base(
                         "no Windows PE source is configured for {arch} (images.default_boot_sources)"
                     ))
                 })?;
-            let shown = path.display().to_string();
-            (path, 1, Some((shown, 1)))
+            let named = path.display().to_string();
+            (path, 1, Some((named, 1)))
         }
+    };
+    // A new data source may be one of the user's uploads: the build uses it up, as an import
+    // does, and the image names the file that was sent.
+    let upload = crate::catalog::uploads::find_complete(domain.db(), &source).await?;
+    let named = match (&upload, named) {
+        (Some(u), Some((_, index))) => {
+            Some((format!("{}{}", sources::UPLOAD_PREFIX, u.file_name), index))
+        }
+        (_, named) => named,
     };
     ctx.progress().set_phase("Reading the source");
     let from = source.clone();
@@ -408,7 +430,9 @@ async fn take_base(
     Ok(Some(NewBase {
         path: output,
         sha256: written.file.sha256.clone().unwrap_or_default(),
-        source: shown.or_else(|| Some((image.source_path.clone(), index))),
+        source: named.unwrap_or_else(|| (image.source_path.clone(), index)),
+        inspection: written,
+        upload: upload.map(|u| (u.id, source)),
     }))
 }
 
@@ -426,52 +450,144 @@ pub(crate) async fn write(
 ) -> Result<(PathBuf, WimInspection), JobError> {
     let domain = ctx.domain();
     let arch = checks::architecture(image).unwrap_or("amd64");
-    let mut wanted: Vec<&str> = Vec::new();
+    // The image's own files a recipe changes, where the image has them.
     let needs_answer = !recipe.drivers.is_empty() || !plan::commands(recipe).is_empty();
-    if needs_answer && facts.has_answer_file {
-        wanted.push(facts::ANSWER_FILE);
-    }
-    if recipe.shell.is_some() && facts.has_winpeshl {
-        wanted.push(facts::WINPESHL);
-    }
-    if recipe.customization.scratch_mb.is_some() && facts.has_system_hive {
-        wanted.push(facts::SYSTEM_HIVE);
-    }
+    let answer_file = facts.answer_file.clone().filter(|_| needs_answer);
+    let winpeshl = facts.winpeshl.clone().filter(|_| recipe.shell.is_some());
+    let system_hive = facts
+        .system_hive
+        .clone()
+        .filter(|_| recipe.customization.scratch_mb.is_some());
+    let wanted: Vec<String> = [&answer_file, &winpeshl, &system_hive]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     let existing = work.join("existing");
     std::fs::create_dir_all(&existing)?;
     if !wanted.is_empty() {
         ctx.progress()
             .set_phase("Reading the files the recipe changes");
         let (from, into) = (base.to_path_buf(), existing.clone());
-        let owned: Vec<String> = wanted.iter().map(|s| (*s).to_owned()).collect();
         kinds::engine(domain, move |wim| {
-            let paths: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let paths: Vec<&str> = wanted.iter().map(String::as_str).collect();
             wim.extract_paths(&from, 1, &paths, &into)
         })
         .await
         .map_err(|e| JobError::Failed(e.to_string()))?;
     }
-    let text = |name: &str| -> Result<Option<String>, JobError> {
-        let path = existing.join(name);
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let bytes = std::fs::read(&path)?;
-        crate::drivers::inf::decode(&bytes).map(Some).map_err(|e| {
-            JobError::Failed(format!("{name} in {} cannot be read: {e}", base.display()))
-        })
+    let (recipe, facts, target, from, dir) = (
+        recipe.clone(),
+        facts.clone(),
+        image.clone(),
+        base.to_path_buf(),
+        work.to_path_buf(),
+    );
+    // Reading, planning (a hive rewritten) and writing the files: off the async runtime.
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare(
+            &recipe,
+            facts,
+            &target,
+            arch,
+            checked,
+            &from,
+            &dir,
+            [answer_file, winpeshl, system_hive],
+        )
+    })
+    .await
+    .map_err(|e| JobError::Failed(format!("preparing the build stopped unexpectedly: {e}")))??;
+    let Some((changes, properties)) = prepared else {
+        // Nothing to add: the revision is the base itself, already verified.
+        ctx.info("The recipe adds nothing: the new revision is the base itself");
+        let from = base.to_path_buf();
+        let inspection = kinds::engine(domain, move |wim| wim.inspect(&from, true))
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+        return Ok((base.to_path_buf(), inspection));
     };
-    let system = existing.join("SYSTEM");
+    let output = store::new_store_path(domain, ImageKind::Boot, &image.name)?;
+    ctx.info(format!(
+        "Writing {} change(s) into a copy of {}",
+        changes.len(),
+        base.display()
+    ));
+    let from = base.to_path_buf();
+    let (pending, inspection) = kinds::write_output(ctx, &output, move |wim, out, watch| {
+        wim.apply_changes(&from, 1, &changes, properties.as_ref(), out, watch)
+    })
+    .await?;
+    outputs.push(pending, output.clone());
+    Ok((output, inspection))
+}
+
+/// What a build writes into its copy of the base: the files, and the image's new name and
+/// description if they change.
+type Prepared = (Vec<FileChange>, Option<ImageProperties>);
+
+/// Larger answer files and shells are refused: both are a few kilobytes.
+const MAX_TEXT_BYTES: u64 = 1 << 20;
+
+/// The changes of a build, with the image's own files read from `work/existing` and
+/// Wimdeck's written to `work/generated`; `None` when the recipe adds nothing. `own` are the
+/// image's answer file, shell and SYSTEM hive, where they are and when the recipe changes them.
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    recipe: &Recipe,
+    facts: BaseFacts,
+    image: &CatalogImage,
+    arch: &str,
+    checked: checks::Checked,
+    base: &Path,
+    work: &Path,
+    own: [Option<String>; 3],
+) -> Result<Option<Prepared>, JobError> {
+    let existing = work.join("existing");
+    // What the image has must have been read: a file that was not would be replaced blind.
+    let read = |inside: &Option<String>| -> Result<Option<Vec<u8>>, JobError> {
+        let Some(inside) = inside else {
+            return Ok(None);
+        };
+        let path = existing.join(inside.rsplit('/').next().unwrap_or_default());
+        let size = std::fs::metadata(&path).map(|m| m.len()).map_err(|_| {
+            JobError::Failed(format!(
+                "{inside} could not be read from {}; verify the base",
+                base.display()
+            ))
+        })?;
+        if size > MAX_TEXT_BYTES && !inside.ends_with("SYSTEM") && !inside.ends_with("system") {
+            return Err(JobError::Failed(format!(
+                "{inside} in {} has {size} bytes; an answer file or shell of more than 1 MB is not one Wimdeck changes",
+                base.display()
+            )));
+        }
+        Ok(Some(std::fs::read(&path)?))
+    };
+    let text = |inside: &Option<String>| -> Result<(Option<String>, bool), JobError> {
+        let Some(bytes) = read(inside)? else {
+            return Ok((None, false));
+        };
+        let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+        let decoded = crate::drivers::inf::decode(&bytes).map_err(|e| {
+            JobError::Failed(format!(
+                "{} in {} cannot be read: {e}",
+                inside.as_deref().unwrap_or_default(),
+                base.display()
+            ))
+        })?;
+        Ok((Some(decoded), utf16))
+    };
+    let [answer_file, winpeshl, system_hive] = own;
+    let (answer_file, _) = text(&answer_file)?;
+    let (winpeshl, winpeshl_utf16) = text(&winpeshl)?;
     let inputs = Inputs {
         architecture: arch.to_owned(),
-        facts: facts.clone(),
-        answer_file: text("Unattend.xml")?,
-        winpeshl: text("winpeshl.ini")?,
-        system_hive: if system.is_file() {
-            Some(std::fs::read(&system)?)
-        } else {
-            None
-        },
+        facts,
+        answer_file,
+        winpeshl,
+        winpeshl_utf16,
+        system_hive: read(&system_hive)?,
         driver_dirs: checked.driver_dirs,
         prestart_dir: checked.prestart_dir,
         background: checked.background,
@@ -481,13 +597,7 @@ pub(crate) async fn write(
     let planned = plan::make(recipe, &inputs)
         .map_err(|e| JobError::Failed(format!("\"{}\": {e}", image.name)))?;
     if planned.is_empty() {
-        // Nothing to add: the revision is the base itself, already verified.
-        ctx.info("The recipe adds nothing: the new revision is the base itself");
-        let from = base.to_path_buf();
-        let inspection = kinds::engine(domain, move |wim| wim.inspect(&from, true))
-            .await
-            .map_err(|e| JobError::Failed(e.to_string()))?;
-        return Ok((base.to_path_buf(), inspection));
+        return Ok(None);
     }
     let generated = work.join("generated");
     std::fs::create_dir_all(&generated)?;
@@ -509,19 +619,7 @@ pub(crate) async fn write(
     let properties = planned
         .properties
         .map(|(name, description)| ImageProperties { name, description });
-    let output = store::new_store_path(domain, ImageKind::Boot, &image.name)?;
-    ctx.info(format!(
-        "Writing {} change(s) into a copy of {}",
-        changes.len(),
-        base.display()
-    ));
-    let from = base.to_path_buf();
-    let (pending, inspection) = kinds::write_output(ctx, &output, move |wim, out, watch| {
-        wim.apply_changes(&from, 1, &changes, properties.as_ref(), out, watch)
-    })
-    .await?;
-    outputs.push(pending, output.clone());
-    Ok((output, inspection))
+    Ok(Some((changes, properties)))
 }
 
 /// What the build's transaction does.
@@ -530,8 +628,12 @@ struct Commit {
     image: CatalogImage,
     file: PathBuf,
     revision: Revision,
-    /// The source a new base was taken from, when it changes.
+    /// The source a new base was taken from.
     source: Option<(String, u32)>,
+    /// The upload the new base was read from, used up with the commit.
+    upload: Option<(String, PathBuf)>,
+    /// A regeneration: the configured Windows PE version the image now comes from.
+    default_source_version: Option<String>,
     facts: BaseFacts,
     inspection: WimInspection,
     outputs: Outputs,
@@ -547,11 +649,9 @@ impl Commit {
         let image = &self.image;
         let before = boot.ensure_in(txn, image).await?;
         // Fails with a conflict if another change replaced the file meanwhile.
-        if self.file != image.file_path {
-            catalog
-                .replace_file(txn, image, &self.file, &self.inspection)
-                .await?;
-        }
+        catalog
+            .replace_file(txn, image, &self.file, &self.inspection, None)
+            .await?;
         let number = revisions::next_number(txn.conn(), image.id).await?;
         self.revision.number = number;
         revisions::insert(txn.conn(), image.id, &self.revision).await?;
@@ -564,6 +664,14 @@ impl Commit {
             &self.facts,
         )
         .await?;
+        if let Some((upload, file)) = &self.upload {
+            crate::catalog::uploads::consume(txn.conn(), upload).await?;
+            // The base is a copy: the uploaded file goes with the commit.
+            txn.release(std::slice::from_ref(file)).await?;
+        }
+        if let Some(version) = &self.default_source_version {
+            super::set_default_source_in(txn.conn(), image.id, version).await?;
+        }
         if let Some((source, index)) = &self.source {
             catalog
                 .set_source_in(txn.conn(), image.id, source, *index)

@@ -127,20 +127,20 @@ pub fn check(
             ));
         }
     }
-    if c.scratch_mb.is_some() && facts.scratch_mb.is_none() && !facts.has_system_hive {
+    if c.scratch_mb.is_some() && facts.scratch_mb.is_none() && facts.system_hive.is_none() {
         return Err(format!(
             "\"{}\" has no SYSTEM hive (Windows\\System32\\config\\SYSTEM) to hold the scratch space",
             image.name
         ));
     }
     match &recipe.shell {
-        Some(Shell::Capture) if !facts.has_wdscapture => {
+        Some(Shell::Capture) if facts.wdscapture.is_none() => {
             return Err(format!(
                 "\"{}\" has no Windows\\System32\\wdscapture.exe, the capture wizard a capture image starts; use a boot image with the Windows Deployment Services tools (the boot.wim of Windows Server media, or one with WinPE-WDS-Tools)",
                 image.name
             ));
         }
-        Some(Shell::Discover { .. }) if !facts.has_setup => {
+        Some(Shell::Discover { .. }) if facts.setup.is_none() => {
             return Err(format!(
                 "\"{}\" has no sources\\setup.exe, the Setup a discover image starts; use the boot.wim of Windows installation media",
                 image.name
@@ -149,6 +149,25 @@ pub fn check(
         _ => {}
     }
     Ok(checked)
+}
+
+/// [`check`] on a blocking thread: it hashes the recipe's assets (up to a few hundred MB).
+pub(crate) async fn check_blocking(
+    image: &CatalogImage,
+    recipe: &Recipe,
+    facts: &BaseFacts,
+    drivers: Vec<CatalogDriver>,
+    data_dir: &Path,
+) -> Result<Checked, String> {
+    let (image, recipe, facts, data_dir) = (
+        image.clone(),
+        recipe.clone(),
+        facts.clone(),
+        data_dir.to_path_buf(),
+    );
+    tokio::task::spawn_blocking(move || check(&image, &recipe, &facts, &drivers, &data_dir))
+        .await
+        .map_err(|e| format!("checking the recipe stopped unexpectedly: {e}"))?
 }
 
 /// Where a checked recipe's files are.

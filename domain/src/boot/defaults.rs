@@ -186,6 +186,9 @@ struct Step {
     version: String,
     /// The default boot image as the job found it.
     existing: Option<CatalogImage>,
+    /// The configured Windows PE version it was last made from, when a regeneration recorded
+    /// it (a rollback to an older revision is the admin's choice, not a reason to regenerate).
+    taken_from: Option<String>,
     /// The new file, unless the image is up to date.
     written: Option<Written>,
 }
@@ -205,9 +208,11 @@ impl Step {
         }
     }
 
-    /// Whether the image is older than the source's Windows PE (or lost its file).
+    /// Whether the configured source's Windows PE changed since the image was made from it
+    /// (or the image lost its file).
     fn outdated(&self, current: &CatalogImage) -> bool {
-        current.os_version.as_deref() != Some(self.version.as_str()) || !current.file_path.is_file()
+        let made_from = self.taken_from.as_deref().or(current.os_version.as_deref());
+        made_from != Some(self.version.as_str()) || !current.file_path.is_file()
     }
 }
 
@@ -232,12 +237,22 @@ async fn prepare(ctx: &JobContext, architecture: &str, source: &Path) -> Result<
     }
     let version = image.version.map(|v| v.to_string()).unwrap_or_default();
     let existing = Catalog::new(domain).default_for(architecture).await?;
+    let taken_from = match &existing {
+        Some(image) => {
+            super::BootImages::new(domain)
+                .state(image)
+                .await?
+                .default_source_version
+        }
+        None => None,
+    };
     let mut step = Step {
         architecture: architecture.to_owned(),
         source: source.to_path_buf(),
         index,
         version,
         existing,
+        taken_from,
         written: None,
     };
     if step.existing.is_some() {

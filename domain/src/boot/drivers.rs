@@ -105,6 +105,24 @@ impl BootImages<'_> {
     }
 }
 
+/// Refuses a user who may not read every driver of a recipe (a driver's package is in their
+/// scopes): a recipe copied or taken back must not carry a driver its user could not add.
+pub(crate) async fn require_readable(
+    domain: &Domain,
+    actor: &Actor,
+    drivers: &[RecipeDriver],
+) -> Result<()> {
+    if drivers.is_empty() {
+        return Ok(());
+    }
+    actor.require(ObjectType::Driver, Operation::Read)?;
+    let readable = ActorDrivers::new(domain, actor);
+    for driver in drivers {
+        readable.checked(driver.id, Operation::Read).await?;
+    }
+    Ok(())
+}
+
 /// Boot image driver lists, with one user's rights.
 pub struct ActorBootDrivers<'a> {
     domain: &'a Domain,

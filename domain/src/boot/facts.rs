@@ -3,6 +3,11 @@
 //! a capture or discover image starts, its answer file and shell, its scratch space. Read
 //! once from the base WIM (its SYSTEM hive, its servicing packages, a few directories) without
 //! extracting the image, and kept with the boot image.
+//!
+//! Windows compares names ignoring case and wimlib on Linux does not, so every path is found
+//! folder by folder ignoring case and kept as the image spells it: a build replaces
+//! `\windows\system32\config\SYSTEM` where it is, and adds its folders under the image's own
+//! `Windows` folder, never beside it under another spelling.
 
 use std::path::Path;
 
@@ -10,17 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     regf::{Hive, RegValue},
-    wim::{WimBackend, WimError},
+    wim::{DirEntry, WimBackend, WimError},
 };
 
-/// Where a build changes the image, and where it looks.
-pub const SYSTEM_HIVE: &str = "/Windows/System32/config/SYSTEM";
+/// Where the answer file is when an image has none yet (`X:\Unattend.xml`).
 pub const ANSWER_FILE: &str = "/Unattend.xml";
-pub const WINPESHL: &str = "/Windows/System32/winpeshl.ini";
-pub const BACKGROUND: &str = "/Windows/System32/winpe.jpg";
-pub const SETUP: &str = "/sources/setup.exe";
-pub const WDSCAPTURE: &str = "/Windows/System32/wdscapture.exe";
-const PACKAGES: &str = "/Windows/servicing/Packages";
 
 /// The value `DISM /Set-ScratchSpace` writes (MB), and where.
 pub const SCRATCH_KEY: &str = r"ControlSet001\Services\FBWF";
@@ -58,8 +57,8 @@ impl KeyboardLayout {
     }
 }
 
-/// What the base contains.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// What the base contains. Paths are as the image spells them (`/Windows/System32`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BaseFacts {
     pub ui_languages: Vec<String>,
@@ -67,12 +66,36 @@ pub struct BaseFacts {
     pub packages: Vec<Package>,
     /// `WinPECacheThreshold`, when the image sets it.
     pub scratch_mb: Option<u32>,
-    pub has_system_hive: bool,
-    pub has_answer_file: bool,
-    pub has_winpeshl: bool,
-    pub has_background: bool,
-    pub has_setup: bool,
-    pub has_wdscapture: bool,
+    /// The `Windows` and `Windows\System32` folders.
+    pub windows_dir: String,
+    pub system32_dir: String,
+    pub system_hive: Option<String>,
+    pub answer_file: Option<String>,
+    pub winpeshl: Option<String>,
+    pub background: Option<String>,
+    /// `sources\setup.exe` (discover images start it).
+    pub setup: Option<String>,
+    /// `Windows\System32\wdscapture.exe` (capture images start it).
+    pub wdscapture: Option<String>,
+}
+
+impl Default for BaseFacts {
+    fn default() -> Self {
+        Self {
+            ui_languages: Vec::new(),
+            keyboard_layouts: Vec::new(),
+            packages: Vec::new(),
+            scratch_mb: None,
+            windows_dir: "/Windows".into(),
+            system32_dir: "/Windows/System32".into(),
+            system_hive: None,
+            answer_file: None,
+            winpeshl: None,
+            background: None,
+            setup: None,
+            wdscapture: None,
+        }
+    }
 }
 
 /// Optional components a deployment usually needs, with what each is for.
@@ -154,6 +177,14 @@ impl BaseFacts {
         Ok(())
     }
 
+    /// Where a file of System32 the image may not have yet goes (its own spelling if it has
+    /// it).
+    pub fn in_system32(&self, existing: &Option<String>, name: &str) -> String {
+        existing
+            .clone()
+            .unwrap_or_else(|| format!("{}/{name}", self.system32_dir))
+    }
+
     /// Whether the image contains a package (its neutral part).
     pub fn has_package(&self, name: &str) -> bool {
         self.packages
@@ -177,7 +208,7 @@ impl BaseFacts {
 }
 
 /// Reads the facts of image `index` of `path` (blocking: call from a blocking thread).
-/// `ui_languages` come from the image's metadata, read at import.
+/// `ui_languages` come from the image's metadata.
 pub fn read(
     wim: &dyn WimBackend,
     path: &Path,
@@ -189,38 +220,52 @@ pub fn read(
         ui_languages,
         ..BaseFacts::default()
     };
-    let names = |dir: &str| -> Result<Vec<String>, WimError> {
-        match wim.list_dir(path, index, dir) {
-            Ok(entries) => Ok(entries.into_iter().map(|e| e.name).collect()),
-            Err(WimError::NoSuchPath { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    let finder = Finder { wim, path, index };
+    if let Some(windows) = finder.dir("/", "Windows")? {
+        facts.windows_dir = windows;
+    }
+    if let Some(system32) = finder.dir(&facts.windows_dir, "System32")? {
+        facts.system32_dir = system32;
+    }
+    let system32 = finder.names(&facts.system32_dir)?;
+    let at = |dir: &str, names: &[DirEntry], name: &str| {
+        names
+            .iter()
+            .find(|e| !e.is_dir && e.name.eq_ignore_ascii_case(name))
+            .map(|e| format!("{}/{}", dir.trim_end_matches('/'), e.name))
     };
-    let has = |names: &[String], name: &str| names.iter().any(|n| n.eq_ignore_ascii_case(name));
-    let root = names("/")?;
-    let system32 = names("/Windows/System32")?;
-    let sources = names("/sources")?;
-    facts.has_answer_file = has(&root, "Unattend.xml");
-    facts.has_winpeshl = has(&system32, "winpeshl.ini");
-    facts.has_background = has(&system32, "winpe.jpg");
-    facts.has_wdscapture = has(&system32, "wdscapture.exe");
-    facts.has_setup = has(&sources, "setup.exe");
-    let mut packages: Vec<Package> = names(PACKAGES)?
-        .iter()
-        .filter_map(|n| parse_package(n))
-        .collect();
-    packages.sort_by(|a, b| (&a.name, &a.language).cmp(&(&b.name, &b.language)));
-    facts.packages = packages;
-    std::fs::create_dir_all(work).map_err(|e| WimError::Io {
-        path: work.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    let found = wim.extract_paths(path, index, &[SYSTEM_HIVE], work)?;
-    facts.has_system_hive = !found.is_empty();
-    if facts.has_system_hive {
-        let hive = work.join("SYSTEM");
-        let bytes = std::fs::read(&hive).map_err(|e| WimError::Io {
-            path: hive.clone(),
+    facts.answer_file = at("/", &finder.names("/")?, "Unattend.xml");
+    facts.winpeshl = at(&facts.system32_dir, &system32, "winpeshl.ini");
+    facts.background = at(&facts.system32_dir, &system32, "winpe.jpg");
+    facts.wdscapture = at(&facts.system32_dir, &system32, "wdscapture.exe");
+    if let Some(sources) = finder.dir("/", "sources")? {
+        facts.setup = at(&sources, &finder.names(&sources)?, "setup.exe");
+    }
+    if let Some(config) = finder.dir(&facts.system32_dir, "config")? {
+        facts.system_hive = at(&config, &finder.names(&config)?, "SYSTEM");
+    }
+    let servicing = finder.dir(&facts.windows_dir, "servicing")?;
+    if let Some(packages) = match servicing {
+        Some(servicing) => finder.dir(&servicing, "Packages")?,
+        None => None,
+    } {
+        let mut found: Vec<Package> = finder
+            .names(&packages)?
+            .iter()
+            .filter_map(|e| parse_package(&e.name))
+            .collect();
+        found.sort_by(|a, b| (&a.name, &a.language).cmp(&(&b.name, &b.language)));
+        facts.packages = found;
+    }
+    if let Some(hive) = &facts.system_hive {
+        std::fs::create_dir_all(work).map_err(|e| WimError::Io {
+            path: work.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        wim.extract_paths(path, index, &[hive.as_str()], work)?;
+        let file = work.join(hive.rsplit('/').next().unwrap_or("SYSTEM"));
+        let bytes = std::fs::read(&file).map_err(|e| WimError::Io {
+            path: file.clone(),
             detail: e.to_string(),
         })?;
         facts
@@ -231,6 +276,33 @@ pub fn read(
             })?;
     }
     Ok(facts)
+}
+
+/// Finds entries of one image, ignoring case as Windows does.
+struct Finder<'a> {
+    wim: &'a dyn WimBackend,
+    path: &'a Path,
+    index: u32,
+}
+
+impl Finder<'_> {
+    /// The entries of `dir` (none when it does not exist).
+    fn names(&self, dir: &str) -> Result<Vec<DirEntry>, WimError> {
+        match self.wim.list_dir(self.path, self.index, dir) {
+            Ok(entries) => Ok(entries),
+            Err(WimError::NoSuchPath { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The folder `name` in `dir`, as the image spells it.
+    fn dir(&self, dir: &str, name: &str) -> Result<Option<String>, WimError> {
+        Ok(self
+            .names(dir)?
+            .into_iter()
+            .find(|e| e.is_dir && e.name.eq_ignore_ascii_case(name))
+            .map(|e| format!("{}/{}", dir.trim_end_matches('/'), e.name)))
+    }
 }
 
 #[cfg(test)]

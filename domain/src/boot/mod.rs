@@ -72,6 +72,9 @@ pub struct BootState {
     /// Bumped by every change of the recipe; a change must name the one it was based on.
     pub recipe_version: i32,
     pub facts: Option<BaseFacts>,
+    /// A default boot image: the version of the configured Windows PE it was last
+    /// regenerated from.
+    pub default_source_version: Option<String>,
 }
 
 fn json_error(what: &str, e: serde_json::Error) -> Error {
@@ -98,6 +101,7 @@ impl BootState {
                 .facts
                 .as_deref()
                 .and_then(|f| serde_json::from_str(f).ok()),
+            default_source_version: row.default_source_version,
         })
     }
 
@@ -112,6 +116,7 @@ impl BootState {
             current_revision: 1,
             recipe_version: 1,
             facts: None,
+            default_source_version: None,
         }
     }
 }
@@ -180,6 +185,7 @@ impl<'a> BootImages<'a> {
             current_revision: Set(1),
             recipe_version: Set(1),
             facts: Set(None),
+            default_source_version: Set(None),
         })
         .exec_without_returning(txn.conn())
         .await?;
@@ -244,7 +250,16 @@ impl<'a> BootImages<'a> {
         if let Some(facts) = &state.facts {
             return Ok(facts.clone());
         }
-        let facts = read_facts(self.domain, image, &state.base_path).await?;
+        let facts = match self.domain.cached_facts(&state.base_path) {
+            Some(facts) => facts,
+            None => {
+                let facts =
+                    read_facts(self.domain, image.id, &image.inspection, &state.base_path).await?;
+                self.domain
+                    .cache_facts(state.base_path.clone(), facts.clone());
+                facts
+            }
+        };
         // Kept only if the base is still the one read (a build may have changed it).
         boot_images::Entity::update_many()
             .col_expr(
@@ -263,15 +278,29 @@ impl<'a> BootImages<'a> {
     /// What marks boot images in lists, by image id: command support left on (testing only),
     /// capture and discover images.
     pub async fn marks(&self) -> Result<std::collections::HashMap<i64, Marks>> {
+        use sea_orm::QuerySelect;
+        let rows: Vec<(i64, String, Option<String>)> = boot_images::Entity::find()
+            .select_only()
+            .columns([
+                boot_images::Column::ImageId,
+                boot_images::Column::Customization,
+                boot_images::Column::Shell,
+            ])
+            .into_tuple()
+            .all(self.domain.db())
+            .await?;
         let mut out = std::collections::HashMap::new();
-        for row in boot_images::Entity::find().all(self.domain.db()).await? {
-            let state = BootState::from_row(row)?;
-            if state.customization.command_support || state.shell.is_some() {
+        for (image_id, customization, shell) in rows {
+            // A row Wimdeck cannot read marks nothing (its page says what is wrong).
+            let command_support = serde_json::from_str::<Customization>(&customization)
+                .is_ok_and(|c| c.command_support);
+            let shell: Option<Shell> = shell.and_then(|s| serde_json::from_str(&s).ok());
+            if command_support || shell.is_some() {
                 out.insert(
-                    state.image_id,
+                    image_id,
                     Marks {
-                        command_support: state.customization.command_support,
-                        shell: state.shell,
+                        command_support,
+                        shell,
                     },
                 );
             }
@@ -285,21 +314,21 @@ impl<'a> BootImages<'a> {
     }
 }
 
-/// Reads what a base contains (on a blocking thread, in a working folder of its own).
+/// Reads what a base contains (on a blocking thread, in a working folder of its own);
+/// `inspection` is the base's own (its UI languages).
 pub(crate) async fn read_facts(
     domain: &Domain,
-    image: &CatalogImage,
+    image_id: i64,
+    inspection: &WimInspection,
     base: &std::path::Path,
 ) -> Result<BaseFacts> {
-    let languages = image
-        .inspection
+    let languages = inspection
         .images
         .first()
         .map(|i| i.languages.clone())
         .unwrap_or_default();
     let work = domain.config().work_dir().join(format!(
-        "facts-{}-{}",
-        image.id,
+        "facts-{image_id}-{}",
         crate::accounts::random_token()
             .chars()
             .filter(char::is_ascii_alphanumeric)
@@ -339,6 +368,24 @@ pub(crate) async fn set_base_in<C: ConnectionTrait>(
         .col_expr(
             boot_images::Column::Facts,
             Expr::value(serde_json::to_string(facts).map_err(|e| json_error("facts", e))?),
+        )
+        .filter(boot_images::Column::ImageId.eq(image_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the configured Windows PE version a default boot image was regenerated from.
+pub(crate) async fn set_default_source_in<C: ConnectionTrait>(
+    conn: &C,
+    image_id: i64,
+    version: &str,
+) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    boot_images::Entity::update_many()
+        .col_expr(
+            boot_images::Column::DefaultSourceVersion,
+            Expr::value(version),
         )
         .filter(boot_images::Column::ImageId.eq(image_id))
         .exec(conn)

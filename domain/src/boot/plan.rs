@@ -13,8 +13,8 @@ use super::{
 };
 use crate::regf::{Hive, RegValue};
 
-/// Where a prestart command's files go, and how Windows PE sees that folder.
-pub const PRESTART_DIR: &str = "/Windows/Wimdeck/Prestart";
+/// How Windows PE sees the folder a prestart command's files go to (`Wimdeck\Prestart` in
+/// the image's `Windows` folder).
 pub const PRESTART_DIR_IN_PE: &str = r"X:\Windows\Wimdeck\Prestart";
 
 /// What a build reads besides the recipe.
@@ -27,6 +27,8 @@ pub struct Inputs {
     /// the recipe needs them.
     pub answer_file: Option<String>,
     pub winpeshl: Option<String>,
+    /// Whether the image's `winpeshl.ini` was UTF-16 (it is written back the same way).
+    pub winpeshl_utf16: bool,
     pub system_hive: Option<Vec<u8>>,
     /// The store folder of each driver of the recipe, in the recipe's order.
     pub driver_dirs: Vec<PathBuf>,
@@ -122,39 +124,40 @@ pub fn launch_app(shell: &Shell) -> LaunchApp {
 /// The changes a build of `recipe` makes to a base described by `inputs`.
 pub fn make(recipe: &Recipe, inputs: &Inputs) -> Result<Plan, String> {
     let mut plan = Plan::default();
+    let f = &inputs.facts;
+    let wimdeck = format!("{}/Wimdeck", f.windows_dir);
     for (driver, dir) in recipe.drivers.iter().zip(&inputs.driver_dirs) {
         plan.adds.push((
-            format!("{}/{}", unattend::DRIVERS_DIR, driver.folder_name()),
+            format!("{wimdeck}/Drivers/{}", driver.folder_name()),
             Source::Path(dir.clone()),
         ));
     }
     let c = &recipe.customization;
     if let (Some(_), Some(dir)) = (&c.prestart, &inputs.prestart_dir) {
         plan.adds
-            .push((PRESTART_DIR.to_owned(), Source::Path(dir.clone())));
+            .push((format!("{wimdeck}/Prestart"), Source::Path(dir.clone())));
     }
     if let Some(background) = &inputs.background {
         plan.adds.push((
-            facts::BACKGROUND.to_owned(),
+            f.in_system32(&f.background, "winpe.jpg"),
             Source::Path(background.clone()),
         ));
     }
     if let Some(mb) = c.scratch_mb
-        && inputs.facts.scratch_mb != Some(mb)
+        && f.scratch_mb != Some(mb)
     {
-        let bytes = inputs
-            .system_hive
-            .as_deref()
-            .ok_or("the image has no SYSTEM hive (Windows\\System32\\config\\SYSTEM) to hold the scratch space")?;
+        let (Some(target), Some(bytes)) = (&f.system_hive, inputs.system_hive.as_deref()) else {
+            return Err("the image has no SYSTEM hive (Windows\\System32\\config\\SYSTEM) to hold the scratch space".into());
+        };
         let mut hive =
             Hive::parse(bytes).map_err(|e| format!("its SYSTEM hive cannot be read: {e}"))?;
         hive.root
             .find_or_new(facts::SCRATCH_KEY)
             .set_value(facts::SCRATCH_VALUE, &RegValue::Dword(mb));
-        plan.adds.push((
-            facts::SYSTEM_HIVE.to_owned(),
-            Source::Written(hive.to_bytes()),
-        ));
+        // Above the logs' entries, which Windows must not replay onto the new hive.
+        hive.sequence = hive.sequence.saturating_add(1);
+        plan.adds
+            .push((target.clone(), Source::Written(hive.to_bytes())));
     }
     let additions = Additions {
         architecture: inputs.architecture.clone(),
@@ -169,17 +172,27 @@ pub fn make(recipe: &Recipe, inputs: &Inputs) -> Result<Plan, String> {
         let answer = unattend::compose(inputs.answer_file.as_deref(), &additions)
             .map_err(|e| format!("X:\\Unattend.xml cannot be used: {e}"))?;
         if let Some(answer) = answer {
-            plan.adds.push((
-                facts::ANSWER_FILE.to_owned(),
-                Source::Written(answer.into_bytes()),
-            ));
+            let target = f
+                .answer_file
+                .clone()
+                .unwrap_or_else(|| facts::ANSWER_FILE.to_owned());
+            plan.adds
+                .push((target, Source::Written(answer.into_bytes())));
         }
     }
     if let Some(shell) = &recipe.shell {
         let ini = winpeshl::merge(inputs.winpeshl.as_deref(), &launch_app(shell));
+        let bytes = if inputs.winpeshl_utf16 {
+            [0xFF, 0xFE]
+                .into_iter()
+                .chain(ini.encode_utf16().flat_map(u16::to_le_bytes))
+                .collect()
+        } else {
+            ini.into_bytes()
+        };
         plan.adds.push((
-            facts::WINPESHL.to_owned(),
-            Source::Written(ini.into_bytes()),
+            f.in_system32(&f.winpeshl, "winpeshl.ini"),
+            Source::Written(bytes),
         ));
         plan.properties = Some((inputs.name.clone(), inputs.description.clone()));
     }
@@ -190,6 +203,14 @@ pub fn make(recipe: &Recipe, inputs: &Inputs) -> Result<Plan, String> {
 mod tests {
     use super::*;
     use crate::boot::recipe::{Customization, Prestart, RecipeDriver};
+
+    fn facts() -> BaseFacts {
+        BaseFacts {
+            scratch_mb: Some(32),
+            system_hive: Some("/Windows/System32/config/SYSTEM".into()),
+            ..BaseFacts::default()
+        }
+    }
 
     fn system_hive() -> Vec<u8> {
         let mut hive = Hive::new("ROOT", 1);
@@ -231,10 +252,7 @@ mod tests {
             architecture: "amd64".into(),
             system_hive: Some(system_hive()),
             driver_dirs: vec![PathBuf::from("/store/e1d")],
-            facts: BaseFacts {
-                scratch_mb: Some(32),
-                ..BaseFacts::default()
-            },
+            facts: facts(),
             name: "Discover (x64)".into(),
             description: "Finds deploy01".into(),
             ..Inputs::default()
@@ -245,9 +263,9 @@ mod tests {
             targets,
             vec![
                 "/Windows/Wimdeck/Drivers/e1d-abcdef012345",
-                facts::SYSTEM_HIVE,
-                facts::ANSWER_FILE,
-                facts::WINPESHL,
+                "/Windows/System32/config/SYSTEM",
+                "/Unattend.xml",
+                "/Windows/System32/winpeshl.ini",
             ]
         );
         let hive = match &plan.adds[1].1 {
@@ -287,11 +305,49 @@ mod tests {
             architecture: "amd64".into(),
             system_hive: Some(system_hive()),
             driver_dirs: vec![PathBuf::from("/store/e1d")],
+            facts: facts(),
             ..Inputs::default()
         };
         let a = make(&full_recipe(), &inputs).expect("plan");
         let b = make(&full_recipe(), &inputs).expect("plan");
         assert_eq!(a.adds, b.adds);
+    }
+
+    #[test]
+    fn files_go_where_the_image_has_them_whatever_their_case() {
+        let mut recipe = full_recipe();
+        recipe.shell = Some(Shell::Capture);
+        let inputs = Inputs {
+            architecture: "amd64".into(),
+            system_hive: Some(system_hive()),
+            driver_dirs: vec![PathBuf::from("/store/e1d")],
+            winpeshl: Some("[LaunchApps]\r\nx.exe\r\n".into()),
+            winpeshl_utf16: true,
+            facts: BaseFacts {
+                windows_dir: "/windows".into(),
+                system32_dir: "/windows/system32".into(),
+                system_hive: Some("/windows/system32/config/system".into()),
+                answer_file: Some("/unattend.xml".into()),
+                winpeshl: Some("/windows/system32/WinPEShl.ini".into()),
+                ..facts()
+            },
+            ..Inputs::default()
+        };
+        let plan = make(&recipe, &inputs).expect("plan");
+        let targets: Vec<&str> = plan.adds.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            targets,
+            vec![
+                "/windows/Wimdeck/Drivers/e1d-abcdef012345",
+                "/windows/system32/config/system",
+                "/unattend.xml",
+                "/windows/system32/WinPEShl.ini",
+            ]
+        );
+        match &plan.adds[3].1 {
+            Source::Written(bytes) => assert_eq!(&bytes[..4], &[0xFF, 0xFE, b'[', 0]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -305,10 +361,7 @@ mod tests {
         let mut recipe = Recipe::default();
         recipe.customization.scratch_mb = Some(32);
         let inputs = Inputs {
-            facts: BaseFacts {
-                scratch_mb: Some(32),
-                ..BaseFacts::default()
-            },
+            facts: facts(),
             ..Inputs::default()
         };
         assert!(make(&recipe, &inputs).expect("plan").is_empty());

@@ -11,8 +11,6 @@ use crate::{Error, Result};
 
 /// Scratch space sizes Windows PE offers (MB), as `DISM /Set-ScratchSpace` takes them.
 pub const SCRATCH_SIZES: [u32; 5] = [32, 64, 128, 256, 512];
-/// Windows PE's own scratch space when nothing sets it.
-pub const DEFAULT_SCRATCH_MB: u32 = 32;
 
 /// What a build adds to a base.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -157,12 +157,20 @@ pub(crate) async fn keep_newest(
         .all(txn.conn())
         .await?;
     let mut holds = BTreeSet::from([base_path.to_path_buf()]);
-    for (i, row) in rows.iter().enumerate() {
-        let Some(file) = &row.file_path else { continue };
-        if i < kept.max(1) {
+    let (kept_rows, older) = rows.split_at(kept.max(1).min(rows.len()));
+    for row in kept_rows {
+        if let Some(file) = &row.file_path {
             holds.insert(PathBuf::from(file));
             holds.insert(PathBuf::from(&row.base_path));
-        } else {
+        }
+    }
+    for row in older {
+        // A file a kept revision also has (a rollback's) stays available to this one too.
+        let still_held = row
+            .file_path
+            .as_ref()
+            .is_some_and(|file| holds.contains(&PathBuf::from(file)));
+        if row.file_path.is_some() && !still_held {
             boot_revisions::Entity::update_many()
                 .col_expr(
                     boot_revisions::Column::FilePath,

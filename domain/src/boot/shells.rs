@@ -105,11 +105,16 @@ impl JobKind for CreateShellImage {
         Box::pin(async move {
             let p = parse(params)?;
             actor.require(ObjectType::BootImage, Operation::Create)?;
-            domain
+            let source = domain
                 .for_actor(actor)
                 .catalog()
                 .checked(ImageKind::Boot, p.image_id, Operation::Read)
                 .await?;
+            // The new image gets the source's drivers: each must be one the user may add.
+            let boot = BootImages::new(domain);
+            let state = boot.state(&source).await?;
+            let drivers = boot.listed_drivers_in(domain.db(), state.image_id).await?;
+            super::drivers::require_readable(domain, actor, &drivers).await?;
             Ok(JobGrant::new(
                 Operation::Create,
                 ObjectType::BootImage,
@@ -151,13 +156,14 @@ impl JobKind for CreateShellImage {
             .canonical();
             let ids: Vec<i64> = recipe.drivers.iter().map(|d| d.id).collect();
             let drivers = DriverCatalog::new(domain).get_many(&ids).await?;
-            let checked = checks::check(
+            let checked = checks::check_blocking(
                 &source,
                 &recipe,
                 &facts,
-                &drivers,
+                drivers,
                 &domain.config().data_dir,
             )
+            .await
             .map_err(JobError::Failed)?;
 
             let mut outputs = build::Outputs::default();
@@ -253,6 +259,7 @@ impl JobKind for CreateShellImage {
                             serde_json::to_string(&facts)
                                 .map_err(|e| Error::Internal(e.to_string()))?,
                         )),
+                        default_source_version: Set(None),
                     })
                     .exec_without_returning(txn.conn())
                     .await?;

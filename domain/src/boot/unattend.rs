@@ -22,8 +22,8 @@ const SETUP_COMPONENT: &str = "Microsoft-Windows-Setup";
 const WCM: &str = "http://schemas.microsoft.com/WMIConfig/2002/State";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
-/// Where driver folders go inside the image, and how Windows PE sees that folder.
-pub const DRIVERS_DIR: &str = "/Windows/Wimdeck/Drivers";
+/// How Windows PE sees the folder driver folders go to (`Wimdeck\Drivers` in the image's
+/// `Windows` folder).
 pub const DRIVERS_DIR_IN_PE: &str = r"X:\Windows\Wimdeck\Drivers";
 
 /// A command `wpeinit` runs and waits for.
@@ -48,6 +48,8 @@ impl Additions {
     }
 }
 
+const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+
 const SKELETON: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!-- Written by Wimdeck: what wpeinit does when Windows PE starts. -->\n<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n</unattend>\n";
 
 /// The answer file for a build: `existing` (the base's, if it has one) with `additions`.
@@ -57,6 +59,14 @@ pub fn compose(existing: Option<&str>, additions: &Additions) -> Result<Option<S
         return Ok(None);
     }
     let mut doc = Document::parse(existing.unwrap_or(SKELETON))?;
+    // Whatever encoding the image's file was in, it is written back as UTF-8.
+    for node in &mut doc.prolog {
+        if let Node::Other(raw) = node
+            && raw.starts_with("<?xml ")
+        {
+            *raw = DECLARATION.to_owned();
+        }
+    }
     if doc.root.local_name() != "unattend" {
         return Err(format!(
             "its root element is <{}>, not <unattend>",
@@ -83,7 +93,8 @@ pub fn compose(existing: Option<&str>, additions: &Additions) -> Result<Option<S
     Ok(Some(doc.render()))
 }
 
-/// The component `name` of the windowsPE settings, made when missing.
+/// The component `name` for `architecture` of the windowsPE settings, made when missing (an
+/// answer file may carry the same component for several architectures).
 fn component<'a>(
     settings: &'a mut Element,
     name: &str,
@@ -91,7 +102,12 @@ fn component<'a>(
 ) -> Result<&'a mut Element, String> {
     settings
         .find_or_push(
-            |e| e.local_name() == "component" && e.attribute("name").as_deref() == Some(name),
+            |e| {
+                e.local_name() == "component"
+                    && e.attribute("name").as_deref() == Some(name)
+                    && e.attribute("processorArchitecture")
+                        .is_none_or(|a| a.eq_ignore_ascii_case(architecture))
+            },
             || {
                 Element::new(
                     "component",
@@ -139,7 +155,9 @@ fn add_driver_paths(
         .max()
         .unwrap_or(0);
     for path in paths {
-        key += 1;
+        key = key
+            .checked_add(1)
+            .ok_or("a PathAndCredentials has a keyValue too large to follow")?;
         let mut entry = Element::new(
             "PathAndCredentials",
             &[
@@ -172,7 +190,10 @@ fn add_commands(
                 .text()
                 .and_then(|t| t.parse::<u32>().ok())
                 .ok_or("a RunSynchronousCommand has an Order that is not a number")?;
-            order.set_text(&(number + shift).to_string());
+            let moved = number
+                .checked_add(shift)
+                .ok_or("a RunSynchronousCommand has an Order too large to follow")?;
+            order.set_text(&moved.to_string());
         }
     }
     let mut ours = Element::new("RunSynchronous", &[]);
@@ -316,6 +337,25 @@ mod tests {
             .expect("file");
         assert!(merged.contains(r#"<settings pass="oobeSystem"/>"#));
         assert!(merged.contains(r#"<settings pass="windowsPE">"#));
+    }
+
+    #[test]
+    fn a_utf16_answer_file_is_written_back_as_utf8_and_other_architectures_are_left_alone() {
+        let utf16 = MDT.replace("encoding=\"utf-8\"", "encoding=\"utf-16\"");
+        let x86 = utf16.replace(
+            "processorArchitecture=\"amd64\"",
+            "processorArchitecture=\"x86\"",
+        );
+        let xml = compose(Some(&x86), &additions(&[r"X:\D\a"], &[]))
+            .expect("compose")
+            .expect("file");
+        assert!(xml.starts_with(DECLARATION), "{xml}");
+        // The x86 components stay as they are; amd64 gets its own.
+        assert_eq!(xml.matches(PNP_COMPONENT).count(), 2, "{xml}");
+        assert_eq!(
+            texts(&xml, "Path").last().map(String::as_str),
+            Some(r"X:\D\a")
+        );
     }
 
     #[test]

@@ -156,6 +156,9 @@ impl Element {
     }
 }
 
+/// Deeper nesting is refused: answer files nest six or seven levels.
+const MAX_DEPTH: usize = 64;
+
 /// A document: what comes before the root element, the root, and what follows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -180,6 +183,11 @@ impl Document {
                 Event::Start(e) => {
                     if root.is_some() {
                         return Err("it has more than one root element".into());
+                    }
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(format!(
+                            "its elements nest deeper than {MAX_DEPTH} levels, which no answer file does"
+                        ));
                     }
                     stack.push(Element {
                         start: e.into_owned(),
@@ -213,7 +221,7 @@ impl Document {
                 Event::Comment(c) => Node::Other(format!("<!--{}-->", &*c.into_inner())),
                 Event::PI(p) => Node::Other(format!("<?{}?>", &*p.into_inner())),
                 Event::Decl(d) => Node::Other(format!("<?{}?>", d.as_ref())),
-                Event::DocType(d) => Node::Other(format!("<!DOCTYPE{}>", &*d.into_inner())),
+                Event::DocType(d) => Node::Other(format!("<!DOCTYPE {}>", &*d.into_inner())),
                 Event::Eof => break,
             };
             match stack.last_mut() {
@@ -293,9 +301,24 @@ mod tests {
 
     #[test]
     fn malformed_documents_are_refused() {
-        for bad in ["", "<a></b>", "<a>", "x<a/>", "<a/><b/>", "not xml <"] {
+        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+        for bad in [
+            "",
+            "<a></b>",
+            "<a>",
+            "x<a/>",
+            "<a/><b/>",
+            "not xml <",
+            deep.as_str(),
+        ] {
             assert!(Document::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_doctype_writes_back_as_it_was() {
+        let text = "<!DOCTYPE unattend>\n<unattend/>";
+        assert_eq!(Document::parse(text).expect("parse").render(), text);
     }
 
     #[test]

@@ -914,7 +914,7 @@ impl ImageActionKind for OptimizeImage {
                 Box::pin(async move {
                     let catalog = Catalog::new(&effect_domain);
                     catalog
-                        .replace_file(txn, &image, &new_path, &inspection)
+                        .replace_file(txn, &image, &new_path, &inspection, None)
                         .await?;
                     catalog.release_previous(txn, &image).await?;
                     store::settle(txn.conn(), pending).await?;

@@ -536,22 +536,25 @@ impl<'a> Catalog<'a> {
         }
     }
 
-    /// Points an image at a new file (optimization, regeneration, a driver revision) inside
-    /// the job's transaction, only if its file is still the one the job started from
+    /// Points an image at a new file (an optimization, a build, a rollback) inside the change's
+    /// transaction, only if its file is still the one the change started from
     /// (`started.content_revision`); otherwise another change won, and this one fails with a
-    /// conflict (its output is then discarded). The old file is released unless another row,
-    /// or this one's base, still uses it (or Wimdeck did not write it).
+    /// conflict (its output is then discarded). The file was verified at `verified_at_ms`
+    /// (`None`: now, as it was just written and verified). The old file is released by the
+    /// caller ([`Catalog::release_previous`]).
     pub(crate) async fn replace_file(
         &self,
         txn: &mut AuditedTxn,
         started: &CatalogImage,
         file_path: &std::path::Path,
         inspection: &WimInspection,
+        verified_at_ms: Option<i64>,
     ) -> Result<()> {
         let id = started.id;
         let db = txn.conn();
         let derived = derive(inspection);
         let now = self.domain.now_ms();
+        let verified = verified_at_ms.unwrap_or(now);
         let result = images::Entity::update_many()
             .col_expr(
                 images::Column::FilePath,
@@ -595,7 +598,7 @@ impl<'a> Catalog<'a> {
                 Expr::value(ImageState::Ready.as_str()),
             )
             .col_expr(images::Column::StateDetail, Expr::value(None::<String>))
-            .col_expr(images::Column::VerifiedAtMs, Expr::value(now))
+            .col_expr(images::Column::VerifiedAtMs, Expr::value(verified))
             .col_expr(
                 images::Column::ContentRevision,
                 Expr::col(images::Column::ContentRevision).add(1),

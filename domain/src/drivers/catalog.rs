@@ -403,7 +403,7 @@ impl<'a> DriverCatalog<'a> {
             .map(DriverPackageInfo::from))
     }
 
-    /// The boot images whose driver list has the driver, or whose file contains it.
+    /// The boot images whose driver list (recipe) has the driver.
     pub async fn users(&self, id: i64) -> Result<Vec<DriverUser>> {
         users_in(self.domain.db(), id).await
     }

@@ -1,6 +1,5 @@
 //! Windows registry hive files ("regf"), read and written by Wimdeck itself: a boot image's
-//! SYSTEM hive is read, changed (the scratch space) and written back; a BCD store is a hive
-//! written from nothing.
+//! SYSTEM hive is read, changed (the scratch space) and written back.
 //!
 //! [`Hive::parse`] reads a file into a tree of [`Key`]s and [`Value`]s, keeping everything a
 //! hive file stores for them (names, classes, security descriptors, flags, last-write times,
@@ -10,8 +9,10 @@
 //! The output is a function of the tree alone, so the same change to the same hive gives the
 //! same bytes.
 //!
-//! Reading is defensive: every offset is checked against the file, a cell may be reached once,
-//! and nesting is bounded, so a hostile or damaged hive is refused with a reason, not followed.
+//! Reading is defensive: every offset is checked against the file, a key or value cell may be
+//! reached once, subkey lists may not name more keys than their key has, nesting is bounded,
+//! and the bytes copied out of shared cells are capped relative to the file's size, so a
+//! hostile or damaged hive is refused with a reason, not followed.
 //! Layout references: the format as documented by the Windows registry file format
 //! specification (Maxim Suhanov) and libregf's documentation; checked against `hivexget`.
 
@@ -166,11 +167,19 @@ pub struct Key {
     subkeys: Vec<Key>,
 }
 
+/// A character upper-cased as Windows does it, one to one (`ß` stays `ß`, where full Unicode
+/// upper-casing would make it `SS`).
+pub(crate) fn upcase(c: char) -> char {
+    let mut upper = c.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
 /// Windows compares key and value names case-insensitively.
 fn same_name(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_uppercase)
-        .eq(b.chars().flat_map(char::to_uppercase))
+    a.chars().map(upcase).eq(b.chars().map(upcase))
 }
 
 impl Key {
@@ -240,12 +249,6 @@ impl Key {
         }
     }
 
-    pub fn remove_value(&mut self, name: &str) -> bool {
-        let before = self.values.len();
-        self.values.retain(|v| !same_name(&v.name, name));
-        self.values.len() != before
-    }
-
     fn count(&self) -> usize {
         1 + self.subkeys.iter().map(Key::count).sum::<usize>()
     }
@@ -255,6 +258,10 @@ impl Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hive {
     pub root: Key,
+    /// The base block's sequence number (a clean hive's two are equal). A hive written again
+    /// takes a higher one, so that transaction logs left beside it (`SYSTEM.LOG1`), whose
+    /// entries carry lower numbers, are never replayed onto it.
+    pub sequence: u32,
     /// Format version 1.`minor` (Windows 10 writes 1.5; BCD stores 1.3 or later).
     pub minor_version: u32,
     /// FILETIME in the base block.
@@ -279,6 +286,7 @@ impl Hive {
                 security: Some(OPEN_SECURITY.to_vec()),
                 ..Key::default()
             },
+            sequence: 1,
             minor_version: 3,
             timestamp,
             file_name: [0; 64],
@@ -290,7 +298,8 @@ impl Hive {
         read::parse(bytes)
     }
 
-    /// Writes the hive as a new file.
+    /// Writes the hive as a new file (with its sequence number as it is: see
+    /// [`Hive::sequence`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         write::write(self)
     }

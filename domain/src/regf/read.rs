@@ -122,6 +122,7 @@ impl<'a> Reader<'a> {
         };
         let class_offset = u32_at(nk, 48)?;
         if class_len > 0 && class_offset != u32::MAX {
+            self.spend(class_len)?;
             let class = self.cell(class_offset, "a key's class name")?;
             key.class = Some(
                 class
@@ -132,7 +133,9 @@ impl<'a> Reader<'a> {
         }
         let security = u32_at(nk, 44)?;
         if security != u32::MAX {
-            key.security = Some(self.security(security)?);
+            let descriptor = self.security(security)?;
+            self.spend(descriptor.len())?;
+            key.security = Some(descriptor);
         }
         let value_count = u32_at(nk, 36)? as usize;
         if value_count > 0 {
@@ -151,7 +154,7 @@ impl<'a> Reader<'a> {
         let subkey_count = u32_at(nk, 20)? as usize;
         if subkey_count > 0 {
             let mut offsets = Vec::with_capacity(subkey_count.min(4096));
-            self.subkey_list(u32_at(nk, 28)?, &mut offsets, 0)?;
+            self.subkey_list(u32_at(nk, 28)?, &mut offsets, subkey_count, 0)?;
             if offsets.len() != subkey_count {
                 return Err(damaged(format!(
                     "the key \"{}\" says it has {subkey_count} subkeys; its lists name {}",
@@ -166,10 +169,22 @@ impl<'a> Reader<'a> {
         Ok(key)
     }
 
-    /// Collects the key offsets of an `lf`, `lh`, `li` or `ri` list.
-    fn subkey_list(&self, offset: u32, out: &mut Vec<u32>, level: u8) -> Result<(), RegfError> {
+    /// Collects the key offsets of an `lf`, `lh`, `li` or `ri` list; more than `expected`
+    /// (what the key says it has) is damage, found before it costs memory.
+    fn subkey_list(
+        &self,
+        offset: u32,
+        out: &mut Vec<u32>,
+        expected: usize,
+        level: u8,
+    ) -> Result<(), RegfError> {
         let list = self.cell(offset, "a subkey list")?;
         let count = usize::from(u16_at(list, 2)?);
+        if !matches!(list.get(..2), Some(b"ri")) && out.len() + count > expected {
+            return Err(damaged(format!(
+                "the subkey lists at {offset:#x} name more keys than their key has"
+            )));
+        }
         match list.get(..2) {
             Some(b"lf" | b"lh") => {
                 for i in 0..count {
@@ -184,7 +199,7 @@ impl<'a> Reader<'a> {
             // An index of lists, one level deep.
             Some(b"ri") if level == 0 => {
                 for i in 0..count {
-                    self.subkey_list(u32_at(list, 4 + i * 4)?, out, 1)?;
+                    self.subkey_list(u32_at(list, 4 + i * 4)?, out, expected, 1)?;
                 }
             }
             _ => {
@@ -254,11 +269,20 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn data(&mut self, offset: u32, len: usize, owner: &str) -> Result<Vec<u8>, RegfError> {
+    /// Counts bytes copied out of the file: a hive whose cells are shared many times over
+    /// cannot make the reader hold much more than the file itself.
+    fn spend(&mut self, len: usize) -> Result<(), RegfError> {
         self.materialized = self.materialized.saturating_add(len);
-        if self.materialized > self.bins.len().saturating_mul(2) {
-            return Err(damaged("its values claim more data than the file holds"));
+        if self.materialized > self.bins.len().saturating_mul(4).max(1 << 20) {
+            return Err(damaged(
+                "its keys and values claim more data than the file holds",
+            ));
         }
+        Ok(())
+    }
+
+    fn data(&mut self, offset: u32, len: usize, owner: &str) -> Result<Vec<u8>, RegfError> {
+        self.spend(len)?;
         let cell = self.cell(offset, "a value's data")?;
         if self.minor >= 4 && len > BIG_DATA_SEGMENT && cell.get(..2) == Some(b"db") {
             let segments = usize::from(u16_at(cell, 2)?);
@@ -312,6 +336,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Hive, RegfError> {
     }
     let mut file_name = [0u8; 64];
     file_name.copy_from_slice(&header[48..112]);
+    let sequence = u32_at(header, 4)?;
     let mut reader = Reader {
         bins,
         minor,
@@ -323,6 +348,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Hive, RegfError> {
     let root = reader.key(u32_at(header, 36)?, 0)?;
     Ok(Hive {
         root,
+        sequence,
         minor_version: minor,
         timestamp: u64_at(header, 12)?,
         file_name,

@@ -5,6 +5,11 @@ const WHEN: u64 = 133_485_408_000_000_000;
 /// A hive with what real ones have: nested keys, every common value type, a value too big for
 /// one cell, names outside Latin-1, a class name and two security descriptors.
 fn sample(minor: u32) -> Hive {
+    sample_with(minor, 2500)
+}
+
+/// [`sample`] with `devices` keys under one key.
+fn sample_with(minor: u32, devices: usize) -> Hive {
     let mut hive = Hive::new("ROOT", WHEN);
     hive.minor_version = minor;
     let fbwf = hive.root.find_or_new(r"ControlSet001\Services\FBWF");
@@ -33,9 +38,10 @@ fn sample(minor: u32) -> Hive {
     ]);
     hive.root
         .find_or_new(r"ControlSet001\Control\MUI\UILanguages\ja-JP\日本語");
-    for i in 0..300 {
+    // More than one `lh` list holds: written under an `ri` index.
+    for i in 0..devices {
         hive.root
-            .find_or_new(&format!(r"ControlSet001\Enum\Device{i:03}"));
+            .find_or_new(&format!(r"ControlSet001\Enum\Device{i:04}"));
     }
     hive
 }
@@ -186,13 +192,58 @@ fn a_key_that_lists_itself_is_a_loop_not_a_hang() {
 
 #[test]
 fn every_prefix_and_every_flipped_byte_is_refused_or_read_never_a_panic() {
-    let good = sample(3).to_bytes();
-    for len in (0..good.len()).step_by(97) {
+    let good = sample_with(3, 40).to_bytes();
+    // About 5,000 prefixes and 20,000 flipped bytes, spread over the whole file.
+    for len in (0..good.len()).step_by(good.len() / 5_000 + 1) {
         let _ = Hive::parse(&good[..len]);
     }
-    for at in (4096..good.len()).step_by(13) {
+    for at in (4096..good.len()).step_by(good.len() / 20_000 + 1) {
         let mut bytes = good.clone();
         bytes[at] ^= 0xA5;
         let _ = Hive::parse(&bytes);
     }
+}
+
+#[test]
+fn long_subkey_lists_go_under_an_index_and_may_not_name_more_keys_than_their_key_has() {
+    let bytes = sample(5).to_bytes();
+    let parsed = Hive::parse(&bytes).expect("reads");
+    assert_eq!(
+        parsed
+            .root
+            .find(r"ControlSet001\Enum")
+            .expect("enum")
+            .subkeys()
+            .len(),
+        2500
+    );
+    // Find the `ri` cell and make its last (shortest) list the first one again: the lists
+    // now name more keys than the key has.
+    let ri = bytes
+        .windows(4)
+        .position(|w| w[..2] == *b"ri" && u16::from_le_bytes([w[2], w[3]]) == 3)
+        .expect("an ri list");
+    let mut hostile = bytes.clone();
+    let first: [u8; 4] = hostile[ri + 4..ri + 8].try_into().expect("entry");
+    hostile[ri + 12..ri + 16].copy_from_slice(&first);
+    match Hive::parse(&hostile) {
+        Err(RegfError::Damaged(why)) => assert!(why.contains("more keys"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn names_compare_as_windows_upper_cases_them() {
+    let mut hive = Hive::new("ROOT", WHEN);
+    hive.root.find_or_new("Straße");
+    assert!(hive.root.find("STRAßE").is_some());
+    assert!(hive.root.find("STRASSE").is_none());
+}
+
+#[test]
+fn the_sequence_number_survives_a_rewrite() {
+    let mut hive = sample(5);
+    hive.sequence = 41;
+    let parsed = Hive::parse(&hive.to_bytes()).expect("reads");
+    assert_eq!(parsed.sequence, 41);
 }

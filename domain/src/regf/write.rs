@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{Hive, Key, read::checksum};
+use super::{Hive, Key, read::checksum, upcase};
 
 const BASE_BLOCK: usize = 4096;
 const BIN_HEADER: usize = 32;
@@ -38,7 +38,7 @@ fn encode_name(name: &str) -> (Vec<u8>, bool) {
 /// The `lh` hash of a name: upper-cased UTF-16 units, `h = h * 37 + unit`.
 fn name_hash(name: &str) -> u32 {
     name.chars()
-        .flat_map(char::to_uppercase)
+        .map(upcase)
         .collect::<String>()
         .encode_utf16()
         .fold(0u32, |h, unit| {
@@ -49,11 +49,14 @@ fn name_hash(name: &str) -> u32 {
 /// The order Windows keeps subkey lists in: by upper-cased name.
 fn sort_key(name: &str) -> Vec<u16> {
     name.chars()
-        .flat_map(char::to_uppercase)
+        .map(upcase)
         .collect::<String>()
         .encode_utf16()
         .collect()
 }
+
+/// Entries per `lh` list: Windows splits longer lists under an `ri` index.
+const LH_MAX: usize = 1012;
 
 struct Writer {
     /// The hive bins, offsets counted from the first bin.
@@ -229,14 +232,31 @@ impl Writer {
                 .into_iter()
                 .map(|child| (self.key(child, offset, security, false), child))
                 .collect();
-            let mut lh = Vec::with_capacity(4 + written.len() * 8);
-            lh.extend(b"lh");
-            lh.extend(u16_of(written.len()).to_le_bytes());
-            for (child_offset, child) in &written {
-                lh.extend(child_offset.to_le_bytes());
-                lh.extend(name_hash(&child.name).to_le_bytes());
-            }
-            let list = self.cell(&lh);
+            let lists: Vec<u32> = written
+                .chunks(LH_MAX)
+                .map(|chunk| {
+                    let mut lh = Vec::with_capacity(4 + chunk.len() * 8);
+                    lh.extend(b"lh");
+                    lh.extend(u16_of(chunk.len()).to_le_bytes());
+                    for (child_offset, child) in chunk {
+                        lh.extend(child_offset.to_le_bytes());
+                        lh.extend(name_hash(&child.name).to_le_bytes());
+                    }
+                    self.cell(&lh)
+                })
+                .collect();
+            let list = match lists.as_slice() {
+                [one] => *one,
+                many => {
+                    let mut ri = Vec::with_capacity(4 + many.len() * 4);
+                    ri.extend(b"ri");
+                    ri.extend(u16_of(many.len()).to_le_bytes());
+                    for offset in many {
+                        ri.extend(offset.to_le_bytes());
+                    }
+                    self.cell(&ri)
+                }
+            };
             let max_name = written
                 .iter()
                 .map(|(_, c)| c.name.encode_utf16().count() * 2)
@@ -289,8 +309,9 @@ pub(super) fn write(hive: &Hive) -> Vec<u8> {
 
     let mut file = vec![0u8; BASE_BLOCK];
     file[..4].copy_from_slice(b"regf");
-    file[4..8].copy_from_slice(&1u32.to_le_bytes()); // primary sequence number
-    file[8..12].copy_from_slice(&1u32.to_le_bytes()); // secondary: equal means clean
+    // Primary and secondary sequence numbers: equal means clean.
+    file[4..8].copy_from_slice(&hive.sequence.to_le_bytes());
+    file[8..12].copy_from_slice(&hive.sequence.to_le_bytes());
     file[12..20].copy_from_slice(&hive.timestamp.to_le_bytes());
     file[20..24].copy_from_slice(&1u32.to_le_bytes());
     file[24..28].copy_from_slice(&hive.minor_version.to_le_bytes());

@@ -15,6 +15,7 @@ pub struct Model {
     pub recipe_version: i32,
     /// JSON of the `BaseFacts`.
     pub facts: Option<String>,
+    pub default_source_version: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
