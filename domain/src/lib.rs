@@ -18,8 +18,10 @@ pub mod boot;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod content;
 pub mod datadir;
 mod db;
+pub mod distribution;
 pub mod drivers;
 mod error;
 pub mod fixtures;
@@ -99,6 +101,7 @@ impl Domain {
             .chain(catalog::kinds::all())
             .chain(drivers::job_kinds())
             .chain(boot::job_kinds())
+            .chain(distribution::jobs::job_kinds())
             .map(|k| (k.name(), k))
             .collect();
         Ok(Self {
@@ -163,6 +166,11 @@ impl Domain {
     /// Boot images' recipes and revisions, as the system uses them (no permission checks).
     pub fn boot_images(&self) -> boot::BootImages<'_> {
         boot::BootImages::new(self)
+    }
+
+    /// The content library, as the system uses it (no permission checks).
+    pub fn content(&self) -> content::ContentLibrary<'_> {
+        content::ContentLibrary::new(self)
     }
 
     /// The driver catalog, as the system uses it (no permission checks).

@@ -3,6 +3,7 @@
 mod accounts;
 mod boot;
 mod catalog;
+mod content;
 mod database;
 mod drivers;
 mod fixtures;

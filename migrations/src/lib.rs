@@ -16,6 +16,7 @@ mod m20261122_000007_audit;
 mod m20261123_000008_tokens;
 mod m20261202_000009_job_holds;
 mod m20261207_000010_boot_revisions;
+mod m20261207_000011_content;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_tokens::Migration),
             Box::new(m20261202_000009_job_holds::Migration),
             Box::new(m20261207_000010_boot_revisions::Migration),
+            Box::new(m20261207_000011_content::Migration),
         ]
     }
 }

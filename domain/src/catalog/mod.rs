@@ -618,7 +618,12 @@ impl<'a> Catalog<'a> {
                 ),
             }));
         }
-        Ok(())
+        // Content in the library gets a version of the new file.
+        crate::content::note_changed(
+            txn,
+            crate::content::ContentObject::new(started.kind.object_type(), id),
+        )
+        .await
     }
 
     /// Releases the file an image used before a change of its row, inside that change's

@@ -872,6 +872,12 @@ impl<'a> ActorDrivers<'a> {
             &[],
         )
         .await?;
+        // The package's content in the library loses the driver's files.
+        crate::content::note_changed(
+            &mut txn,
+            crate::content::ContentObject::new(ObjectType::DriverPackage, before.package_id),
+        )
+        .await?;
         txn.commit().await?;
         if let Err(e) = remove_store_dir(&folder) {
             // The start-up sweep removes folders no driver refers to.

@@ -212,13 +212,19 @@ async fn main_loop(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// Queues the hourly pruning of old finished jobs (once per hour across all servers).
+/// Queues the hourly housekeeping (once per hour across all servers): the pruning of old
+/// finished jobs and the clean-up of the content library.
 async fn queue_housekeeping(domain: &Domain) {
     let hour = domain.now_ms() / 3_600_000;
-    let job = super::NewJob::new("prune-jobs", serde_json::json!({}))
-        .idempotency_key(format!("auto-prune:{hour}"));
-    if let Err(e) = domain.jobs().enqueue_as(None, job).await {
-        tracing::warn!("queueing the pruning of old jobs failed: {e}");
+    for (kind, key) in [
+        ("prune-jobs", "auto-prune"),
+        ("content-collect", "auto-collect"),
+    ] {
+        let job = super::NewJob::new(kind, serde_json::json!({}))
+            .idempotency_key(format!("{key}:{hour}"));
+        if let Err(e) = domain.jobs().enqueue_as(None, job).await {
+            tracing::warn!("queueing the housekeeping job {kind} failed: {e}");
+        }
     }
 }
 
