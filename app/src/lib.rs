@@ -146,6 +146,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/jobs") view={Lazy::<JobsRoute>::new()} />
                         <Route path=path!("/jobs/schedules") view={Lazy::<SchedulesRoute>::new()} />
                         <Route path=path!("/jobs/:id") view={Lazy::<JobDetailRoute>::new()} />
+                        <Route path=path!("/distribution-points") view={Lazy::<DistributionPointsRoute>::new()} />
+                        <Route path=path!("/distribution-points/:id") view={Lazy::<DistributionPointRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/distribution") view={Lazy::<DistributionStatusRoute>::new()} />
                         <Route path=path!("/security/users") view={Lazy::<UsersRoute>::new()} />
                         <Route path=path!("/security/roles") view={Lazy::<RolesRoute>::new()} />
                         <Route path=path!("/security/scopes") view={Lazy::<ScopesRoute>::new()} />

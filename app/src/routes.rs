@@ -15,6 +15,7 @@ use leptos_router::LazyRoute;
 
 use crate::pages::{
     dashboard::DashboardPage,
+    distribution::{DistributionPointPage, DistributionPointsPage, DistributionStatusPage},
     drivers::{DriverPage, DriversPage},
     images::{
         AddBootImagePage, AddOsImagePage, BootImagePage, BootImagesPage, OsImagePage, OsImagesPage,
@@ -112,6 +113,21 @@ fn jobs_page(page: JobsArea) -> AnyView {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+pub enum DistributionArea {
+    Points,
+    Point,
+    Status,
+}
+
+fn distribution_page(page: DistributionArea) -> AnyView {
+    match page {
+        DistributionArea::Points => page_view(|| view! { <DistributionPointsPage /> }),
+        DistributionArea::Point => page_view(|| view! { <DistributionPointPage /> }),
+        DistributionArea::Status => page_view(|| view! { <DistributionStatusPage /> }),
+    }
+}
+
 /// Security, and the signed-in user's own account page (it shares the forms).
 #[derive(Debug, Clone, Copy)]
 pub enum SecurityArea {
@@ -132,12 +148,14 @@ fn security_page(page: SecurityArea) -> AnyView {
     }
 }
 
-/// Everything behind sign-in but the dashboard: images, drivers, jobs and security.
+/// Everything behind sign-in but the dashboard: images, drivers, jobs, distribution and
+/// security.
 #[derive(Debug, Clone, Copy)]
 pub enum ConsoleArea {
     Images(ImagesArea),
     Drivers(DriversArea),
     Jobs(JobsArea),
+    Distribution(DistributionArea),
     Security(SecurityArea),
 }
 
@@ -147,6 +165,7 @@ fn console_area(page: ConsoleArea) -> AnyView {
         ConsoleArea::Images(p) => images_page(p),
         ConsoleArea::Drivers(p) => drivers_page(p),
         ConsoleArea::Jobs(p) => jobs_page(p),
+        ConsoleArea::Distribution(p) => distribution_page(p),
         ConsoleArea::Security(p) => security_page(p),
     }
 }
@@ -190,6 +209,9 @@ lazy_routes! {
     JobsRoute => console_area / __preload_console_area (ConsoleArea::Jobs(JobsArea::Jobs));
     SchedulesRoute => console_area / __preload_console_area (ConsoleArea::Jobs(JobsArea::Schedules));
     JobDetailRoute => console_area / __preload_console_area (ConsoleArea::Jobs(JobsArea::JobDetail));
+    DistributionPointsRoute => console_area / __preload_console_area (ConsoleArea::Distribution(DistributionArea::Points));
+    DistributionPointRoute => console_area / __preload_console_area (ConsoleArea::Distribution(DistributionArea::Point));
+    DistributionStatusRoute => console_area / __preload_console_area (ConsoleArea::Distribution(DistributionArea::Status));
     UsersRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Users));
     RolesRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Roles));
     ScopesRoute => console_area / __preload_console_area (ConsoleArea::Security(SecurityArea::Scopes));

@@ -33,6 +33,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub jobs: JobsConfig,
     pub images: ImagesConfig,
+    pub distribution: DistributionConfig,
 }
 
 /// Browser sessions.
@@ -95,6 +96,34 @@ pub struct IpNet {
     prefix: u8,
 }
 
+impl std::fmt::Display for IpNet {
+    /// `a.b.c.d/n`: the block's first address and its prefix length.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::net::IpAddr;
+        let network = match self.addr {
+            IpAddr::V4(v4) => {
+                let keep = u32::from(self.prefix);
+                let mask = if keep == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - keep)
+                };
+                IpAddr::from(std::net::Ipv4Addr::from(u32::from(v4) & mask))
+            }
+            IpAddr::V6(v6) => {
+                let keep = u32::from(self.prefix);
+                let mask = if keep == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - keep)
+                };
+                IpAddr::from(std::net::Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        };
+        write!(f, "{network}/{}", self.prefix)
+    }
+}
+
 impl IpNet {
     /// `a.b.c.d`, `a.b.c.d/n`, an IPv6 address, or one with `/n`.
     pub fn parse(text: &str) -> Option<Self> {
@@ -154,6 +183,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             jobs: JobsConfig::default(),
             images: ImagesConfig::default(),
+            distribution: DistributionConfig::default(),
         }
     }
 }
@@ -196,6 +226,32 @@ impl Default for JobsConfig {
             retention_days: 30,
             concurrency: std::collections::HashMap::new(),
             storage_check_max_mib: 16_384,
+        }
+    }
+}
+
+/// Distribution points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributionConfig {
+    /// A DP that has not reported for this long is shown offline.
+    pub offline_after_minutes: u32,
+    /// How long an enrollment token can be used.
+    pub enrollment_token_hours: u32,
+    /// How long a DP's poll waits for new work before it is answered with none.
+    pub poll_wait_secs: u32,
+    /// Whether this server runs its own DP ("This server") with content in
+    /// `<data_dir>/dp`.
+    pub site_dp: bool,
+}
+
+impl Default for DistributionConfig {
+    fn default() -> Self {
+        Self {
+            offline_after_minutes: 10,
+            enrollment_token_hours: 24,
+            poll_wait_secs: 25,
+            site_dp: true,
         }
     }
 }

@@ -81,6 +81,10 @@ struct Inner {
     /// What boot image bases contain, by base file (a base never changes once written), for
     /// images that have no recipe row to keep it in yet.
     base_facts: Mutex<HashMap<std::path::PathBuf, boot::BaseFacts>>,
+    /// Wakes the long polls of DPs this process answers.
+    dp_wakers: distribution::assign::Wakers,
+    /// Fires when the server begins to stop: long polls answer at once.
+    stopping: CancellationToken,
 }
 
 impl Domain {
@@ -104,7 +108,7 @@ impl Domain {
             .chain(distribution::jobs::job_kinds())
             .map(|k| (k.name(), k))
             .collect();
-        Ok(Self {
+        let domain = Self {
             inner: Arc::new(Inner {
                 db,
                 kind,
@@ -121,8 +125,13 @@ impl Domain {
                 uploads: catalog::uploads::InFlight::default(),
                 audit_anchor: Mutex::new(0),
                 base_facts: Mutex::new(HashMap::new()),
+                dp_wakers: distribution::assign::Wakers::default(),
+                stopping: CancellationToken::new(),
             }),
-        })
+        };
+        // "This server" is a DP from the first start.
+        domain.distribution_points().ensure_site().await?;
+        Ok(domain)
     }
 
     /// Applies pending migrations to the configured database without opening the facade.
@@ -171,6 +180,29 @@ impl Domain {
     /// The content library, as the system uses it (no permission checks).
     pub fn content(&self) -> content::ContentLibrary<'_> {
         content::ContentLibrary::new(self)
+    }
+
+    /// Distribution points, as the system uses them (no permission checks).
+    pub fn distribution_points(&self) -> distribution::points::DistributionPoints<'_> {
+        distribution::points::DistributionPoints::new(self)
+    }
+
+    /// The site as DPs see it: the protocol's handlers.
+    pub fn dp_site(&self) -> distribution::site::Site<'_> {
+        distribution::site::Site::new(self)
+    }
+
+    pub(crate) fn dp_wakers(&self) -> &distribution::assign::Wakers {
+        &self.inner.dp_wakers
+    }
+
+    /// The server is stopping: requests that wait (DPs' long polls) answer now.
+    pub fn begin_shutdown(&self) {
+        self.inner.stopping.cancel();
+    }
+
+    pub(crate) fn stopping(&self) -> &CancellationToken {
+        &self.inner.stopping
     }
 
     /// The driver catalog, as the system uses it (no permission checks).
@@ -382,6 +414,26 @@ impl<'a> ActorDomain<'a> {
     /// Boot images' recipes, builds and revisions, with this user's rights.
     pub fn boot_images(&self) -> boot::access::ActorBootImages<'a> {
         boot::access::ActorBootImages::new(self.domain, self.actor)
+    }
+
+    /// Distribution points, with this user's rights.
+    pub fn distribution_points(&self) -> distribution::points::ActorDistributionPoints<'a> {
+        distribution::points::ActorDistributionPoints::new(self.domain, self.actor)
+    }
+
+    /// Distribution point groups, with this user's rights.
+    pub fn dp_groups(&self) -> distribution::groups::ActorGroups<'a> {
+        distribution::groups::ActorGroups::new(self.domain, self.actor)
+    }
+
+    /// Distributing content, with this user's rights.
+    pub fn distribution(&self) -> distribution::actions::ActorDistribution<'a> {
+        distribution::actions::ActorDistribution::new(self.domain, self.actor)
+    }
+
+    /// Where content stands on DPs, as this user may see it.
+    pub fn distribution_status(&self) -> distribution::status::ActorStatus<'a> {
+        distribution::status::ActorStatus::new(self.domain, self.actor)
     }
 
     /// Users, roles, security scopes, assignments and the scopes of objects.

@@ -5,6 +5,7 @@ mod boot;
 mod catalog;
 mod content;
 mod database;
+mod distribution;
 mod drivers;
 mod fixtures;
 mod integrity;

@@ -52,10 +52,11 @@ export async function meter(page: Page): Promise<() => Weight> {
 /** A page of every route of the console (detail pages on the demo data's objects). */
 export const CONSOLE_PAGES = ['/', '/boot-images', '/boot-images/add', '/boot-images/1', '/os-images',
   '/os-images/add', '/os-images/3', '/drivers', '/drivers/1', '/jobs', '/jobs/schedules', '/jobs/1',
+  '/distribution-points', '/distribution-points/1', '/distribution',
   '/security/users', '/security/roles', '/security/scopes', '/security/audit', '/account'];
 
 /** A boot image's tabs (`?tab=`), as its page offers them. */
-export const BOOT_TABS = ['general', 'customization', 'drivers', 'images', 'components', 'source', 'revisions', 'security'];
+export const BOOT_TABS = ['general', 'customization', 'drivers', 'images', 'components', 'source', 'revisions', 'distribution', 'security'];
 
 /** Opens a tab of the boot image whose page is open. */
 export async function openTab(page: Page, name: string) {

@@ -17,6 +17,7 @@ mod m20261123_000008_tokens;
 mod m20261202_000009_job_holds;
 mod m20261207_000010_boot_revisions;
 mod m20261207_000011_content;
+mod m20261207_000012_distribution;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_job_holds::Migration),
             Box::new(m20261207_000010_boot_revisions::Migration),
             Box::new(m20261207_000011_content::Migration),
+            Box::new(m20261207_000012_distribution::Migration),
         ]
     }
 }

@@ -80,6 +80,34 @@ pub enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Run a distribution point (`--data-dir` is the DP's own folder).
+    Dp {
+        #[command(subcommand)]
+        command: DpCommand,
+    },
+}
+
+/// A distribution point on this machine.
+#[derive(Debug, Subcommand)]
+pub enum DpCommand {
+    /// Enroll this machine as the DP made in the console, with the one-time token shown there.
+    Enroll {
+        /// The site, e.g. https://deploy.example.org or http://10.0.0.5:8080.
+        #[arg(long, value_name = "URL")]
+        site: String,
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// Over https://: pin the certificate the site shows now (`pin`), or trust the
+        /// system's store (`system`).
+        #[arg(long, value_parser = ["pin", "system"], default_value = "pin")]
+        tls: String,
+    },
+    /// Serve as a DP: fetch and verify the content the site assigns, until stopped.
+    Serve {
+        /// Overrides the site enrolled with (the same site under another address).
+        #[arg(long, value_name = "URL")]
+        site: Option<String>,
+    },
 }
 
 /// The image catalog.
@@ -243,6 +271,7 @@ impl Cli {
             Command::Demo {
                 command: DemoCommand::Seed { dir },
             } => demo_seed(&dir, &config).await,
+            Command::Dp { command } => dp_command(command, &config).await,
             Command::Audit {
                 command: AuditCommand::Verify,
             } => {
@@ -705,4 +734,55 @@ fn describe(inspection: &domain::wim::WimInspection) -> String {
         }
     }
     out
+}
+
+/// `wimdeck dp …`: the DP's folder is `--data-dir`.
+async fn dp_command(command: DpCommand, config: &Config) -> Result<(), Error> {
+    let data_dir = &config.data_dir;
+    match command {
+        DpCommand::Enroll { site, token, tls } => {
+            let trust = match tls.as_str() {
+                "system" => crate::dp::client::Trust::System,
+                _ => crate::dp::client::Trust::FirstUse,
+            };
+            let enrolled = crate::dp::enroll(&site, &token, data_dir, trust).await?;
+            println!(
+                "enrolled as the distribution point \"{}\" of {}; its credential is in {}",
+                enrolled.dp_name,
+                enrolled.site,
+                domain::distribution::agent::Layout::new(data_dir)
+                    .enrollment_path()
+                    .display()
+            );
+            if let Some(pin) = &enrolled.pinned_certificate_sha256 {
+                println!("pinned the site's certificate, SHA-256 {pin}");
+            }
+            Ok(())
+        }
+        DpCommand::Serve { site } => {
+            let _lock =
+                match domain::datadir::DataDirLock::try_acquire(data_dir, "wimdeck dp serve")? {
+                    domain::datadir::Acquired::Held(lock) => lock,
+                    domain::datadir::Acquired::Busy(holder) => {
+                        return Err(Error::Usage(format!(
+                            "{} is in use by another Wimdeck process ({holder})",
+                            data_dir.display()
+                        )));
+                    }
+                };
+            if let Some(site) = site {
+                let layout = domain::distribution::agent::Layout::new(data_dir);
+                let mut enrollment = layout.read_enrollment()?;
+                enrollment.site = site.trim_end_matches('/').to_owned();
+                layout.write_enrollment(&enrollment)?;
+            }
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                crate::shutdown_signal().await;
+                stop.cancel();
+            });
+            crate::dp::serve(data_dir, cancel).await
+        }
+    }
 }

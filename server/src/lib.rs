@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod dp;
 mod http_layer;
 
 use std::{net::SocketAddr, time::Duration};
@@ -73,6 +74,7 @@ pub fn router(domain: Domain) -> Router {
         let options = options.clone();
         move || app::shell(options.clone())
     };
+    let dp_domain = domain.clone();
     let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -95,6 +97,8 @@ pub fn router(domain: Domain) -> Router {
         ))
         .layer(middleware::from_fn(http_layer::reject_cross_site))
         .layer(middleware::from_fn(http_layer::security_headers))
+        // DPs are no browsers and bring their own credential (see `dp::routes`).
+        .merge(dp::routes::routes(dp_domain))
 }
 
 #[derive(serde::Deserialize)]
@@ -306,12 +310,23 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
         database = domain.database_kind().label(),
         "listening on http://{local}"
     );
+    let agent_stop = tokio_util::sync::CancellationToken::new();
+    let site_dp = dp::start_site_dp(&domain, local, agent_stop.clone()).await?;
+    let stopping = domain.clone();
     axum::serve(
         listener,
         router(domain.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // DPs' long polls answer now, and this server's own DP stops asking.
+        stopping.begin_shutdown();
+        agent_stop.cancel();
+    })
     .await?;
+    if let Some(agent) = site_dp {
+        let _ = agent.await;
+    }
     pruner.abort();
     // Running jobs get the grace period to finish; the rest go back to the queue.
     runner.shutdown().await;
@@ -341,7 +356,7 @@ async fn prune_sessions(domain: Domain) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for Ctrl-C: {e}");

@@ -22,7 +22,7 @@ use app::api::permissions::{DECLARED, Needs, declared};
 
 /// Placeholders that name scoped objects: the scoped pass expects a refusal for each function
 /// whose sample names one of them.
-const SCOPED_OBJECTS: [&str; 10] = [
+const SCOPED_OBJECTS: [&str; 11] = [
     "{boot}",
     "{boot2}",
     "{boot3}",
@@ -33,6 +33,7 @@ const SCOPED_OBJECTS: [&str; 10] = [
     "{os}",
     "{driver}",
     "{spare_driver}",
+    "{dp}",
 ];
 
 /// Users with custom roles of given permissions (on given scopes), made on demand and signed
@@ -195,6 +196,44 @@ async fn objects(
         packages.push(result["package_id"].as_i64().expect("package"));
         v.insert(key, result["drivers"][0]["driver_id"].to_string());
     }
+    // Distribution points and groups; {os} is sent to {dp} (Redistribute acts on that).
+    let points = domain.for_actor(admin).distribution_points();
+    for (key, name) in [
+        ("{dp}", "Branch A"),
+        ("{spare_dp}", "Branch B"),
+        ("{spare_dp2}", "Branch C"),
+    ] {
+        let id = points
+            .create(domain::distribution::points::NewDp {
+                name: name.into(),
+                settings: Default::default(),
+            })
+            .await
+            .expect("dp");
+        v.insert(key, id.to_string());
+    }
+    let groups = domain.for_actor(admin).dp_groups();
+    for (key, name) in [("{group}", "Group A"), ("{spare_group}", "Group B")] {
+        let id = groups.create(name, "").await.expect("group");
+        v.insert(key, id.to_string());
+    }
+    let job = domain
+        .for_actor(admin)
+        .distribution()
+        .distribute(
+            domain::content::ContentObject::new(
+                ObjectType::OsImage,
+                v["{os}"].parse().expect("id"),
+            ),
+            domain::distribution::actions::Targets {
+                dps: vec![v["{dp}"].parse().expect("id")],
+                groups: vec![],
+            },
+        )
+        .await
+        .expect("distribute");
+    let job = wait_until_final(domain, job, std::time::Duration::from_secs(60)).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     runner.shutdown().await;
     // Job 1 is the first import (the websocket check watches it).
     assert_eq!(first_job, Some(1));
@@ -226,6 +265,14 @@ async fn objects(
         .set_object_scopes(
             ObjectType::OsImage,
             v["{os}"].parse().expect("id"),
+            &BTreeSet::from([production]),
+        )
+        .await
+        .expect("to production");
+    security
+        .set_object_scopes(
+            ObjectType::DistributionPoint,
+            v["{dp}"].parse().expect("id"),
             &BTreeSet::from([production]),
         )
         .await

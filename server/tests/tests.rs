@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod distribution;
 mod http;
 mod jobs;
 mod pages;

@@ -31,6 +31,9 @@ pub struct ImageRow {
     /// Boot images: badges beside the name ("capture image", "command support: testing
     /// only"); `warning` marks one that must not reach production.
     pub marks: Vec<(String, bool)>,
+    /// "2 of 3 DPs": where its content is in place, of where it was sent (empty: nowhere, or
+    /// not for this user to see).
+    pub distribution: String,
 }
 
 /// A list page.
@@ -182,6 +185,7 @@ mod ssr {
             default_for: image.default_for.clone(),
             updated_at_ms: image.updated_at_ms,
             marks: Vec::new(),
+            distribution: String::new(),
         }
     }
 
@@ -338,12 +342,21 @@ pub async fn list_images(
         domain::catalog::ImageKind::Boot => domain.boot_images().marks().await?,
         domain::catalog::ImageKind::Os => Default::default(),
     };
+    let placed = domain
+        .for_actor(&actor)
+        .distribution_status()
+        .summaries(kind.object_type())
+        .await?;
     let all: Vec<ImageRow> = catalog
         .list(kind)
         .await?
         .iter()
         .map(|image| ImageRow {
             marks: ssr::marks(marks.get(&image.id)),
+            distribution: placed
+                .get(&image.id)
+                .map(|s| format!("{} of {} DPs", s.success, s.total))
+                .unwrap_or_default(),
             ..ssr::row(image)
         })
         .collect();

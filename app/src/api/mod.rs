@@ -7,6 +7,7 @@
 
 pub mod boot;
 pub mod dashboard;
+pub mod distribution;
 pub mod drivers;
 pub mod images;
 pub mod jobs;

@@ -6,7 +6,7 @@
 use domain::authz::{ObjectType as T, Operation as O};
 use leptos::server_fn::ServerFn;
 
-use super::{boot, dashboard, drivers, images, jobs, security, session, uploads};
+use super::{boot, dashboard, distribution, drivers, images, jobs, security, session, uploads};
 
 /// What a server function needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +312,98 @@ pub const DECLARED: &[Declared] = &[
         <uploads::DiscardUpload as ServerFn>::PATH,
         ADD_ANYTHING,
         "id={my_spare_upload}",
+    ),
+    // Distribution points, groups, and the distribution of content.
+    declare(
+        <distribution::ListDistributionPoints as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Read)]),
+        "",
+    ),
+    declare(
+        <distribution::CreateDistributionPoint as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Create)]),
+        "name=New+DP&description=&boundaries=10.1.0.0/16",
+    ),
+    declare(
+        <distribution::DistributionPointDetail as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Read)]),
+        "id={dp}",
+    ),
+    declare(
+        <distribution::EditDistributionPoint as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Modify)]),
+        "id={dp}&row_version=1&name=Branch+A&enabled=on&description=&boundaries=",
+    ),
+    declare(
+        <distribution::NewEnrollmentToken as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Modify)]),
+        "id={dp}",
+    ),
+    declare(
+        <distribution::RevokeDistributionPoint as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Modify)]),
+        "id={spare_dp}",
+    ),
+    declare(
+        <distribution::DeleteDistributionPoint as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Delete)]),
+        "id={spare_dp2}&row_version=1",
+    ),
+    declare(
+        <distribution::CreateDpGroup as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Create)]),
+        "name=New+group&description=",
+    ),
+    declare(
+        <distribution::SetDpGroupMembers as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Modify)]),
+        "id={group}&members={dp}",
+    ),
+    declare(
+        <distribution::DeleteDpGroup as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Delete)]),
+        "id={spare_group}",
+    ),
+    declare(
+        <distribution::ContentDistribution as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Read)]),
+        "object_type=os-image&object_id={os}",
+    ),
+    declare(
+        <distribution::DistributeContent as ServerFn>::PATH,
+        Needs::All(&[
+            (T::OsImage, O::Distribute),
+            (T::DistributionPoint, O::Distribute),
+        ]),
+        "object_type=os-image&object_id={os}&dps={dp}",
+    ),
+    declare(
+        <distribution::UpdateDistributionPoints as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Distribute)]),
+        "object_type=os-image&object_id={os}",
+    ),
+    declare(
+        <distribution::ContentOnDp as ServerFn>::PATH,
+        Needs::All(&[
+            (T::OsImage, O::Distribute),
+            (T::DistributionPoint, O::Distribute),
+        ]),
+        "object_type=os-image&object_id={os}&dp={dp}&action=redistribute",
+    ),
+    declare(
+        <distribution::SetDistributionSettings as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Modify)]),
+        "object_type=os-image&object_id={os}&priority=high&prestaged=automatic",
+    ),
+    declare(
+        <distribution::DistributionHistory as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Read), (T::DistributionPoint, O::Read)]),
+        "object_type=os-image&object_id={os}&dp={dp}",
+    ),
+    declare(
+        <distribution::DistributionStatus as ServerFn>::PATH,
+        Needs::All(&[(T::DistributionPoint, O::Read)]),
+        "",
     ),
     // Security administration, the audit log, the caller's account.
     declare(

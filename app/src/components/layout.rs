@@ -16,6 +16,8 @@ const AREAS: &[(&str, &str)] = &[
     ("/boot-images", "Boot Images"),
     ("/os-images", "OS Images"),
     ("/drivers", "Drivers"),
+    ("/distribution-points", "Distribution Points"),
+    ("/distribution", "Distribution Status"),
     ("/jobs", "Jobs"),
 ];
 

@@ -15,7 +15,7 @@ use crate::{
     },
     components::error::{ErrorBanner, action_error},
     format,
-    pages::{images::upload::Uploader, security::SecurityPanel},
+    pages::{distribution::DistributionPanel, images::upload::Uploader, security::SecurityPanel},
 };
 
 #[component]
@@ -105,6 +105,7 @@ fn DriverList(
                         {format!("Showing the drivers of the package \"{}\". ", pk.name)}
                         <a href="/drivers">"Show all"</a>
                     </p>
+                    <DistributionPanel object_type="driver-package" id=pk.id />
                     <SecurityPanel object_type="driver-package" id=pk.id />
                 }
             })

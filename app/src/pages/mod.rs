@@ -1,6 +1,7 @@
 //! One module per console area.
 
 pub mod dashboard;
+pub mod distribution;
 pub mod drivers;
 pub mod images;
 pub mod jobs;

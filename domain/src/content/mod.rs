@@ -268,21 +268,16 @@ impl<'a> ContentLibrary<'a> {
         })
         .await
         .map_err(|e| Error::Internal(format!("writing the manifest stopped: {e}")))??;
-        let version = self
-            .commit_version(
-                object,
-                name,
-                &manifest,
-                &manifest_sha,
-                &fingerprint,
-                reason,
-                created_by,
-            )
-            .await?;
-        Ok(Added {
-            version,
-            created: true,
-        })
+        self.commit_version(
+            object,
+            name,
+            &manifest,
+            &manifest_sha,
+            &fingerprint,
+            reason,
+            created_by,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -295,7 +290,7 @@ impl<'a> ContentLibrary<'a> {
         fingerprint: &str,
         reason: &str,
         created_by: &str,
-    ) -> Result<ContentVersion> {
+    ) -> Result<Added> {
         let now = self.domain.now_ms();
         let chunks = manifest.distinct_chunks();
         let txn = crate::db::begin_write(self.domain.db()).await?;
@@ -327,6 +322,19 @@ impl<'a> ContentLibrary<'a> {
                 .id
             }
         };
+        // Another job may have made this very version while this one chunked.
+        if let Some(newest) = content_versions::Entity::find()
+            .filter(content_versions::Column::ContentId.eq(content_id))
+            .order_by_desc(content_versions::Column::Number)
+            .one(&txn)
+            .await?
+            .filter(|v| v.fingerprint == fingerprint)
+        {
+            return Ok(Added {
+                version: to_version(newest),
+                created: false,
+            });
+        }
         // New bytes: chunks with no row before this version.
         let mut known = HashSet::new();
         for batch in chunks.chunks(BATCH) {
@@ -414,7 +422,10 @@ impl<'a> ContentLibrary<'a> {
             )));
         }
         txn.commit().await?;
-        Ok(to_version(row))
+        Ok(Added {
+            version: to_version(row),
+            created: true,
+        })
     }
 
     /// The library's size and what sharing saved.

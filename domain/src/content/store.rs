@@ -192,6 +192,46 @@ impl ChunkStore {
     }
 }
 
+impl ChunkStore {
+    /// Stores a chunk without flushing it (a DP's cache of fetched chunks: every read of it is
+    /// checked against its hash, so a chunk lost to a power failure is fetched again, never
+    /// used damaged). Checked against its hash first.
+    pub fn cache_chunk(&self, chunk: &ChunkRef, bytes: &[u8]) -> Result<()> {
+        if bytes.len() != chunk.size as usize || sha256_hex(bytes) != chunk.sha256 {
+            return Err(Error::invalid(
+                "chunk",
+                format!("{} does not match its hash", chunk.sha256),
+            ));
+        }
+        let target = self.chunk_path(&chunk.sha256);
+        let dir = target.parent().unwrap_or(self.root());
+        fs::create_dir_all(dir)?;
+        let temp = dir.join(format!(".{}{TEMP_MARK}{}", chunk.sha256, temp_suffix()));
+        let written = File::create_new(&temp).and_then(|mut f| f.write_all(bytes));
+        if let Err(e) = written.and_then(|()| fs::rename(&temp, &target)) {
+            let _ = fs::remove_file(&temp);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Removes a chunk (gone already is fine).
+    pub fn remove_chunk(&self, sha256: &str) -> io::Result<()> {
+        match fs::remove_file(self.chunk_path(sha256)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn temp_suffix() -> String {
+    crate::accounts::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(10)
+        .collect()
+}
+
 /// New chunks under temporary names, renamed into place together once flushed.
 #[derive(Default)]
 struct PendingChunks {
@@ -208,12 +248,7 @@ impl PendingChunks {
         let target = store.chunk_path(&chunk.sha256);
         let dir = target.parent().unwrap_or(store.root());
         fs::create_dir_all(dir)?;
-        let suffix: String = crate::accounts::random_token()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(10)
-            .collect();
-        let temp = dir.join(format!(".{}{TEMP_MARK}{suffix}", chunk.sha256));
+        let temp = dir.join(format!(".{}{TEMP_MARK}{}", chunk.sha256, temp_suffix()));
         let mut file = File::create_new(&temp)?;
         file.write_all(bytes)?;
         self.names.insert(chunk.sha256.clone());

@@ -6,11 +6,19 @@ use std::{collections::HashSet, sync::Arc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use sea_orm::{EntityTrait, QuerySelect};
+
+use super::{
+    actions::{self, Targets},
+    assign,
+    protocol::WorkAction,
+};
 use crate::{
-    Config, Error, Result,
-    authz::ObjectType,
+    Actor, Config, Domain, Error, Result,
+    authz::{ObjectType, Operation},
     content::{ContentObject, VERSION_JOB},
-    jobs::{BoxFuture, Completion, JobContext, JobError, JobKind},
+    db::entities::distribution_assignments,
+    jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind},
 };
 
 /// Chunks younger than this are never collected (a version being written may rely on them).
@@ -18,8 +26,15 @@ pub const COLLECT_GRACE_MS: i64 = 3_600_000;
 
 /// The job kinds of this area.
 pub fn job_kinds() -> Vec<Arc<dyn JobKind>> {
-    vec![Arc::new(VersionContent), Arc::new(CollectContent)]
+    vec![
+        Arc::new(VersionContent),
+        Arc::new(CollectContent),
+        Arc::new(DistributeContent),
+    ]
 }
+
+/// The job kind that sends content to DPs.
+pub const DISTRIBUTE_JOB: &str = "distribute-content";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,7 +187,7 @@ impl JobKind for CollectContent {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
-            let keep = HashSet::new();
+            let keep = versions_in_use(ctx.domain()).await?;
             let report = ctx
                 .domain()
                 .content()
@@ -183,6 +198,218 @@ impl JobKind for CollectContent {
                 report.versions, report.chunks, report.bytes, report.stray_files
             ));
             Ok(Completion::new(report))
+        })
+    }
+}
+
+/// Versions DPs hold or are to hold: never collected.
+async fn versions_in_use(domain: &Domain) -> Result<HashSet<i64>> {
+    let rows: Vec<(Option<i64>, Option<i64>)> = distribution_assignments::Entity::find()
+        .select_only()
+        .column(distribution_assignments::Column::TargetVersionId)
+        .column(distribution_assignments::Column::InstalledVersionId)
+        .into_tuple()
+        .all(domain.db())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .flat_map(|(a, b)| [a, b])
+        .flatten()
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributeParams {
+    pub object_type: ObjectType,
+    pub object_id: i64,
+    #[serde(default)]
+    pub dps: Vec<i64>,
+    #[serde(default)]
+    pub groups: Vec<i64>,
+    /// "Update distribution points": to every DP that has the content.
+    #[serde(default)]
+    pub update: bool,
+}
+
+/// Sends the newest version of an object's content (made now if the object changed) to DPs.
+pub struct DistributeContent;
+
+impl JobKind for DistributeContent {
+    fn name(&self) -> &'static str {
+        DISTRIBUTE_JOB
+    }
+
+    fn label(&self) -> &'static str {
+        "Distribute content"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        let mut p: DistributeParams =
+            serde_json::from_value(params).map_err(|e| Error::invalid("params", e.to_string()))?;
+        assign::refuse_non_content(ContentObject::new(p.object_type, p.object_id))?;
+        p.dps.sort_unstable();
+        p.dps.dedup();
+        p.groups.sort_unstable();
+        p.groups.dedup();
+        if p.dps.len() + p.groups.len() > 10_000 {
+            return Err(Error::invalid("targets", "at most 10,000 at once"));
+        }
+        if !p.update && p.dps.is_empty() && p.groups.is_empty() {
+            return Err(Error::invalid(
+                "targets",
+                "choose at least one distribution point or group",
+            ));
+        }
+        serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        match serde_json::from_value::<DistributeParams>(params.clone()) {
+            Ok(p) if p.update => {
+                format!("{} {}: update every DP", p.object_type.label(), p.object_id)
+            }
+            Ok(p) => format!(
+                "{} {} to {} DPs and {} groups",
+                p.object_type.label(),
+                p.object_id,
+                p.dps.len(),
+                p.groups.len()
+            ),
+            Err(_) => String::new(),
+        }
+    }
+
+    fn subject(
+        &self,
+        params: &Value,
+        _result: Option<&Value>,
+    ) -> Option<(ObjectType, Option<i64>)> {
+        let p: DistributeParams = serde_json::from_value(params.clone()).ok()?;
+        Some((p.object_type, Some(p.object_id)))
+    }
+
+    /// Distribute on the content, and on every DP it goes to (checked again on each retry).
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(async move {
+            let p: DistributeParams = serde_json::from_value(params.clone())
+                .map_err(|e| Error::invalid("params", e.to_string()))?;
+            let object = ContentObject::new(p.object_type, p.object_id);
+            let name = actions::check_object(domain, actor, object, Operation::Distribute).await?;
+            if !p.update {
+                actions::check_targets(
+                    domain,
+                    actor,
+                    &Targets {
+                        dps: p.dps.clone(),
+                        groups: p.groups.clone(),
+                    },
+                )
+                .await?;
+            }
+            Ok(JobGrant::new(
+                Operation::Distribute,
+                p.object_type,
+                p.object_id,
+                name,
+            ))
+        })
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let p: DistributeParams = ctx.params()?;
+            let domain = ctx.domain().clone();
+            let object = ContentObject::new(p.object_type, p.object_id);
+            let files = super::object_files(&domain, object).await?;
+            ctx.info(format!(
+                "Preparing \"{}\" in the content library ({} files)",
+                files.name,
+                files.files.len()
+            ));
+            let added = domain
+                .content()
+                .add_version(
+                    object,
+                    &files.name,
+                    files.files,
+                    if p.update {
+                        "Update distribution points"
+                    } else {
+                        "Distribute content"
+                    },
+                    &ctx.owner_name(),
+                    ctx.progress().clone(),
+                )
+                .await?;
+            let version = added.version.clone();
+            ctx.info(format!(
+                "Version {} ({} bytes{})",
+                version.number,
+                version.total_bytes,
+                if added.created {
+                    format!(", {} new to the library", version.new_bytes)
+                } else {
+                    String::new()
+                }
+            ));
+            let name = files.name.clone();
+            let woken = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+            let reached = woken.clone();
+            let author = ctx.author();
+            let effect_domain = domain.clone();
+            Ok(Completion::new(serde_json::json!({
+                "version": version.number,
+                "total_bytes": version.total_bytes,
+            }))
+            .with_effect(Box::new(move |txn| {
+                Box::pin(async move {
+                    let now = effect_domain.now_ms();
+                    let content_id = assign::content_id_in(txn.conn(), object, &name, now).await?;
+                    let mut dps: std::collections::BTreeSet<i64> = p.dps.iter().copied().collect();
+                    dps.extend(assign::group_members(txn.conn(), &p.groups).await?);
+                    if p.update {
+                        dps.extend(assign::holders(txn.conn(), content_id).await?);
+                    }
+                    for group in &p.groups {
+                        assign::remember_group_content(txn.conn(), *group, content_id).await?;
+                    }
+                    for dp in &dps {
+                        assign::request_in(
+                            txn.conn(),
+                            content_id,
+                            *dp,
+                            Some(&version),
+                            WorkAction::Install,
+                            now,
+                        )
+                        .await?;
+                    }
+                    txn.record(&author.entry(
+                        Operation::Distribute,
+                        object.object_type,
+                        (object.object_id, &name),
+                        &[("distribution points", Value::Null, serde_json::json!(dps))],
+                    ))
+                    .await?;
+                    *reached.lock().unwrap_or_else(|e| e.into_inner()) = dps.into_iter().collect();
+                    Ok(())
+                })
+            }))
+            .after_commit(move || async move {
+                for dp in woken.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    assign::wake_dp(&domain, *dp);
+                }
+            }))
         })
     }
 }

@@ -1,12 +1,28 @@
-//! Distribution: turning catalog objects into content of the library, and (further on) sending
-//! that content to distribution points. This area sits above the catalog, the drivers and the
-//! content library, and joins them.
+//! Distribution: turning catalog objects into content of the library and sending that content
+//! to distribution points. This area sits above the catalog, the drivers and the content
+//! library, and joins them.
+//!
+//! - [`points`]: the DPs, their settings, health, enrollment and credentials;
+//! - [`assign`]: what each DP is to hold;
+//! - [`actions`]: what an admin does (distribute, update, redistribute, validate, remove);
+//! - [`site`]: the site's side of the protocol ([`protocol`]) that DPs speak;
+//! - [`agent`]: the DP's side: fetch, verify, assemble, report;
+//! - [`jobs`]: the content library's jobs and the distribution job.
 
+pub mod actions;
+pub mod agent;
+pub mod assign;
+pub mod groups;
 pub mod jobs;
+pub mod points;
+pub mod protocol;
+pub mod site;
+pub mod status;
 
 use std::path::PathBuf;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     Domain, Error, Result,
@@ -89,5 +105,78 @@ pub async fn object_files(domain: &Domain, object: ContentObject) -> Result<Obje
             "object",
             format!("a {} is not content that can be distributed", other.label()),
         )),
+    }
+}
+
+/// Which content a DP fetches first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    High,
+    Medium,
+    Low,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "high" => Priority::High,
+            "low" => Priority::Low,
+            _ => Priority::Medium,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Priority::High => "High",
+            Priority::Medium => "Medium",
+            Priority::Low => "Low",
+        }
+    }
+}
+
+/// What a DP enabled for prestaged content does with a content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrestagedBehavior {
+    /// Fetch it as any DP would.
+    Automatic,
+    /// The first version comes prestaged; later versions are fetched (only their changes).
+    Changes,
+    /// Every version comes prestaged: the DP waits for it.
+    Manual,
+}
+
+impl PrestagedBehavior {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrestagedBehavior::Automatic => "automatic",
+            PrestagedBehavior::Changes => "changes",
+            PrestagedBehavior::Manual => "manual",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "changes" => PrestagedBehavior::Changes,
+            "manual" => PrestagedBehavior::Manual,
+            _ => PrestagedBehavior::Automatic,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PrestagedBehavior::Automatic => "Download automatically",
+            PrestagedBehavior::Changes => "Download only content changes",
+            PrestagedBehavior::Manual => "Copy content manually",
+        }
     }
 }

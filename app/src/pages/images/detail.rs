@@ -15,11 +15,11 @@ use crate::{
     },
     components::error::{ErrorBanner, action_error},
     format,
-    pages::security::SecurityPanel,
+    pages::{distribution::DistributionPanel, security::SecurityPanel},
 };
 
 /// A boot image's tabs, as its properties dialog has them: (query value, label).
-const BOOT_TABS: [(&str, &str); 8] = [
+const BOOT_TABS: [(&str, &str); 9] = [
     ("general", "General"),
     ("customization", "Customization"),
     ("drivers", "Drivers"),
@@ -27,6 +27,7 @@ const BOOT_TABS: [(&str, &str); 8] = [
     ("components", "Optional components"),
     ("source", "Data source"),
     ("revisions", "Revisions"),
+    ("distribution", "Content locations"),
     ("security", "Security"),
 ];
 
@@ -193,6 +194,7 @@ fn Properties(
             {general()}
             {images()}
             <MatchingBootImages id />
+            <DistributionPanel object_type="os-image" id />
             <SecurityPanel object_type=kind.object_type() id />
         }
         .into_any(),
@@ -220,6 +222,7 @@ fn Properties(
                     "images" => view! { {images()}<RecipeTab id tab="images" reload /> }.into_any(),
                     "drivers" => view! { <RecipeTab id tab="pending" reload /><DriversTab image_id=id /> }.into_any(),
                     "security" => view! { <SecurityPanel object_type=kind.object_type() id /> }.into_any(),
+                    "distribution" => view! { <DistributionPanel object_type="boot-image" id /> }.into_any(),
                     other => view! { <RecipeTab id tab=other.to_owned() reload /> }.into_any(),
                 }}
             }

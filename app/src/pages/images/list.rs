@@ -139,6 +139,7 @@ fn ListView(
                     {header("size", "Size (KB)")}
                     {header("file", "File size")}
                     <th>"State"</th>
+                    <th>"Distribution"</th>
                     {header("changed", "Last changed")}
                 </tr></thead>
                 <tbody>
@@ -158,6 +159,7 @@ fn ListView(
                                 <td data-label="Size (KB)">{kilobytes(row.decompressed_bytes)}</td>
                                 <td data-label="File size">{format::bytes(row.file_bytes)}</td>
                                 <td data-label="State"><span class=format!("badge image-{}", row.state)>{state_label(&row.state)}</span></td>
+                                <td data-label="Distribution">{row.distribution.clone()}</td>
                                 <td class="when" data-label="Last changed">{format::utc(row.updated_at_ms)}</td>
                             </tr>
                         }

@@ -3,7 +3,7 @@
 mod detail;
 mod list;
 mod schedules;
-mod widgets;
+pub(crate) mod widgets;
 
 pub use detail::JobDetailPage;
 pub use list::JobsPage;

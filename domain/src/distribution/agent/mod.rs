@@ -1,0 +1,212 @@
+//! The DP agent: what `wimdeck dp serve` (and this server's own DP) runs. It only connects
+//! out: it polls the site for work, fetches manifests and the chunks it lacks, assembles and
+//! verifies each file, switches versions atomically and reports. Killed at any point, it
+//! resumes: fetched chunks wait in its cache, the version in use is never touched.
+//!
+//! The transport is the site's business ([`SiteClient`]): HTTP for a DP, the same HTTP to
+//! 127.0.0.1 for this server's own.
+
+pub mod layout;
+mod transfer;
+
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::io::AsyncRead;
+use tokio_util::sync::CancellationToken;
+
+pub use layout::{Enrollment, Installed, Layout};
+
+use super::{
+    points::DpReport,
+    protocol::{
+        AgentSettings, ChunksRequest, PROTOCOL, PollRequest, PollResponse, ReportedState,
+        StatusReport, WorkAction, WorkItem,
+    },
+};
+use crate::{Error, Result, jobs::BoxFuture};
+
+/// The chunks' bytes, one after the other in the order asked.
+pub type ChunkReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// How an agent talks to its site.
+pub trait SiteClient: Send + Sync + 'static {
+    fn poll<'a>(&'a self, request: &'a PollRequest) -> BoxFuture<'a, Result<PollResponse>>;
+    fn manifest<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, Result<Vec<u8>>>;
+    fn chunks<'a>(&'a self, request: &'a ChunksRequest) -> BoxFuture<'a, Result<ChunkReader>>;
+    fn report<'a>(&'a self, report: &'a StatusReport) -> BoxFuture<'a, Result<()>>;
+}
+
+/// What an agent is given.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub data_dir: std::path::PathBuf,
+    /// How long a poll may wait at the site for work.
+    pub poll_wait_secs: u32,
+    /// Pause after a failed poll (doubled up to a minute while the site stays unreachable).
+    pub retry_after: Duration,
+}
+
+impl AgentOptions {
+    pub fn new(data_dir: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            poll_wait_secs: 25,
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running DP agent.
+pub struct Agent {
+    client: Arc<dyn SiteClient>,
+    layout: Layout,
+    options: AgentOptions,
+    settings: Mutex<AgentSettings>,
+    limiter: transfer::RateLimiter,
+}
+
+impl Agent {
+    pub fn new(client: Arc<dyn SiteClient>, options: AgentOptions) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            layout: Layout::new(&options.data_dir),
+            options,
+            settings: Mutex::new(AgentSettings::default()),
+            limiter: transfer::RateLimiter::default(),
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn report_of_self(&self) -> DpReport {
+        DpReport {
+            agent_version: crate::VERSION.to_owned(),
+            free_bytes: self.layout.free_bytes(),
+            library_bytes: self.layout.library_bytes(),
+        }
+    }
+
+    /// Polls and works until `cancel` fires.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut backoff = self.options.retry_after;
+        while !cancel.is_cancelled() {
+            let request = PollRequest {
+                protocol: PROTOCOL,
+                report: self.report_of_self(),
+                wait_secs: self.options.poll_wait_secs,
+            };
+            let polled = tokio::select! {
+                polled = self.client.poll(&request) => polled,
+                () = cancel.cancelled() => return,
+            };
+            match polled {
+                Ok(response) => {
+                    backoff = self.options.retry_after;
+                    self.work(response, &cancel).await;
+                }
+                Err(e) => {
+                    tracing::warn!("polling the site failed: {}", e.sentence());
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = cancel.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    /// Does one poll's work: up to `concurrent_transfers` items at once, in the site's order
+    /// (highest priority first).
+    pub async fn work(self: &Arc<Self>, response: PollResponse, cancel: &CancellationToken) {
+        let limit = response.settings.concurrent_transfers.clamp(1, 16) as usize;
+        self.limiter.configure(&response.settings);
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = response.settings;
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
+        let mut tasks = tokio::task::JoinSet::new();
+        for item in response.work {
+            let Ok(permit) = semaphore.clone().acquire_owned().await else {
+                break;
+            };
+            let agent = self.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                agent.handle(item, &cancel).await;
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Does one item and reports how it ended.
+    async fn handle(&self, item: WorkItem, cancel: &CancellationToken) {
+        let outcome = tokio::select! {
+            outcome = self.perform(&item) => outcome,
+            () = cancel.cancelled() => return,
+        };
+        let report = match outcome {
+            Ok(report) => report,
+            Err(e) => StatusReport {
+                assignment_id: item.assignment_id,
+                generation: item.generation,
+                state: ReportedState::Failed,
+                version_id: item.version.as_ref().map(|v| v.id),
+                bytes_total: item.version.as_ref().map(|v| v.total_bytes),
+                bytes_needed: None,
+                bytes_done: 0,
+                rate_bps: None,
+                detail: Some(e.sentence()),
+            },
+        };
+        self.send_report(&report).await;
+    }
+
+    /// Reports, trying a few times (a report lost for good is made again: the site offers
+    /// the work again and the agent finds it done).
+    async fn send_report(&self, report: &StatusReport) {
+        for attempt in 0..3u32 {
+            match self.client.report(report).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!("reporting to the site failed: {}", e.sentence());
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn perform(&self, item: &WorkItem) -> Result<StatusReport> {
+        match item.action {
+            WorkAction::Install | WorkAction::Redistribute => transfer::install(self, item).await,
+            WorkAction::Validate => transfer::validate(self, item).await,
+            WorkAction::Remove => {
+                let dir = self.layout.content_dir(item.content_id);
+                let removed =
+                    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                        _ => Ok(()),
+                    })
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                removed?;
+                Ok(StatusReport {
+                    assignment_id: item.assignment_id,
+                    generation: item.generation,
+                    state: ReportedState::Removed,
+                    version_id: None,
+                    bytes_total: None,
+                    bytes_needed: None,
+                    bytes_done: 0,
+                    rate_bps: None,
+                    detail: None,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import { test, expect } from '@playwright/test';
+import { consoleErrors, hydrated, signIn } from './helpers';
+
+/** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
+function unexpected(errors: string[]) {
+  return errors.filter((e) => !/status of 4\d\d/.test(e));
+}
+
+test('add a DP and get its enrollment command once; distribute an OS image to this server and watch it arrive', async ({ page }, testInfo) => {
+  const errors = consoleErrors(page);
+  const dpName = `Branch E2E ${testInfo.project.name}`;
+  await signIn(page);
+
+  // "This server" is a DP from the first start, and its agent reports.
+  await page.goto('/distribution-points');
+  await hydrated(page);
+  const dps = page.getByRole('table', { name: 'Distribution points' });
+  await expect(dps.getByRole('row', { name: /This server/ })).toContainText('Online');
+
+  // A remote DP: added, then a one-time token with the commands to run on it.
+  await page.getByLabel('Name', { exact: true }).fill(dpName);
+  await page.getByLabel('Boundaries (subnets it serves, one per line)').fill('10.20.0.0/16');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page).toHaveURL(/\/distribution-points\/\d+$/);
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name: dpName })).toBeVisible();
+  await expect(page.locator('.page-head .badge')).toHaveText('Not enrolled');
+  await page.getByRole('button', { name: 'Make an enrollment token' }).click();
+  const command = page.locator('pre.command');
+  await expect(command).toContainText(/wimdeck dp enroll --site http:\/\/127\.0\.0\.1:\d+ --token wdp-/);
+  await expect(command).toContainText('wimdeck dp serve');
+  // A bad boundary is refused, naming it.
+  await page.getByLabel('Boundaries (subnets it serves, one per line)').fill('10.20.0.0/40');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('alert')).toContainText('"10.20.0.0/40" is not a subnet');
+  await page.screenshot({ path: testInfo.outputPath('dp.png'), fullPage: true });
+
+  // Distribute the demo OS image to this server; it arrives, verified.
+  await page.goto('/os-images/3');
+  await hydrated(page);
+  const panel = page.getByRole('region', { name: 'Distribution' });
+  await panel.getByLabel('This server').check();
+  await panel.getByRole('button', { name: 'Distribute content' }).click();
+  const row = panel.getByRole('table', { name: 'Distribution status' }).getByRole('row', { name: /This server/ });
+  await expect(row).toContainText(/Success \(version \d+\)/, { timeout: 45_000 });
+  await expect(panel).toContainText(/Version \d+ in the content library/);
+
+  // The history of the pair.
+  await row.getByRole('button', { name: 'History' }).click();
+  await expect(row.locator('ol.history')).toContainText('Success');
+
+  // The lists and the status page say so.
+  await page.goto('/os-images');
+  await hydrated(page);
+  await expect(page.getByRole('table').first()).toContainText(/\d+ of \d+ DPs/);
+  await page.goto('/distribution');
+  await hydrated(page);
+  await expect(page.getByRole('table', { name: 'Content on distribution points' })).toContainText('This server');
+  await expect(page.getByText(/Content library: \d+ contents/)).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath('distribution-status.png'), fullPage: true });
+  expect(unexpected(errors)).toEqual([]);
+});
+
+test('a Read-only Analyst sees distribution but changes nothing', async ({ page }) => {
+  await signIn(page, 'analyst');
+  await page.goto('/distribution-points');
+  await hydrated(page);
+  await expect(page.getByRole('table', { name: 'Distribution points' })).toContainText('This server');
+  await expect(page.getByRole('region', { name: 'Add a distribution point' })).toHaveCount(0);
+  await page.goto('/os-images/3');
+  await hydrated(page);
+  const panel = page.getByRole('region', { name: 'Distribution' });
+  await expect(panel).toContainText(/of \d+ DPs/);
+  await expect(panel.getByRole('button', { name: 'Distribute content' })).toHaveCount(0);
+  await expect(panel.getByRole('button', { name: 'Redistribute' })).toHaveCount(0);
+});
