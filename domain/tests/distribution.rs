@@ -23,7 +23,7 @@ use domain::{
         },
     },
     fixtures::{self, Arch, WindowsTree},
-    jobs::{BoxFuture, JobState, Runner},
+    jobs::{BoxFuture, JobState, NewJob, Runner},
     testing::{BACKENDS, Backend, TestDb, fast_runner_options, wait_until_final},
     wim::Compression,
 };
@@ -229,6 +229,7 @@ async fn sync(agent: &Arc<Agent>, credential_domain: &Domain, dp: i64) {
                 protocol: PROTOCOL,
                 report: DpReport::default(),
                 wait_secs: 0,
+                busy: Vec::new(),
             },
         )
         .await
@@ -524,4 +525,173 @@ async fn distribution_needs_the_right_on_content_and_dp_and_revoked_dps_are_refu
         assert!(matches!(err, Error::Unauthenticated), "{err}");
         s.stop().await;
     }
+}
+
+#[tokio::test]
+async fn groups_reach_members_that_join_and_stale_or_mismatched_reports_change_nothing() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let image = s.os_image("Pro").await;
+        let object = ContentObject::new(ObjectType::OsImage, image);
+        let (dp1, agent1, data1, _) = s.dp("Branch 1").await;
+        let (dp2, _agent2, _data2, _) = s.dp("Branch 2").await;
+        let groups = s.domain.for_actor(&s.admin).dp_groups();
+        let group = groups.create("Branches", "").await.expect("group");
+        groups.set_members(group, &[dp1]).await.expect("members");
+
+        let job = s
+            .domain
+            .for_actor(&s.osd)
+            .distribution()
+            .distribute(
+                object,
+                Targets {
+                    dps: vec![],
+                    groups: vec![group],
+                },
+            )
+            .await
+            .expect("distribute");
+        s.wait_job(job).await;
+        let status = s.domain.for_actor(&s.admin).distribution_status();
+        let dps_of = |pairs: Vec<domain::distribution::status::PairStatus>| {
+            pairs.iter().map(|p| p.dp_id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            dps_of(status.pairs(Some(object), None).await.expect("pairs")),
+            [dp1]
+        );
+
+        // A DP that joins the group receives its content.
+        groups.set_members(group, &[dp1, dp2]).await.expect("join");
+        let mut joined = dps_of(status.pairs(Some(object), None).await.expect("pairs"));
+        joined.sort_unstable();
+        assert_eq!(joined, [dp1, dp2]);
+        // An analyst changes no group.
+        let err = s
+            .domain
+            .for_actor(&s.analyst)
+            .dp_groups()
+            .set_members(group, &[dp1])
+            .await
+            .expect_err("analyst");
+        assert!(matches!(err, Error::Forbidden(_)), "{err}");
+
+        sync(&agent1, &s.domain, dp1).await;
+        let done = status.pairs(Some(object), Some(dp1)).await.expect("pairs");
+        assert_eq!(done[0].state, DistState::Success, "{:?}", done[0].detail);
+        assert!(data1.path().join("content").exists());
+
+        // Reports: an older generation changes nothing; a report that does not answer the
+        // request is refused.
+        let point = s.domain.distribution_points().get(dp2).await.expect("dp");
+        let work = s.domain.dp_site().work_for(&point).await.expect("work");
+        let item = &work[0];
+        let report = |generation, state| StatusReport {
+            assignment_id: item.assignment_id,
+            generation,
+            state,
+            version_id: item.version.as_ref().map(|v| v.id),
+            bytes_total: None,
+            bytes_needed: None,
+            bytes_done: 0,
+            rate_bps: None,
+            detail: None,
+        };
+        use domain::distribution::protocol::ReportedState;
+        s.domain
+            .dp_site()
+            .report(
+                &point,
+                report(item.generation - 1, ReportedState::Installed),
+            )
+            .await
+            .expect("stale: ignored");
+        let err = s
+            .domain
+            .dp_site()
+            .report(&point, report(item.generation, ReportedState::Removed))
+            .await
+            .expect_err("not a removal");
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        let pair = status.pairs(Some(object), Some(dp2)).await.expect("pairs");
+        assert_eq!(pair[0].state, DistState::Waiting);
+        // Another DP's assignment is not this DP's to report on.
+        let other = s.domain.distribution_points().get(dp1).await.expect("dp");
+        let err = s
+            .domain
+            .dp_site()
+            .report(&other, report(item.generation, ReportedState::Installed))
+            .await
+            .expect_err("not its assignment");
+        assert!(matches!(err, Error::NotFound(_)), "{err}");
+
+        // Deleting the image takes its content off the DPs; once no DP holds it, the next
+        // clean-up forgets it.
+        let row_version = s
+            .domain
+            .catalog()
+            .get(image)
+            .await
+            .expect("image")
+            .row_version;
+        s.domain
+            .for_actor(&s.admin)
+            .catalog()
+            .delete(ImageKind::Os, image, row_version)
+            .await
+            .expect("delete");
+        let retire = latest_job(&s.domain, "content-retire").await;
+        s.wait_job(retire).await;
+        for (dp, agent) in [(dp1, &agent1), (dp2, &_agent2)] {
+            sync(agent, &s.domain, dp).await;
+        }
+        assert!(
+            status
+                .pairs(Some(object), None)
+                .await
+                .expect("pairs")
+                .is_empty()
+        );
+        assert!(
+            !data1
+                .path()
+                .join("content")
+                .join(done[0].content_id.to_string())
+                .exists()
+        );
+        let collect = s
+            .domain
+            .jobs()
+            .enqueue_as(None, NewJob::new("content-collect", serde_json::json!({})))
+            .await
+            .expect("collect");
+        s.wait_job(collect).await;
+        assert!(
+            s.domain
+                .content()
+                .content_of(object)
+                .await
+                .expect("content")
+                .is_none()
+        );
+        s.stop().await;
+    }
+}
+
+async fn latest_job(domain: &Domain, kind: &str) -> i64 {
+    domain
+        .jobs()
+        .list(
+            &domain::jobs::JobFilter {
+                kind: Some(kind.into()),
+                ..Default::default()
+            },
+            domain::jobs::PageCursor::Newest,
+            1,
+        )
+        .await
+        .expect("jobs")
+        .jobs[0]
+        .id
 }

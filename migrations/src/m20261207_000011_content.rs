@@ -72,7 +72,8 @@ enum ContentVersionChunks {
 enum ContentLibrary {
     Table,
     Id,
-    /// Bumped by every collection that deleted chunks.
+    /// Gives SQLite's locking statement a column to write; collections and version commits
+    /// lock the row.
     CollectEpoch,
 }
 

@@ -1019,6 +1019,12 @@ impl<'a> ActorCatalog<'a> {
             &[],
         )
         .await?;
+        // Its content leaves the distribution points.
+        crate::content::note_deleted(
+            &mut txn,
+            crate::content::ContentObject::new(kind.object_type(), id),
+        )
+        .await?;
         txn.commit().await
     }
 

@@ -24,7 +24,8 @@ pub const CHUNK_MAX: usize = 1024 * 1024;
 const MAX_FILES: usize = 200_000;
 const MAX_PATH_BYTES: usize = 1024;
 const MAX_COMPONENT_BYTES: usize = 255;
-const MAX_MANIFEST_BYTES: usize = 256 * 1024 * 1024;
+/// The largest manifest read.
+pub const MAX_MANIFEST_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

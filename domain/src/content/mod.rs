@@ -13,14 +13,11 @@
 //! object changed ([`note_changed`]); the distribution area, above both, turns objects into
 //! files and runs the jobs.
 
+mod collect;
 pub mod manifest;
 pub mod store;
 
-use std::{
-    collections::{HashMap, HashSet},
-    path::PathBuf,
-    sync::Arc,
-};
+use std::{collections::HashSet, path::PathBuf, sync::Arc};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult,
@@ -43,6 +40,10 @@ use crate::{
 /// The job kind that makes a new version of an object's content (registered by the
 /// distribution area, which knows how to read objects).
 pub const VERSION_JOB: &str = "content-version";
+
+/// The job kind that takes a deleted object's content off every DP (registered by the
+/// distribution area).
+pub const RETIRE_JOB: &str = "content-retire";
 
 /// Rows per multi-row statement (well inside SQLite's limit on bound parameters).
 const BATCH: usize = 300;
@@ -161,6 +162,26 @@ impl<'a> ContentLibrary<'a> {
             .one(self.domain.db())
             .await?
             .map(to_content))
+    }
+
+    /// Every content.
+    pub async fn list(&self) -> Result<Vec<Content>> {
+        Ok(contents::Entity::find()
+            .order_by_asc(contents::Column::Id)
+            .all(self.domain.db())
+            .await?
+            .into_iter()
+            .map(to_content)
+            .collect())
+    }
+
+    /// Forgets a content whose object is gone, with its versions (their chunks go with the
+    /// next collection). A version a DP still holds keeps it (a foreign key refuses).
+    pub(crate) async fn forget(&self, content_id: i64) -> Result<()> {
+        contents::Entity::delete_by_id(content_id)
+            .exec(self.domain.db())
+            .await?;
+        Ok(())
     }
 
     pub async fn get(&self, content_id: i64) -> Result<Content> {
@@ -403,13 +424,17 @@ impl<'a> ContentLibrary<'a> {
             .exec(&txn)
             .await?;
         }
-        // Under the library's lock, no collection can remove a chunk between this check and
-        // the commit; one that ran since the chunks were written may have.
+        // Under the library's lock, no collection can remove a chunk (or the manifest) between
+        // this check and the commit; one that ran since they were written may have.
         let store = self.store();
+        let manifest_path = store.manifest_path(manifest_sha);
         let missing = tokio::task::spawn_blocking(move || -> Result<Option<String>> {
+            if !manifest_path.is_file() {
+                return Ok(Some("the manifest".into()));
+            }
             for chunk in &chunks {
                 if !store.has_chunk(chunk)? {
-                    return Ok(Some(chunk.sha256.clone()));
+                    return Ok(Some(format!("chunk {}", chunk.sha256)));
                 }
             }
             Ok(None)
@@ -418,7 +443,7 @@ impl<'a> ContentLibrary<'a> {
         .map_err(|e| Error::Internal(e.to_string()))??;
         if let Some(sha) = missing {
             return Err(Error::Conflict(format!(
-                "chunk {sha} left the content library while this version was written (a collection ran); try again"
+                "{sha} left the content library while this version was written (a collection ran); try again"
             )));
         }
         txn.commit().await?;
@@ -464,113 +489,22 @@ impl<'a> ContentLibrary<'a> {
             collectable_bytes: count(sums.collectable),
         })
     }
-
-    /// Removes what nothing needs: versions older than their content's newest that are not in
-    /// `keep` (versions DPs hold or are being sent), then chunks no version uses whose row is
-    /// older than `grace_ms`, then files of the store without a row and temporary files older
-    /// than `grace_ms` (left by a crash).
-    pub async fn collect(&self, keep: &HashSet<i64>, grace_ms: i64) -> Result<Collected> {
-        let db = self.domain.db();
-        let mut report = Collected::default();
-        let now = self.domain.now_ms();
-
-        // Versions: all but each content's newest, unless kept.
-        let rows: Vec<(i64, i64, i32)> = content_versions::Entity::find()
-            .select_only()
-            .column(content_versions::Column::Id)
-            .column(content_versions::Column::ContentId)
-            .column(content_versions::Column::Number)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let mut newest: HashMap<i64, i32> = HashMap::new();
-        for (_, content, number) in &rows {
-            let entry = newest.entry(*content).or_insert(*number);
-            *entry = (*entry).max(*number);
-        }
-        let old: Vec<i64> = rows
-            .iter()
-            .filter(|(id, content, number)| newest[content] != *number && !keep.contains(id))
-            .map(|(id, _, _)| *id)
-            .collect();
-        for batch in old.chunks(BATCH) {
-            let deleted = content_versions::Entity::delete_many()
-                .filter(content_versions::Column::Id.is_in(batch.to_vec()))
-                .exec(db)
-                .await?;
-            report.versions += deleted.rows_affected;
-        }
-
-        // Chunks: under the library's lock, rows first, then their files, before the commit
-        // (a version committing after this one checks its chunks under the same lock).
-        let txn = crate::db::begin_write(db).await?;
-        lock_library(&txn).await?;
-        let unused: Vec<(String, i64)> = content_chunks::Entity::find()
-            .select_only()
-            .column(content_chunks::Column::Sha256)
-            .column(content_chunks::Column::SizeBytes)
-            .filter(content_chunks::Column::TouchedAtMs.lt(now - grace_ms))
-            .filter(sea_orm::sea_query::Expr::cust(
-                "NOT EXISTS (SELECT 1 FROM content_version_chunks v WHERE v.sha256 = content_chunks.sha256)",
-            ))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        let store = self.store();
-        for batch in unused.chunks(BATCH) {
-            content_chunks::Entity::delete_many()
-                .filter(content_chunks::Column::Sha256.is_in(batch.iter().map(|(s, _)| s.clone())))
-                .exec(&txn)
-                .await?;
-            for (sha, size) in batch {
-                match std::fs::remove_file(store.chunk_path(sha)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
-                report.chunks += 1;
-                report.bytes += u64::try_from(*size).unwrap_or(0);
-            }
-        }
-        if !unused.is_empty() {
-            txn.execute_unprepared(
-                "UPDATE content_library SET collect_epoch = collect_epoch + 1 WHERE id = 1",
-            )
-            .await?;
-        }
-        // Stray files: no row, older than the grace period (a version being written has
-        // renamed its chunks into place but not committed yet: it is younger).
-        let known: HashSet<String> = content_chunks::Entity::find()
-            .select_only()
-            .column(content_chunks::Column::Sha256)
-            .into_tuple::<String>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .collect();
-        let manifests: HashSet<String> = content_versions::Entity::find()
-            .select_only()
-            .column(content_versions::Column::ManifestSha256)
-            .into_tuple::<String>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .collect();
-        let cutoff = std::time::SystemTime::now()
-            - std::time::Duration::from_millis(u64::try_from(grace_ms).unwrap_or(0));
-        report.stray_files =
-            tokio::task::spawn_blocking(move || remove_strays(&store, &known, &manifests, cutoff))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-        txn.commit().await?;
-        Ok(report)
-    }
 }
 
 /// Queues a new version of `object`'s content if it is in the library (an object nobody
 /// distributed has no content to update). Called by the object's owner inside the transaction
 /// that changed it.
 pub(crate) async fn note_changed(txn: &mut AuditedTxn, object: ContentObject) -> Result<()> {
+    queue_if_tracked(txn, object, VERSION_JOB).await
+}
+
+/// Queues the removal of a deleted object's content from every DP, if it is in the library.
+/// Called inside the transaction that deletes the object.
+pub(crate) async fn note_deleted(txn: &mut AuditedTxn, object: ContentObject) -> Result<()> {
+    queue_if_tracked(txn, object, RETIRE_JOB).await
+}
+
+async fn queue_if_tracked(txn: &mut AuditedTxn, object: ContentObject, kind: &str) -> Result<()> {
     let tracked = contents::Entity::find()
         .filter(contents::Column::ObjectType.eq(object.object_type.slug()))
         .filter(contents::Column::ObjectId.eq(object.object_id))
@@ -581,7 +515,7 @@ pub(crate) async fn note_changed(txn: &mut AuditedTxn, object: ContentObject) ->
         txn.enqueue(
             None,
             NewJob::new(
-                VERSION_JOB,
+                kind,
                 serde_json::json!({
                     "object_type": object.object_type.slug(),
                     "object_id": object.object_id,
@@ -602,42 +536,6 @@ async fn lock_library<C: ConnectionTrait>(txn: &C) -> Result<()> {
     };
     txn.execute_unprepared(sql).await?;
     Ok(())
-}
-
-fn remove_strays(
-    store: &ChunkStore,
-    chunks: &HashSet<String>,
-    manifests: &HashSet<String>,
-    cutoff: std::time::SystemTime,
-) -> Result<u64> {
-    let mut removed = 0;
-    let mut sweep = |dir: &std::path::Path, keep: &dyn Fn(&str) -> bool| -> Result<()> {
-        let Ok(files) = std::fs::read_dir(dir) else {
-            return Ok(());
-        };
-        for file in files.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let old = file
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < cutoff);
-            if !keep(&name) && old && file.file_type().is_ok_and(|t| t.is_file()) {
-                std::fs::remove_file(file.path())?;
-                removed += 1;
-            }
-        }
-        Ok(())
-    };
-    if let Ok(dirs) = std::fs::read_dir(store.chunks_dir()) {
-        for dir in dirs.flatten() {
-            sweep(&dir.path(), &|name| chunks.contains(name))?;
-        }
-    }
-    sweep(&store.root().join("manifests"), &|name| {
-        name.strip_suffix(".json")
-            .is_some_and(|sha| manifests.contains(sha))
-    })?;
-    Ok(removed)
 }
 
 fn to_content(row: contents::Model) -> Content {

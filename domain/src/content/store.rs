@@ -86,9 +86,16 @@ impl ChunkStore {
     /// existing manifest again changes nothing.
     pub fn write_manifest(&self, manifest: &Manifest) -> Result<String> {
         let bytes = manifest.to_bytes()?;
+        // What a DP will refuse is never stored (a name twice but for case, say).
+        Manifest::parse(&bytes)?;
         let sha = sha256_hex(&bytes);
         let path = self.manifest_path(&sha);
         if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+            // Reused: young again, so no collection takes it before its version commits.
+            File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(std::time::SystemTime::now())?;
             return Ok(sha);
         }
         fs::create_dir_all(self.root.join("manifests"))?;

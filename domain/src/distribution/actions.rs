@@ -20,6 +20,14 @@ use crate::{
     jobs::NewJob,
 };
 
+/// What one user may do with one content's distribution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContentRights {
+    pub distribute: bool,
+    pub validate: bool,
+    pub modify: bool,
+}
+
 /// Where to send content.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Targets {
@@ -94,17 +102,56 @@ impl<'a> ActorDistribution<'a> {
         .await
     }
 
-    /// Sends the newest version to every DP that has the content.
+    /// Sends the newest version to every DP that has the content and that this user may
+    /// distribute to.
     pub async fn update(&self, object: ContentObject) -> Result<i64> {
-        check_object(self.domain, self.actor, object, Operation::Distribute).await?;
+        let name = check_object(self.domain, self.actor, object, Operation::Distribute).await?;
+        let holders = match self.domain.content().content_of(object).await? {
+            Some(content) => assign::holders(self.domain.db(), content.id).await?,
+            None => Vec::new(),
+        };
+        let points = ActorDistributionPoints::new(self.domain, self.actor);
+        let mut dps = Vec::new();
+        for dp in holders {
+            if points
+                .operations_on(dp)
+                .await?
+                .contains(&Operation::Distribute)
+            {
+                dps.push(dp);
+            }
+        }
+        if dps.is_empty() {
+            return Err(Error::Conflict(format!(
+                "\"{name}\" is on no distribution point you may distribute to; distribute it first"
+            )));
+        }
         self.queue(DistributeParams {
             object_type: object.object_type,
             object_id: object.object_id,
-            dps: Vec::new(),
+            dps,
             groups: Vec::new(),
             update: true,
         })
         .await
+    }
+
+    /// What this user may do with the object's distribution (its scopes decide).
+    pub async fn rights_on(&self, object: ContentObject) -> Result<ContentRights> {
+        assign::refuse_non_content(object)?;
+        let scopes =
+            authz::scopes::of(self.domain.db(), object.object_type, object.object_id).await?;
+        let operations = self.actor.grants.effective(object.object_type, &scopes);
+        let dp_type = |operation| {
+            self.actor
+                .holds(crate::authz::ObjectType::DistributionPoint, operation)
+        };
+        Ok(ContentRights {
+            distribute: operations.contains(&Operation::Distribute)
+                && dp_type(Operation::Distribute),
+            validate: operations.contains(&Operation::Validate) && dp_type(Operation::Validate),
+            modify: operations.contains(&Operation::Modify),
+        })
     }
 
     async fn queue(&self, params: DistributeParams) -> Result<i64> {
@@ -172,18 +219,6 @@ impl<'a> ActorDistribution<'a> {
         txn.commit().await?;
         assign::wake_dp(self.domain, dp);
         Ok(())
-    }
-
-    /// Redistributes, validates or removes the content on every DP that has it.
-    pub async fn on_all(&self, object: ContentObject, action: WorkAction) -> Result<usize> {
-        let Some(content) = self.domain.content().content_of(object).await? else {
-            return Ok(0);
-        };
-        let dps = assign::holders(self.domain.db(), content.id).await?;
-        for dp in &dps {
-            self.on_dp(object, *dp, action).await?;
-        }
-        Ok(dps.len())
     }
 
     /// The content's distribution settings (defaults for content never distributed).

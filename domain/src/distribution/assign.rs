@@ -10,7 +10,8 @@ use std::{
 };
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -137,9 +138,12 @@ pub(crate) async fn request_in<C: ConnectionTrait>(
         WorkAction::Remove => DistState::Removing,
         _ => DistState::Waiting,
     };
+    // Locked on PostgreSQL (SQLite write transactions are serialized): a concurrent request
+    // or report waits, so each gets its own generation.
     let existing = assignments::Entity::find()
         .filter(assignments::Column::ContentId.eq(content_id))
         .filter(assignments::Column::DpId.eq(dp))
+        .lock_exclusive()
         .one(conn)
         .await?;
     let target = version.map(|v| v.id);
@@ -147,7 +151,10 @@ pub(crate) async fn request_in<C: ConnectionTrait>(
         Some(row) => {
             let generation = row.generation + 1;
             let mut model = row.into_active_model();
-            model.target_version_id = Set(target);
+            // A validation checks what the DP holds; the version it is to hold stays.
+            if action != WorkAction::Validate {
+                model.target_version_id = Set(target);
+            }
             model.state = Set(state.as_str().to_owned());
             model.action = Set(action_str(action).to_owned());
             model.generation = Set(generation);

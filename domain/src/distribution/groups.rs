@@ -91,10 +91,29 @@ impl<'a> ActorGroups<'a> {
         Self { domain, actor }
     }
 
+    /// The groups, with only the members this user may read.
     pub async fn list(&self) -> Result<Vec<DpGroup>> {
-        self.actor
-            .require(ObjectType::DistributionPoint, Operation::Read)?;
-        Groups::new(self.domain).list().await
+        let readable: std::collections::HashSet<i64> =
+            ActorDistributionPoints::new(self.domain, self.actor)
+                .list()
+                .await?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+        let mut groups = Groups::new(self.domain).list().await?;
+        for group in &mut groups {
+            group.members.retain(|m| readable.contains(m));
+        }
+        Ok(groups)
+    }
+
+    /// A group is changed as a whole only by a user with `operation` on each of its DPs.
+    async fn require_on_members(&self, group: &DpGroup, operation: Operation) -> Result<()> {
+        let points = ActorDistributionPoints::new(self.domain, self.actor);
+        for dp in &group.members {
+            points.checked(*dp, operation).await?;
+        }
+        Ok(())
     }
 
     pub async fn create(&self, name: &str, description: &str) -> Result<i64> {
@@ -152,6 +171,24 @@ impl<'a> ActorGroups<'a> {
             points.checked(*dp, Operation::Modify).await?;
         }
         let joined: Vec<i64> = after.difference(&before).copied().collect();
+        // A DP that joins receives the group's content: that is distributing it, which needs
+        // Distribute on each content and on the DP.
+        if !joined.is_empty() {
+            for dp in &joined {
+                points.checked(*dp, Operation::Distribute).await?;
+            }
+            let library = self.domain.content();
+            for content in &group.contents {
+                let object = library.get(*content).await?.object;
+                super::actions::check_object(
+                    self.domain,
+                    self.actor,
+                    object,
+                    Operation::Distribute,
+                )
+                .await?;
+            }
+        }
         let now = self.domain.now_ms();
         let mut txn = AuditedTxn::begin(self.domain).await?;
         dp_group_members::Entity::delete_many()
@@ -215,6 +252,7 @@ impl<'a> ActorGroups<'a> {
         self.actor
             .require(ObjectType::DistributionPoint, Operation::Delete)?;
         let group = Groups::new(self.domain).get(id).await?;
+        self.require_on_members(&group, Operation::Modify).await?;
         let mut txn = AuditedTxn::begin(self.domain).await?;
         dp_groups::Entity::delete_by_id(id).exec(txn.conn()).await?;
         txn.allowed(
@@ -233,6 +271,8 @@ impl<'a> ActorGroups<'a> {
         self.actor
             .require(ObjectType::DistributionPoint, Operation::Modify)?;
         let name = validate_name(name)?;
+        let group = Groups::new(self.domain).get(id).await?;
+        self.require_on_members(&group, Operation::Modify).await?;
         let row = dp_groups::Entity::find_by_id(id)
             .one(self.domain.db())
             .await?

@@ -6,7 +6,7 @@ use std::{collections::HashSet, sync::Arc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use sea_orm::{EntityTrait, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{
     actions::{self, Targets},
@@ -30,6 +30,7 @@ pub fn job_kinds() -> Vec<Arc<dyn JobKind>> {
         Arc::new(VersionContent),
         Arc::new(CollectContent),
         Arc::new(DistributeContent),
+        Arc::new(RetireContent),
     ]
 }
 
@@ -95,49 +96,20 @@ impl JobKind for VersionContent {
             let p: VersionParams = ctx.params()?;
             let object = ContentObject::new(p.object_type, p.object_id);
             let domain = ctx.domain();
-            // The object may change again while its files are chunked: the files are then not
-            // what was read, and the next look at the object starts over.
-            let mut attempt = 0;
-            let added = loop {
-                attempt += 1;
-                let files = match super::object_files(domain, object).await {
-                    Ok(files) => files,
-                    Err(Error::NotFound(what)) => {
-                        ctx.info(format!("{what} is gone: no version to add"));
-                        return Ok(Completion::new(json!({ "created": false, "gone": true })));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                ctx.info(format!(
-                    "Adding \"{}\" to the content library ({} files)",
-                    files.name,
-                    files.files.len()
-                ));
-                match domain
-                    .content()
-                    .add_version(
-                        object,
-                        &files.name,
-                        files.files,
-                        "The object changed",
-                        &ctx.owner_name(),
-                        ctx.progress().clone(),
-                    )
-                    .await
-                {
-                    Ok(added) => break added,
-                    Err(Error::Conflict(why)) if attempt < 3 => {
-                        ctx.warn(format!("{why}; reading the object again"));
-                    }
-                    Err(Error::Io(e))
-                        if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 =>
-                    {
-                        ctx.warn("the object's file was replaced while it was read; reading the object again");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                ctx.check_cancelled()?;
+            let Some((name, added)) = super::version_current(
+                domain,
+                object,
+                "The object changed",
+                &ctx.owner_name(),
+                ctx.progress().clone(),
+                |line| ctx.warn(line),
+            )
+            .await?
+            else {
+                ctx.info("The object is gone: no version to add");
+                return Ok(Completion::new(json!({ "created": false, "gone": true })));
             };
+            ctx.info(format!("\"{name}\" is in the content library"));
             let v = &added.version;
             if added.created {
                 ctx.info(format!(
@@ -187,6 +159,21 @@ impl JobKind for CollectContent {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
         Box::pin(async move {
+            // Content of deleted objects that no DP holds any more goes first.
+            let domain = ctx.domain();
+            let holders = holders_by_content(domain).await?;
+            for content in domain.content().list().await? {
+                if holders.contains(&content.id) {
+                    continue;
+                }
+                if let Err(Error::NotFound(_)) = super::object_files(domain, content.object).await {
+                    ctx.info(format!(
+                        "\"{}\" was deleted and is on no DP: its content goes",
+                        content.name
+                    ));
+                    domain.content().forget(content.id).await?;
+                }
+            }
             let keep = versions_in_use(ctx.domain()).await?;
             let report = ctx
                 .domain()
@@ -198,6 +185,79 @@ impl JobKind for CollectContent {
                 report.versions, report.chunks, report.bytes, report.stray_files
             ));
             Ok(Completion::new(report))
+        })
+    }
+}
+
+/// Contents some DP holds or is being sent.
+async fn holders_by_content(domain: &Domain) -> Result<HashSet<i64>> {
+    Ok(distribution_assignments::Entity::find()
+        .select_only()
+        .column(distribution_assignments::Column::ContentId)
+        .into_tuple::<i64>()
+        .all(domain.db())
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Takes a deleted object's content off every DP (queued when the object is deleted).
+pub struct RetireContent;
+
+impl JobKind for RetireContent {
+    fn name(&self) -> &'static str {
+        crate::content::RETIRE_JOB
+    }
+
+    fn label(&self) -> &'static str {
+        "Remove deleted content from distribution points"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, params: Value, config: &Config) -> Result<Value> {
+        VersionContent.validate(params, config)
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        VersionContent.describe(params)
+    }
+
+    fn subject(&self, params: &Value, result: Option<&Value>) -> Option<(ObjectType, Option<i64>)> {
+        VersionContent.subject(params, result)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let p: VersionParams = ctx.params()?;
+            let domain = ctx.domain();
+            let object = ContentObject::new(p.object_type, p.object_id);
+            let Some(content) = domain.content().content_of(object).await? else {
+                return Ok(Completion::new(json!({ "dps": 0 })));
+            };
+            let txn = crate::db::begin_write(domain.db()).await?;
+            let dps = assign::holders(&txn, content.id).await?;
+            let now = domain.now_ms();
+            for dp in &dps {
+                assign::request_in(&txn, content.id, *dp, None, WorkAction::Remove, now).await?;
+            }
+            crate::db::entities::dp_group_contents::Entity::delete_many()
+                .filter(crate::db::entities::dp_group_contents::Column::ContentId.eq(content.id))
+                .exec(&txn)
+                .await
+                .map_err(Error::from)?;
+            txn.commit().await.map_err(Error::from)?;
+            for dp in &dps {
+                assign::wake_dp(domain, *dp);
+            }
+            ctx.info(format!(
+                "\"{}\" was deleted: removing it from {} distribution points",
+                content.name,
+                dps.len()
+            ));
+            Ok(Completion::new(json!({ "dps": dps.len() })))
         })
     }
 }
@@ -227,7 +287,7 @@ pub struct DistributeParams {
     pub dps: Vec<i64>,
     #[serde(default)]
     pub groups: Vec<i64>,
-    /// "Update distribution points": to every DP that has the content.
+    /// "Update distribution points" (to the DPs that have it, listed in `dps`).
     #[serde(default)]
     pub update: bool,
 }
@@ -259,7 +319,7 @@ impl JobKind for DistributeContent {
         if p.dps.len() + p.groups.len() > 10_000 {
             return Err(Error::invalid("targets", "at most 10,000 at once"));
         }
-        if !p.update && p.dps.is_empty() && p.groups.is_empty() {
+        if p.dps.is_empty() && p.groups.is_empty() {
             return Err(Error::invalid(
                 "targets",
                 "choose at least one distribution point or group",
@@ -305,17 +365,15 @@ impl JobKind for DistributeContent {
                 .map_err(|e| Error::invalid("params", e.to_string()))?;
             let object = ContentObject::new(p.object_type, p.object_id);
             let name = actions::check_object(domain, actor, object, Operation::Distribute).await?;
-            if !p.update {
-                actions::check_targets(
-                    domain,
-                    actor,
-                    &Targets {
-                        dps: p.dps.clone(),
-                        groups: p.groups.clone(),
-                    },
-                )
-                .await?;
-            }
+            actions::check_targets(
+                domain,
+                actor,
+                &Targets {
+                    dps: p.dps.clone(),
+                    groups: p.groups.clone(),
+                },
+            )
+            .await?;
             Ok(JobGrant::new(
                 Operation::Distribute,
                 p.object_type,
@@ -330,27 +388,27 @@ impl JobKind for DistributeContent {
             let p: DistributeParams = ctx.params()?;
             let domain = ctx.domain().clone();
             let object = ContentObject::new(p.object_type, p.object_id);
-            let files = super::object_files(&domain, object).await?;
-            ctx.info(format!(
-                "Preparing \"{}\" in the content library ({} files)",
-                files.name,
-                files.files.len()
-            ));
-            let added = domain
-                .content()
-                .add_version(
-                    object,
-                    &files.name,
-                    files.files,
-                    if p.update {
-                        "Update distribution points"
-                    } else {
-                        "Distribute content"
-                    },
-                    &ctx.owner_name(),
-                    ctx.progress().clone(),
-                )
-                .await?;
+            let reason = if p.update {
+                "Update distribution points"
+            } else {
+                "Distribute content"
+            };
+            let Some((name, added)) = super::version_current(
+                &domain,
+                object,
+                reason,
+                &ctx.owner_name(),
+                ctx.progress().clone(),
+                |line| ctx.warn(line),
+            )
+            .await?
+            else {
+                return Err(JobError::Failed(format!(
+                    "{} {} is gone: there is nothing to distribute",
+                    p.object_type.label(),
+                    p.object_id
+                )));
+            };
             let version = added.version.clone();
             ctx.info(format!(
                 "Version {} ({} bytes{})",
@@ -362,7 +420,6 @@ impl JobKind for DistributeContent {
                     String::new()
                 }
             ));
-            let name = files.name.clone();
             let woken = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
             let reached = woken.clone();
             let author = ctx.author();
@@ -377,9 +434,6 @@ impl JobKind for DistributeContent {
                     let content_id = assign::content_id_in(txn.conn(), object, &name, now).await?;
                     let mut dps: std::collections::BTreeSet<i64> = p.dps.iter().copied().collect();
                     dps.extend(assign::group_members(txn.conn(), &p.groups).await?);
-                    if p.update {
-                        dps.extend(assign::holders(txn.conn(), content_id).await?);
-                    }
                     for group in &p.groups {
                         assign::remember_group_content(txn.conn(), *group, content_id).await?;
                     }

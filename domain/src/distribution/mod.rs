@@ -108,6 +108,92 @@ pub async fn object_files(domain: &Domain, object: ContentObject) -> Result<Obje
     }
 }
 
+/// Makes the newest version of `object`'s content hold the object as it is now. The object
+/// may change while its files are chunked: a file replaced under the reader is read again, and
+/// a version that turns out to hold an older state than the object's (another change's version
+/// committed first) is followed by one of the current state. `None`: the object is gone.
+pub(crate) async fn version_current(
+    domain: &Domain,
+    object: ContentObject,
+    reason: &str,
+    created_by: &str,
+    progress: std::sync::Arc<crate::progress::Progress>,
+    log: impl Fn(String),
+) -> Result<Option<(String, crate::content::Added)>> {
+    let mut last = None;
+    for _ in 0..3 {
+        let files = match object_files(domain, object).await {
+            Ok(files) => files,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let name = files.name.clone();
+        match domain
+            .content()
+            .add_version(
+                object,
+                &name,
+                files.files,
+                reason,
+                created_by,
+                progress.clone(),
+            )
+            .await
+        {
+            Ok(added) => {
+                if !is_stale(domain, object, &added.version).await? {
+                    return Ok(Some((name, added)));
+                }
+                log(format!(
+                    "\"{name}\" changed while version {} was made; making one of its current state",
+                    added.version.number
+                ));
+                last = Some((name, added));
+            }
+            Err(Error::Conflict(why)) => log(format!("{why}; reading the object again")),
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                log("the object's file was replaced while it was read; reading it again".into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Still changing: the version of the latest change is that change's own job's to make.
+    last.map(Some).ok_or_else(|| {
+        Error::Conflict("the object kept changing while its content was read; try again".into())
+    })
+}
+
+/// Whether `version` no longer holds the object as it is now.
+async fn is_stale(
+    domain: &Domain,
+    object: ContentObject,
+    version: &crate::content::ContentVersion,
+) -> Result<bool> {
+    let now = match object_files(domain, object).await {
+        Ok(files) => files,
+        Err(Error::NotFound(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if now.files.iter().all(|f| f.sha256.is_some()) {
+        let current = crate::content::manifest::fingerprint(
+            now.files
+                .iter()
+                .map(|f| (f.path.as_str(), f.sha256.as_deref().unwrap_or_default())),
+        );
+        return Ok(current != version.fingerprint);
+    }
+    // Files recorded without a hash (a driver package's): the same files by name.
+    let manifest = domain
+        .content()
+        .store()
+        .read_manifest(&version.manifest_sha256)?;
+    let mut held: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let mut wanted: Vec<&str> = now.files.iter().map(|f| f.path.as_str()).collect();
+    held.sort_unstable();
+    wanted.sort_unstable();
+    Ok(held != wanted)
+}
+
 /// Which content a DP fetches first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

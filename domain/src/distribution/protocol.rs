@@ -37,6 +37,10 @@ pub struct PollRequest {
     pub report: DpReport,
     /// How long the site may hold the request when there is no work (it caps it).
     pub wait_secs: u32,
+    /// (assignment, generation) the DP is working on: not offered again, and no reason to
+    /// answer before the wait is over.
+    #[serde(default)]
+    pub busy: Vec<(i64, i32)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +60,6 @@ pub struct AgentSettings {
     pub rate_limit_kbps: Option<u32>,
     pub rate_limit_hours: Option<(u8, u8)>,
     pub concurrent_transfers: u32,
-    pub validate_every_hours: Option<u32>,
 }
 
 /// What the DP does about one content.

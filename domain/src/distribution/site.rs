@@ -25,7 +25,7 @@ use crate::{
     content::{ChunkRef, manifest::is_sha256},
     db::entities::{
         content_chunks, content_version_chunks, content_versions, contents,
-        distribution_assignments as assignments,
+        distribution_assignments as assignments, distribution_points,
     },
 };
 
@@ -92,9 +92,18 @@ impl<'a> Site<'a> {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let work = self.work_for(dp).await?;
+            let mut work = self.work_for(dp).await?;
+            work.retain(|w| !request.busy.contains(&(w.assignment_id, w.generation)));
             let stopping = self.domain.stopping().is_cancelled();
             if !work.is_empty() || stopping || tokio::time::Instant::now() >= deadline {
+                // Disabled, revoked or deleted while the poll waited: refused now.
+                let dp = DistributionPoints::new(self.domain).get(dp.id).await?;
+                if matches!(
+                    dp.health,
+                    super::points::DpHealth::Revoked | super::points::DpHealth::Disabled
+                ) {
+                    return Err(Error::Unauthenticated);
+                }
                 return Ok(PollResponse {
                     dp_id: dp.id,
                     dp_name: dp.name.clone(),
@@ -102,7 +111,6 @@ impl<'a> Site<'a> {
                         rate_limit_kbps: dp.settings.rate_limit_kbps,
                         rate_limit_hours: dp.settings.rate_limit_hours,
                         concurrent_transfers: dp.settings.concurrent_transfers,
-                        validate_every_hours: dp.settings.validate_every_hours,
                     },
                     work,
                 });
@@ -219,6 +227,7 @@ impl<'a> Site<'a> {
 
     /// Queues the validations a DP's schedule (`validate_every_hours`) makes due.
     async fn request_due_validations(&self, dp: &DistributionPoint, now: i64) -> Result<()> {
+        // (Checked again in the transaction that asks: a request made meanwhile wins.)
         let Some(hours) = dp.settings.validate_every_hours else {
             return Ok(());
         };
@@ -235,6 +244,17 @@ impl<'a> Site<'a> {
             .await?;
         for row in due {
             let txn = crate::db::begin_write(self.domain.db()).await?;
+            let still_due = assignments::Entity::find_by_id(row.id)
+                .lock_exclusive()
+                .one(&txn)
+                .await?
+                .is_some_and(|now_row| {
+                    now_row.generation == row.generation
+                        && now_row.state == DistState::Success.as_str()
+                });
+            if !still_due {
+                continue;
+            }
             let version = match row.installed_version_id {
                 Some(id) => self.domain.content().version(id).await.ok(),
                 None => None,
@@ -353,14 +373,45 @@ impl<'a> Site<'a> {
     /// generation is not the assignment's) changes nothing.
     pub async fn report(&self, dp: &DistributionPoint, report: StatusReport) -> Result<()> {
         let now = self.domain.now_ms();
+        // A DP busy with a long transfer reports, and is not offline.
+        distribution_points::Entity::update_many()
+            .col_expr(
+                distribution_points::Column::LastContactMs,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(distribution_points::Column::Id.eq(dp.id))
+            .exec(self.domain.db())
+            .await?;
         let txn = crate::db::begin_write(self.domain.db()).await?;
         let row = assignments::Entity::find_by_id(report.assignment_id)
+            .lock_exclusive()
             .one(&txn)
             .await?
             .filter(|a| a.dp_id == dp.id)
             .ok_or_else(|| Error::NotFound(format!("assignment {}", report.assignment_id)))?;
         if row.generation != report.generation {
             return Ok(());
+        }
+        // A report answers what was asked: an install is not "removed", a removal not
+        // "installed".
+        let asked = if row.state == DistState::Removing.as_str() {
+            WorkAction::Remove
+        } else {
+            assign::parse_action(&row.action)
+        };
+        let fits = match report.state {
+            ReportedState::InProgress | ReportedState::Failed => true,
+            ReportedState::Installed => {
+                matches!(asked, WorkAction::Install | WorkAction::Redistribute)
+            }
+            ReportedState::Valid | ReportedState::Invalid => asked == WorkAction::Validate,
+            ReportedState::Removed => asked == WorkAction::Remove,
+        };
+        if !fits {
+            return Err(Error::invalid(
+                "state",
+                format!("a {:?} report does not answer this request", report.state),
+            ));
         }
         let detail = report.detail.as_deref().map(clean_detail);
         let (content_id, before) = (row.content_id, DistState::parse(&row.state));

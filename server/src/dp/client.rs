@@ -56,8 +56,10 @@ impl HttpSite {
             });
         }
         let seen = Arc::new(std::sync::Mutex::new(None));
+        // A site that stops sending mid-answer is given up on (the agent tries again).
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90));
         if base.starts_with("https://") && trust != Trust::System {
@@ -178,6 +180,15 @@ impl SiteClient for HttpSite {
                         .get(self.url(&format!("/dp/v1/manifests/{sha256}"))),
                 )
                 .await?;
+            // No manifest is larger than what `Manifest::parse` takes.
+            if response
+                .content_length()
+                .is_some_and(|n| n > domain::content::manifest::MAX_MANIFEST_BYTES as u64)
+            {
+                return Err(domain::Error::Conflict(
+                    "the site sent a manifest too large to be one".into(),
+                ));
+            }
             Ok(response.bytes().await.map_err(client_error)?.to_vec())
         })
     }

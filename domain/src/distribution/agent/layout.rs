@@ -159,7 +159,9 @@ impl Layout {
         )?;
         let staging = self.staging_dir(content_id, folder);
         let final_dir = dir.join(folder);
-        if staging.exists() {
+        let in_use = previous.as_ref().is_some_and(|(_, dir)| *dir == final_dir);
+        if staging.exists() && !in_use {
+            // Left by an attempt that died between its rename and its switch: not in use.
             if final_dir.exists() {
                 fs::remove_dir_all(&final_dir)?;
             }
@@ -184,17 +186,6 @@ impl Layout {
             }
         }
         Ok(())
-    }
-
-    /// Every content folder's id.
-    pub fn contents(&self) -> Vec<i64> {
-        let Ok(entries) = fs::read_dir(self.root.join("content")) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect()
     }
 
     /// Bytes of every file under `content/` (what the DP reports as its library size).

@@ -10,6 +10,7 @@ pub mod layout;
 mod transfer;
 
 use std::{
+    collections::HashMap,
     pin::Pin,
     sync::{Arc, Mutex},
     time::Duration,
@@ -60,6 +61,14 @@ impl AgentOptions {
     }
 }
 
+/// Work under way on one content.
+struct Running {
+    assignment_id: i64,
+    generation: i32,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// A running DP agent.
 pub struct Agent {
     client: Arc<dyn SiteClient>,
@@ -92,23 +101,75 @@ impl Agent {
         }
     }
 
-    /// Polls and works until `cancel` fires.
+    /// Polls and works until `cancel` fires. It keeps polling while transfers run: new work
+    /// (a removal, a higher priority, changed settings) is seen at once, and a newer request
+    /// about a content being worked on stops the older one first.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         let mut backoff = self.options.retry_after;
+        let mut running: HashMap<i64, Running> = HashMap::new();
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut limit = 1usize;
         while !cancel.is_cancelled() {
+            running.retain(|_, r| !r.task.is_finished());
             let request = PollRequest {
                 protocol: PROTOCOL,
                 report: self.report_of_self(),
                 wait_secs: self.options.poll_wait_secs,
+                busy: running
+                    .values()
+                    .map(|r| (r.assignment_id, r.generation))
+                    .collect(),
             };
             let polled = tokio::select! {
                 polled = self.client.poll(&request) => polled,
-                () = cancel.cancelled() => return,
+                () = cancel.cancelled() => break,
             };
             match polled {
                 Ok(response) => {
                     backoff = self.options.retry_after;
-                    self.work(response, &cancel).await;
+                    let wanted = response.settings.concurrent_transfers.clamp(1, 16) as usize;
+                    if wanted > limit {
+                        semaphore.add_permits(wanted - limit);
+                        limit = wanted;
+                    }
+                    self.limiter.configure(&response.settings);
+                    for item in response.work {
+                        if running.get(&item.content_id).is_some_and(|old| {
+                            (old.assignment_id, old.generation)
+                                == (item.assignment_id, item.generation)
+                        }) {
+                            continue;
+                        }
+                        let previous = running.remove(&item.content_id);
+                        if let Some(old) = &previous {
+                            old.cancel.cancel();
+                        }
+                        let stop = cancel.child_token();
+                        let agent = self.clone();
+                        let permits = semaphore.clone();
+                        let token = stop.clone();
+                        let (assignment_id, generation, content_id) =
+                            (item.assignment_id, item.generation, item.content_id);
+                        let task = tokio::spawn(async move {
+                            // One task per content at a time: the older one ends first.
+                            if let Some(old) = previous {
+                                let _ = old.task.await;
+                            }
+                            let Ok(_permit) = permits.acquire_owned().await else {
+                                return;
+                            };
+                            agent.handle(item, &token).await;
+                        });
+                        running.insert(
+                            content_id,
+                            Running {
+                                assignment_id,
+                                generation,
+                                cancel: stop,
+                                task,
+                            },
+                        );
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("polling the site failed: {}", e.sentence());
@@ -120,10 +181,15 @@ impl Agent {
                 }
             }
         }
+        for (_, r) in running {
+            r.cancel.cancel();
+            let _ = r.task.await;
+        }
     }
 
-    /// Does one poll's work: up to `concurrent_transfers` items at once, in the site's order
-    /// (highest priority first).
+    /// Does one poll's work and waits for all of it: up to `concurrent_transfers` items at
+    /// once, in the site's order (highest priority first). (What tests and one-shot callers
+    /// use; [`Agent::run`] keeps polling meanwhile.)
     pub async fn work(self: &Arc<Self>, response: PollResponse, cancel: &CancellationToken) {
         let limit = response.settings.concurrent_transfers.clamp(1, 16) as usize;
         self.limiter.configure(&response.settings);

@@ -39,30 +39,38 @@ struct LocalCopy {
     offset: u64,
 }
 
-/// Shares the DP's rate limit among its transfers (a token bucket, refilled per second).
+/// Shares the DP's rate limit among its transfers: each chunk is scheduled after the ones
+/// before it, whichever transfer they belong to.
 #[derive(Default)]
 pub(super) struct RateLimiter {
-    state: Mutex<Bucket>,
+    state: Mutex<Limit>,
 }
 
-/// The limit (KiB/s, the hours it applies), the credit in bytes and when it was counted.
-type Bucket = (Option<u32>, Option<(u8, u8)>, f64, Option<Instant>);
+#[derive(Default)]
+struct Limit {
+    kbps: Option<u32>,
+    hours: Option<(u8, u8)>,
+    /// When the bytes already let through will have been received at the limit.
+    next: Option<Instant>,
+}
 
 impl RateLimiter {
     pub(super) fn configure(&self, settings: &AgentSettings) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 = settings.rate_limit_kbps;
-        state.1 = settings.rate_limit_hours;
+        state.kbps = settings.rate_limit_kbps;
+        state.hours = settings.rate_limit_hours;
     }
 
     /// Waits until `bytes` may be received.
     async fn take(&self, bytes: u64) {
-        let wait = {
+        let until = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(kbps) = state.0 else { return };
-            if let Some((from, to)) = state.1 {
+            let Some(kbps) = state.kbps.filter(|k| *k > 0) else {
+                return;
+            };
+            if let Some((from, to)) = state.hours {
                 use chrono::Timelike;
-                let hour = chrono::Local::now().hour() as u8;
+                let hour = u8::try_from(chrono::Local::now().hour()).unwrap_or(0);
                 let inside = if from < to {
                     hour >= from && hour < to
                 } else {
@@ -72,22 +80,13 @@ impl RateLimiter {
                     return;
                 }
             }
-            let rate = f64::from(kbps) * 1024.0;
             let now = Instant::now();
-            let elapsed = state.3.map_or(0.0, |t| now.duration_since(t).as_secs_f64());
-            // At most one second of credit builds up.
-            state.2 = (state.2 + elapsed * rate).min(rate);
-            state.3 = Some(now);
-            state.2 -= bytes as f64;
-            if state.2 >= 0.0 {
-                return;
-            }
-            let wait = Duration::from_secs_f64(-state.2 / rate);
-            state.2 = 0.0;
-            state.3 = Some(now + wait);
-            wait
+            let start = state.next.filter(|n| *n > now).unwrap_or(now);
+            let until = start + Duration::from_secs_f64(bytes as f64 / (f64::from(kbps) * 1024.0));
+            state.next = Some(until);
+            start
         };
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep_until(until.into()).await;
     }
 }
 
@@ -179,11 +178,14 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
         .ok_or_else(|| Error::Internal("an install without a version".into()))?;
     let layout = agent.layout.clone();
     let installed = layout.installed(item.content_id)?;
-    if item.action == WorkAction::Install
-        && installed.as_ref().is_some_and(|(i, _)| {
-            i.manifest_sha256 == version.manifest_sha256 && i.version_id == version.id
-        })
-    {
+    let folder = super::Layout::folder_name(version.number, item.generation);
+    // Already in place: for an install, any copy of the version; for a redistribution, the
+    // one this very request made (its report was lost).
+    if installed.as_ref().is_some_and(|(i, dir)| {
+        i.manifest_sha256 == version.manifest_sha256
+            && i.version_id == version.id
+            && (item.action == WorkAction::Install || dir.ends_with(&folder))
+    }) {
         return Ok(done(item, &version, 0));
     }
     let manifest = manifest_of(agent, item, &version).await?;
@@ -221,7 +223,6 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
     fetch(agent, item, &version, &missing, needed, &received).await?;
 
     // Assemble and verify.
-    let folder = super::Layout::folder_name(version.number, item.generation);
     let staging = layout.staging_dir(item.content_id, &folder);
     let result = {
         let cache = cache.clone();

@@ -1,0 +1,261 @@
+//! Distribution: the Distribution points pages ([`points`]), the Distribution panel of images
+//! and driver packages ([`panel`]), and here the Distribution status page (every content on
+//! every DP, phone-friendly, refreshed every two seconds) and what they share.
+
+mod panel;
+mod points;
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+pub use panel::DistributionPanel;
+pub use points::{DistributionPointPage, DistributionPointsPage};
+
+use crate::{
+    api::distribution::{
+        ContentOnDp, PairView, StatusView, SummaryView, distribution_history, distribution_status,
+    },
+    components::error::{ErrorBanner, action_error},
+    format,
+    pages::jobs::widgets::every,
+};
+
+/// How often pages with transfers under way look again.
+pub(super) const REFRESH: Duration = Duration::from_secs(2);
+
+/// The time in the browser (ms since the epoch); 0 on the server.
+pub(super) fn js_now() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0.0
+    }
+}
+
+pub(super) fn when(ms: Option<i64>) -> String {
+    ms.map(format::utc).unwrap_or_else(|| "never".to_owned())
+}
+
+pub(super) fn bytes(value: Option<u64>) -> String {
+    value.map(format::bytes).unwrap_or_default()
+}
+
+/// "In progress 42% · 12.5 MB/s", "Success (version 3)", "Failed".
+fn state_text(pair: &PairView) -> String {
+    let mut text = pair.state_label.clone();
+    if let Some(percent) = pair.percent {
+        text.push_str(&format!(" {percent}%"));
+    }
+    if let Some(rate) = pair.rate_bps.filter(|_| pair.state == "in-progress") {
+        text.push_str(&format!(" · {}/s", format::bytes(rate)));
+    }
+    if pair.state == "success"
+        && let Some(v) = pair.installed_version
+    {
+        text.push_str(&format!(" (version {v})"));
+    }
+    text
+}
+
+/// "12.0 MB of 1.0 GB needed": what binary differential replication saved.
+fn needed_text(pair: &PairView) -> String {
+    match (pair.bytes_needed, pair.bytes_total) {
+        (Some(needed), Some(total)) => format!(
+            "{} of {} needed",
+            format::bytes(needed),
+            format::bytes(total)
+        ),
+        (None, Some(total)) => format::bytes(total),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn summary_text(s: &SummaryView) -> String {
+    format!(
+        "{} of {} DPs · {} in progress · {} waiting · {} failed",
+        s.success, s.total, s.in_progress, s.waiting, s.failed
+    )
+}
+
+/// Content × DP rows (cards on a phone).
+#[component]
+pub(super) fn PairTable(
+    pairs: Vec<PairView>,
+    show_dp: bool,
+    /// Redistribute / Validate / Remove buttons per row.
+    #[prop(optional)]
+    actions: Option<(bool, bool)>,
+) -> impl IntoView {
+    if pairs.is_empty() {
+        return view! { <p class="muted">"Nothing distributed yet."</p> }.into_any();
+    }
+    view! {
+        <div class="table-scroll">
+            <table class="list" aria-label="Distribution status">
+                <thead><tr>
+                    {(!show_dp).then(|| view! { <th>"Content"</th> })}
+                    {show_dp.then(|| view! { <th>"Distribution point"</th> })}
+                    <th>"Status"</th><th>"Transfer"</th><th>"Version"</th><th>"Updated"</th><th>"Detail"</th>
+                    {actions.is_some().then(|| view! { <th><span class="visually-hidden">"Actions"</span></th> })}
+                </tr></thead>
+                <tbody>
+                    {pairs.into_iter().map(|p| {
+                        let state = state_text(&p);
+                        let version = match (p.installed_version, p.target_version) {
+                            (Some(i), Some(t)) if i != t => format!("{i} → {t}"),
+                            (Some(i), _) => i.to_string(),
+                            (None, Some(t)) => format!("→ {t}"),
+                            _ => String::new(),
+                        };
+                        view! {
+                            <tr data-dp-id=p.dp_id data-state=p.state.clone()>
+                                {(!show_dp).then(|| view! { <td data-label="Content"><a href=p.href.clone()>{p.content_name.clone()}</a></td> })}
+                                {show_dp.then(|| view! { <td data-label="Distribution point"><a href=format!("/distribution-points/{}", p.dp_id)>{p.dp_name.clone()}</a></td> })}
+                                <td data-label="Status">
+                                    <span class=format!("badge dist-{}", p.state)>{state}</span>
+                                    {p.percent.map(|v| view! { <progress max="100" value=v.to_string() aria-label="Transfer progress"></progress> })}
+                                </td>
+                                <td data-label="Transfer">{needed_text(&p)}</td>
+                                <td data-label="Version">{version}</td>
+                                <td class="when" data-label="Updated">{format::utc(p.updated_at_ms)}</td>
+                                <td data-label="Detail"><span class="detail">{p.detail.clone()}</span></td>
+                                {actions.map(|(distribute, validate)| view! {
+                                    <td data-label=""><PairActions pair=p.clone() distribute validate /></td>
+                                })}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn PairActions(pair: PairView, distribute: bool, validate: bool) -> impl IntoView {
+    let act = ServerAction::<ContentOnDp>::new();
+    let history = RwSignal::new(None::<Vec<crate::api::distribution::HistoryView>>);
+    let (object_type, object_id, dp) = (pair.object_type.clone(), pair.object_id, pair.dp_id);
+    let show_history = move |_| {
+        let object_type = object_type.clone();
+        leptos::task::spawn_local(async move {
+            if let Ok(steps) = distribution_history(object_type, object_id, dp).await {
+                history.set(Some(steps));
+            }
+        });
+    };
+    let kind = pair.object_type.clone();
+    let button = move |action: &'static str, label: &'static str| {
+        view! {
+            <ActionForm action=act attr:class="inline">
+                <input type="hidden" name="object_type" value=kind.clone() />
+                <input type="hidden" name="object_id" value=pair.object_id />
+                <input type="hidden" name="dp" value=pair.dp_id />
+                <input type="hidden" name="action" value=action />
+                <button type="submit" class="secondary small">{label}</button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <div class="row-actions">
+            {distribute.then({ let button = button.clone(); move || button("redistribute", "Redistribute") })}
+            {validate.then({ let button = button.clone(); move || button("validate", "Validate") })}
+            {distribute.then(move || button("remove", "Remove"))}
+            <button type="button" class="secondary small" on:click=show_history>"History"</button>
+        </div>
+        {action_error(act.value())}
+        {move || history.get().map(|steps| view! {
+            <ol class="history">
+                {steps.into_iter().map(|h| view! {
+                    <li>
+                        <span class="when">{format::utc(h.at_ms)}</span>" "
+                        <strong>{h.state_label}</strong>
+                        {h.version.map(|v| format!(" (version {v})"))}
+                        {(!h.detail.is_empty()).then(|| format!(": {}", h.detail))}
+                    </li>
+                }).collect_view()}
+            </ol>
+        })}
+    }
+}
+
+#[component]
+pub fn DistributionStatusPage() -> impl IntoView {
+    let reload = RwSignal::new(0u32);
+    let status = Resource::new(move || reload.get(), |_| distribution_status());
+    every(REFRESH, move || reload.update(|n| *n += 1));
+    view! {
+        <Title text="Distribution status" />
+        <div class="page-head"><h1>"Distribution status"</h1><a href="/distribution-points">"Distribution points"</a></div>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Ok(view) => view! { <StatusBody view /> }.into_any(),
+                    Err(error) => view! { <ErrorBanner error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn StatusBody(view: StatusView) -> impl IntoView {
+    let l = &view.library;
+    let library = format!(
+        "Content library: {} contents, {} versions, {} stored for {} of versions ({} saved by sharing chunks)",
+        l.contents,
+        l.versions,
+        format::bytes(l.stored_bytes),
+        format::bytes(l.logical_bytes),
+        format::bytes(l.saved_bytes)
+    );
+    let s = &view.summary;
+    let failed_class = if s.failed > 0 { "alert" } else { "" };
+    view! {
+        <ul class="tiles" aria-label="Summary">
+            <li><strong>{s.success}</strong>" in place"</li>
+            <li><strong>{s.in_progress}</strong>" in progress"</li>
+            <li><strong>{s.waiting}</strong>" waiting"</li>
+            <li class=failed_class><strong>{s.failed}</strong>" failed"</li>
+        </ul>
+        <p class="muted">{library}</p>
+        <PairTableWithContent pairs=view.pairs />
+    }
+}
+
+/// Every pair: content and DP both shown.
+#[component]
+fn PairTableWithContent(pairs: Vec<PairView>) -> impl IntoView {
+    if pairs.is_empty() {
+        return view! { <p class="muted">"Nothing distributed yet."</p> }.into_any();
+    }
+    view! {
+        <div class="table-scroll">
+            <table class="list" aria-label="Content on distribution points">
+                <thead><tr><th>"Content"</th><th>"Distribution point"</th><th>"Status"</th><th>"Transfer"</th><th>"Updated"</th><th>"Detail"</th></tr></thead>
+                <tbody>
+                    {pairs.into_iter().map(|p| view! {
+                        <tr data-state=p.state.clone()>
+                            <td data-label="Content"><a href=p.href.clone()>{p.content_name.clone()}</a></td>
+                            <td data-label="Distribution point"><a href=format!("/distribution-points/{}", p.dp_id)>{p.dp_name.clone()}</a></td>
+                            <td data-label="Status">
+                                <span class=format!("badge dist-{}", p.state)>{state_text(&p)}</span>
+                                {p.percent.map(|v| view! { <progress max="100" value=v.to_string() aria-label="Transfer progress"></progress> })}
+                            </td>
+                            <td data-label="Transfer">{needed_text(&p)}</td>
+                            <td class="when" data-label="Updated">{format::utc(p.updated_at_ms)}</td>
+                            <td data-label="Detail"><span class="detail">{p.detail.clone()}</span></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}

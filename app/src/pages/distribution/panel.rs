@@ -1,0 +1,171 @@
+//! The Distribution panel of images and driver packages: settings, Distribute, Update, and
+//! the content's status on every DP.
+
+use leptos::prelude::*;
+
+use super::{PairTable, REFRESH, js_now, summary_text};
+use crate::{
+    api::distribution::{
+        ContentDistributionView, DistributeContent, SetDistributionSettings,
+        UpdateDistributionPoints, content_distribution,
+    },
+    components::error::{ErrorBanner, action_error},
+    format,
+    pages::jobs::widgets::every,
+};
+
+/// The Distribution panel of an image or a driver package: settings, Distribute, Update,
+/// and the content's status on every DP.
+#[component]
+pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl IntoView {
+    let reload = RwSignal::new(0u32);
+    // Refreshed while transfers are under way, and for a while after a request (its job
+    // makes the assignments when it has run).
+    let watch_until = RwSignal::new(0f64);
+    let queued = RwSignal::new(None::<i64>);
+    every(REFRESH, move || {
+        if js_now() < watch_until.get_untracked() {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let object = object_type.clone();
+    let status = Resource::new(
+        move || (object.clone(), reload.get()),
+        move |(object, _)| content_distribution(object, id),
+    );
+    view! {
+        <section class="panel" id="distribution" aria-label="Distribution">
+            <h2>"Distribution"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match status.await {
+                        Ok(view) => view! { <ContentDistribution view reload watch_until queued /> }.into_any(),
+                        Err(error) => view! { <ErrorBanner error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ContentDistribution(
+    view: ContentDistributionView,
+    reload: RwSignal<u32>,
+    watch_until: RwSignal<f64>,
+    queued: RwSignal<Option<i64>>,
+) -> impl IntoView {
+    let distribute = ServerAction::<DistributeContent>::new();
+    let update = ServerAction::<UpdateDistributionPoints>::new();
+    let settings = ServerAction::<SetDistributionSettings>::new();
+    Effect::new(move |_| {
+        let job = match (distribute.value().get(), update.value().get()) {
+            (Some(Ok(job)), _) | (_, Some(Ok(job))) => Some(job),
+            _ => None,
+        };
+        if let Some(job) = job {
+            queued.set(Some(job));
+            watch_until.set(js_now() + 60_000.0);
+            reload.update(|n| *n += 1);
+        }
+        if matches!(settings.value().get(), Some(Ok(()))) {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let busy = view
+        .pairs
+        .iter()
+        .any(|p| matches!(p.state.as_str(), "waiting" | "in-progress" | "removing"));
+    if busy {
+        watch_until.update(|t| *t = t.max(js_now() + 5_000.0));
+    }
+    let dps = RwSignal::new(Vec::<i64>::new());
+    let groups = RwSignal::new(Vec::<i64>::new());
+    let joined = |ids: Vec<i64>| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let checkboxes = |items: Vec<(i64, String)>, chosen: RwSignal<Vec<i64>>| {
+        items
+            .into_iter()
+            .map(|(id, name)| {
+                view! {
+                    <label class="check">
+                        <input type="checkbox"
+                            prop:checked=move || chosen.get().contains(&id)
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                chosen.update(|c| { c.retain(|x| *x != id); if on { c.push(id); } });
+                            } />
+                        {name}
+                    </label>
+                }
+            })
+            .collect_view()
+    };
+    let object_type = view.object_type.clone();
+    let (for_update, for_settings) = (object_type.clone(), object_type.clone());
+    let id = view.object_id;
+    let version = view.newest_version.map(|(n, total, new, at)| {
+        format!(
+            "Version {n} in the content library: {} ({} new to the library), made {}",
+            format::bytes(total),
+            format::bytes(new),
+            format::utc(at)
+        )
+    });
+    view! {
+        <p><strong>{summary_text(&view.summary)}</strong></p>
+        {version.map(|v| view! { <p class="muted">{v}</p> })}
+        {move || queued.get().map(|job| view! {
+            <p class="muted" role="status">"Queued: " <a href=format!("/jobs/{job}")>{format!("job {job}")}</a></p>
+        })}
+        <PairTable pairs=view.pairs.clone() show_dp=true actions=(view.may_distribute, view.may_validate) />
+        {view.may_distribute.then(|| view! {
+            <ActionForm action=distribute attr:class="grid" attr:aria-label="Distribute content">
+                <input type="hidden" name="object_type" value=object_type.clone() />
+                <input type="hidden" name="object_id" value=id />
+                <input type="hidden" name="dps" prop:value=move || joined(dps.get()) />
+                <input type="hidden" name="groups" prop:value=move || joined(groups.get()) />
+                <fieldset><legend>"Distribution points"</legend>{checkboxes(view.dps.clone(), dps)}</fieldset>
+                {(!view.groups.is_empty()).then(|| view! {
+                    <fieldset><legend>"Groups"</legend>{checkboxes(view.groups.clone(), groups)}</fieldset>
+                })}
+                <button type="submit">"Distribute content"</button>
+            </ActionForm>
+            {action_error(distribute.value())}
+            {(view.summary.total > 0).then(|| view! {
+                <ActionForm action=update>
+                    <input type="hidden" name="object_type" value=for_update.clone() />
+                    <input type="hidden" name="object_id" value=id />
+                    <button type="submit" class="secondary">"Update distribution points"</button>
+                </ActionForm>
+                {action_error(update.value())}
+            })}
+        })}
+        {view.may_modify.then(|| view! {
+            <details>
+                <summary>"Distribution settings"</summary>
+                <ActionForm action=settings attr:class="grid">
+                    <input type="hidden" name="object_type" value=for_settings.clone() />
+                    <input type="hidden" name="object_id" value=id />
+                    <label>"Priority"
+                        <select name="priority">
+                            {[("high", "High"), ("medium", "Medium"), ("low", "Low")].map(|(v, l)| view! {
+                                <option value=v selected=view.priority == v>{l}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Prestaged distribution points"
+                        <select name="prestaged">
+                            {[("automatic", "Download automatically"), ("changes", "Download only content changes"), ("manual", "Copy content manually")].map(|(v, l)| view! {
+                                <option value=v selected=view.prestaged == v>{l}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label class="check"><input type="checkbox" name="differential" checked=view.differential />"Binary differential replication"</label>
+                    <label class="check"><input type="checkbox" name="on_demand" checked=view.on_demand />"Distribute to preferred DPs on demand"</label>
+                    <button type="submit" class="secondary">"Save"</button>
+                </ActionForm>
+                {action_error(settings.value())}
+            </details>
+        })}
+    }
+}
