@@ -385,3 +385,21 @@ pub async fn record_pending_output(domain: &crate::Domain, path: &std::path::Pat
         .await
         .expect("record pending output");
 }
+
+/// Points an image at another WIM file as Wimdeck's own writers do when they make a new
+/// revision (the file is inspected and hashed, the row changes in one audited transaction,
+/// and what follows a change follows): for benchmarks and tests of what a change sets off.
+pub async fn replace_image_file(
+    domain: &crate::Domain,
+    id: i64,
+    file: &std::path::Path,
+) -> crate::Result<()> {
+    let image = domain.catalog().get(id).await?;
+    let inspection = crate::wim::inspect(domain.wim_backend(), file).await?;
+    let mut txn = crate::audit::AuditedTxn::begin(domain).await?;
+    domain
+        .catalog()
+        .replace_file(&mut txn, &image, file, &inspection, None)
+        .await?;
+    txn.commit().await
+}

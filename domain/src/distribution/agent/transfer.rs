@@ -6,6 +6,7 @@ use std::{
     fs::{self, File},
     io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    sync::Arc,
     sync::{
         Mutex,
         atomic::{AtomicU64, Ordering},
@@ -220,17 +221,41 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
         .send_report(&progress(item, &version, needed, 0, None))
         .await;
     let received = AtomicU64::new(0);
-    fetch(agent, item, &version, &missing, needed, &received).await?;
 
-    // Assemble and verify.
+    // Files are assembled while their chunks arrive: the assembler takes each chunk as soon as
+    // the fetcher has it in the cache (both walk the manifest in order).
     let staging = layout.staging_dir(item.content_id, &folder);
-    let result = {
+    let arrivals = Arc::new(Arrivals::default());
+    {
+        let missing: HashSet<&str> = missing.iter().map(|c| c.sha256.as_str()).collect();
+        arrivals.add(
+            chunks
+                .iter()
+                .filter(|c| !missing.contains(c.sha256.as_str()))
+                .map(|c| c.sha256.clone()),
+        );
+    }
+    let assembler = {
         let cache = cache.clone();
         let manifest = manifest.clone();
         let staging = staging.clone();
         let copies = copies.clone();
-        blocking(move || assemble(&manifest, &staging, &copies, &cache)).await
+        let arrivals = arrivals.clone();
+        tokio::task::spawn_blocking(move || {
+            assemble(&manifest, &staging, &copies, &cache, Some(&arrivals))
+        })
     };
+    let fetched = fetch(
+        agent, item, &version, &missing, needed, &received, &arrivals,
+    )
+    .await;
+    if fetched.is_err() {
+        arrivals.fail();
+    }
+    let result = assembler
+        .await
+        .map_err(|e| Error::Internal(format!("a DP task stopped: {e}")))?;
+    fetched?;
     let refetch = match result {
         Ok(refetch) => refetch,
         Err(e) => {
@@ -250,11 +275,21 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
     if !refetch.is_empty() {
         // Local chunks that turned out damaged: fetch them and assemble again.
         let extra: u64 = refetch.iter().map(|c| u64::from(c.size)).sum();
-        fetch(agent, item, &version, &refetch, needed + extra, &received).await?;
+        let all = Arc::new(Arrivals::default());
+        fetch(
+            agent,
+            item,
+            &version,
+            &refetch,
+            needed + extra,
+            &received,
+            &all,
+        )
+        .await?;
         let cache = cache.clone();
         let manifest = manifest.clone();
         let staging = staging.clone();
-        let left = blocking(move || assemble(&manifest, &staging, &copies, &cache)).await?;
+        let left = blocking(move || assemble(&manifest, &staging, &copies, &cache, None)).await?;
         if !left.is_empty() {
             return Err(Error::Conflict(format!(
                 "{} chunks stayed damaged after they were fetched again",
@@ -313,6 +348,7 @@ async fn fetch(
     chunks: &[ChunkRef],
     needed: u64,
     received: &AtomicU64,
+    arrivals: &Arrivals,
 ) -> Result<()> {
     let cache = agent.layout.cache();
     let started = Instant::now();
@@ -342,8 +378,9 @@ async fn fetch(
             })?;
             let size = u64::from(chunk.size);
             let cache = cache.clone();
-            let chunk = chunk.clone();
-            blocking(move || cache.cache_chunk(&chunk, &data)).await?;
+            let arrived = chunk.clone();
+            blocking(move || cache.cache_chunk(&arrived, &data)).await?;
+            arrivals.add(std::iter::once(chunk.sha256.clone()));
             received.fetch_add(size, Ordering::Relaxed);
         }
         let done_now = received.load(Ordering::Relaxed);
@@ -369,10 +406,10 @@ fn assemble(
     staging: &Path,
     copies: &HashMap<String, LocalCopy>,
     cache: &crate::content::ChunkStore,
+    arrivals: Option<&Arrivals>,
 ) -> Result<Vec<ChunkRef>> {
     fs::create_dir_all(staging)?;
     let mut bad: Vec<ChunkRef> = Vec::new();
-    let mut open: HashMap<PathBuf, File> = HashMap::new();
     for file in &manifest.files {
         let target = staging.join(&file.path);
         if target.exists()
@@ -384,47 +421,115 @@ fn assemble(
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir)?;
         }
-        let mut output = crate::fsx::TempOutput::create(&target)?;
-        let mut hasher = Sha256::new();
-        let mut whole = true;
-        for chunk in &file.chunks {
-            let bytes = match read_local(chunk, copies, cache, &mut open) {
-                Some(bytes) => bytes,
-                None => {
-                    bad.push(chunk.clone());
-                    whole = false;
-                    continue;
+        // Chunks fetched in this run were checked as they arrived: the file's hash covers
+        // them. Only when it differs is each chunk checked, to find the damaged ones.
+        let mut missing = Vec::new();
+        let mut output =
+            assemble_file(file, &target, copies, cache, arrivals, false, &mut missing)?;
+        if output.is_none() && missing.is_empty() {
+            output = assemble_file(file, &target, copies, cache, None, true, &mut missing)?;
+        }
+        match output {
+            Some(output) => {
+                if target.exists() {
+                    fs::remove_file(&target)?;
                 }
-            };
-            hasher.update(&bytes);
-            output.file().write_all(&bytes)?;
+                output.persist()?;
+            }
+            None if missing.is_empty() => {
+                return Err(Error::Conflict(format!(
+                    "{} does not assemble to the manifest's SHA-256 {}",
+                    file.path, file.sha256
+                )));
+            }
+            None => bad.extend(missing),
         }
-        if !whole {
-            continue;
-        }
-        let sha = hex::encode(hasher.finalize());
-        if sha != file.sha256 {
-            return Err(Error::Conflict(format!(
-                "{} assembled to SHA-256 {sha}, not the manifest's {}",
-                file.path, file.sha256
-            )));
-        }
-        if target.exists() {
-            fs::remove_file(&target)?;
-        }
-        output.persist()?;
     }
     bad.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     bad.dedup();
     Ok(bad)
 }
 
-/// A chunk's bytes from the version in use or the cache, only if they match its hash.
+/// Writes one file from local chunks; `Some` when it matches its SHA-256. Chunks that cannot
+/// be read whole go to `missing` (then the file is not finished).
+fn assemble_file(
+    file: &crate::content::ManifestFile,
+    target: &Path,
+    copies: &HashMap<String, LocalCopy>,
+    cache: &crate::content::ChunkStore,
+    arrivals: Option<&Arrivals>,
+    verify: bool,
+    missing: &mut Vec<ChunkRef>,
+) -> Result<Option<crate::fsx::TempOutput>> {
+    let mut open: HashMap<PathBuf, File> = HashMap::new();
+    let mut output = crate::fsx::TempOutput::create(target)?;
+    let mut hasher = Sha256::new();
+    for chunk in &file.chunks {
+        if let Some(arrivals) = arrivals {
+            arrivals.wait_for(&chunk.sha256)?;
+        }
+        let bytes = match read_local(chunk, copies, cache, &mut open, verify) {
+            Some(bytes) => bytes,
+            None => {
+                missing.push(chunk.clone());
+                continue;
+            }
+        };
+        hasher.update(&bytes);
+        output.file().write_all(&bytes)?;
+    }
+    if !missing.is_empty() || hex::encode(hasher.finalize()) != file.sha256 {
+        return Ok(None);
+    }
+    Ok(Some(output))
+}
+
+/// Which chunks are in the cache (or found locally) so far, for the assembler to wait on.
+#[derive(Default)]
+struct Arrivals {
+    state: Mutex<(HashSet<String>, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Arrivals {
+    fn add(&self, shas: impl Iterator<Item = String>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0.extend(shas);
+        self.changed.notify_all();
+    }
+
+    /// The fetch stopped: the assembler stops waiting.
+    fn fail(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+
+    fn wait_for(&self, sha: &str) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if state.0.contains(sha) {
+                return Ok(());
+            }
+            if state.1 {
+                return Err(Error::Conflict("the transfer stopped".into()));
+            }
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_secs(1))
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+/// A chunk's bytes from the version in use (checked against its hash) or the cache (checked
+/// when `verify`; otherwise only its size, the file's hash covering the rest).
 fn read_local(
     chunk: &ChunkRef,
     copies: &HashMap<String, LocalCopy>,
     cache: &crate::content::ChunkStore,
     open: &mut HashMap<PathBuf, File>,
+    verify: bool,
 ) -> Option<Vec<u8>> {
     if let Some(copy) = copies.get(&chunk.sha256) {
         if !open.contains_key(&copy.file)
@@ -442,13 +547,17 @@ fn read_local(
             }
         }
     }
-    match cache.read_chunk(chunk) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            let _ = cache.remove_chunk(&chunk.sha256);
-            None
-        }
+    let read = if verify {
+        cache.read_chunk(chunk).ok()
+    } else {
+        fs::read(cache.chunk_path(&chunk.sha256))
+            .ok()
+            .filter(|b| b.len() == chunk.size as usize)
+    };
+    if read.is_none() {
+        let _ = cache.remove_chunk(&chunk.sha256);
     }
+    read
 }
 
 /// Hashes every file and chunk of the version in use and reports what does not match.
