@@ -24,7 +24,7 @@ use domain::{
         protocol::WorkAction,
         status::PairStatus,
     },
-    fixtures::{self, Arch, WindowsTree},
+    fixtures::{Arch, WindowsTree},
     jobs::JobState,
     testing::{Backend, TestDb, wait_until_final},
 };
@@ -190,8 +190,23 @@ async fn os_image(site: &Site, domain: &Domain, admin: &Actor, name: &str, mib: 
         )
         .expect("blob");
     }
+    // Uncompressed (random data does not compress; LZX would only cost the suite time).
     let wim = site.root.join(format!("{name}.wim"));
-    fixtures::capture_images(&[(&tree_dir, "Windows 11 Pro")], &wim, None).expect("capture");
+    let out = Command::new("wimlib-imagex")
+        .args([
+            "capture",
+            tree_dir.to_str().expect("utf-8"),
+            wim.to_str().expect("utf-8"),
+            "Windows 11 Pro",
+            "--compress=none",
+        ])
+        .output()
+        .expect("wimlib-imagex");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let job = domain
         .for_actor(admin)
         .catalog()
@@ -343,13 +358,14 @@ async fn three_dps_and_faults(backend: Backend) {
     let site = Site::start(backend).await;
     let domain = site.domain().await;
     let admin = admin(&domain).await;
-    let image = os_image(&site, &domain, &admin, "Pro", 24).await;
+    let image = os_image(&site, &domain, &admin, "Pro", 16).await;
     let object = ContentObject::new(ObjectType::OsImage, image);
     let expected = domain.catalog().get(image).await.expect("image").sha256;
 
-    // Three DPs; the third is slow (1 MiB/s), to be killed mid-transfer.
+    // Three DPs; the third is slow (512 KiB/s: 32 s for the image), to be killed mid-transfer
+    // (20 kills 0.3 to 1.8 s after its start leave it about two thirds done).
     let mut dps = Vec::new();
-    for (n, rate) in [(1, None), (2, None), (3, Some(1024))] {
+    for (n, rate) in [(1, None), (2, None), (3, Some(512))] {
         let settings = DpSettings {
             rate_limit_kbps: rate,
             ..DpSettings::default()

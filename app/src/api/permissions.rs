@@ -379,7 +379,10 @@ pub const DECLARED: &[Declared] = &[
     ),
     declare(
         <distribution::UpdateDistributionPoints as ServerFn>::PATH,
-        Needs::All(&[(T::OsImage, O::Distribute)]),
+        Needs::All(&[
+            (T::OsImage, O::Distribute),
+            (T::DistributionPoint, O::Distribute),
+        ]),
         "object_type=os-image&object_id={os}",
     ),
     declare(

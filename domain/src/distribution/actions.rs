@@ -106,6 +106,10 @@ impl<'a> ActorDistribution<'a> {
     /// distribute to.
     pub async fn update(&self, object: ContentObject) -> Result<i64> {
         let name = check_object(self.domain, self.actor, object, Operation::Distribute).await?;
+        self.actor.require(
+            crate::authz::ObjectType::DistributionPoint,
+            Operation::Distribute,
+        )?;
         let holders = match self.domain.content().content_of(object).await? {
             Some(content) => assign::holders(self.domain.db(), content.id).await?,
             None => Vec::new(),

@@ -173,7 +173,7 @@ impl<'a> ActorGroups<'a> {
         let joined: Vec<i64> = after.difference(&before).copied().collect();
         // A DP that joins receives the group's content: that is distributing it, which needs
         // Distribute on each content and on the DP.
-        if !joined.is_empty() {
+        if !joined.is_empty() && !group.contents.is_empty() {
             for dp in &joined {
                 points.checked(*dp, Operation::Distribute).await?;
             }
