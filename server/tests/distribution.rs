@@ -547,12 +547,10 @@ fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
     out
 }
 
+/// One backend after the other: each run is four processes, and the rest of the suite runs
+/// beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_dps_resume_after_kills_heal_after_validation_and_refuse_when_revoked_on_sqlite() {
+async fn three_dps_resume_after_kills_heal_after_validation_and_refuse_when_revoked() {
     three_dps_and_faults(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_dps_resume_after_kills_heal_after_validation_and_refuse_when_revoked_on_postgres() {
     three_dps_and_faults(Backend::Postgres).await;
 }

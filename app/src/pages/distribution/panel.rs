@@ -153,15 +153,10 @@ fn ContentDistribution(
                             }).collect_view()}
                         </select>
                     </label>
-                    <label>"Prestaged distribution points"
-                        <select name="prestaged">
-                            {[("automatic", "Download automatically"), ("changes", "Download only content changes"), ("manual", "Copy content manually")].map(|(v, l)| view! {
-                                <option value=v selected=view.prestaged == v>{l}</option>
-                            }).collect_view()}
-                        </select>
-                    </label>
+                    // Prestaged content and on-demand distribution are not offered until they
+                    // work end to end (export, import on the DP, a client asking a DP).
+                    <input type="hidden" name="prestaged" value=view.prestaged.clone() />
                     <label class="check"><input type="checkbox" name="differential" checked=view.differential />"Binary differential replication"</label>
-                    <label class="check"><input type="checkbox" name="on_demand" checked=view.on_demand />"Distribute to preferred DPs on demand"</label>
                     <button type="submit" class="secondary">"Save"</button>
                 </ActionForm>
                 {action_error(settings.value())}
