@@ -431,6 +431,11 @@ impl<'a> ActorDomain<'a> {
         distribution::actions::ActorDistribution::new(self.domain, self.actor)
     }
 
+    /// Prestaged content files, with this user's rights.
+    pub fn prestaged(&self) -> distribution::prestage::ActorPrestaged<'a> {
+        distribution::prestage::ActorPrestaged::new(self.domain, self.actor)
+    }
+
     /// Where content stands on DPs, as this user may see it.
     pub fn distribution_status(&self) -> distribution::status::ActorStatus<'a> {
         distribution::status::ActorStatus::new(self.domain, self.actor)

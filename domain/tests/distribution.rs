@@ -18,8 +18,8 @@ use domain::{
         assign::DistState,
         points::{DpHealth, DpReport, DpSettings, NewDp},
         protocol::{
-            ChunksRequest, EnrollRequest, PROTOCOL, PollRequest, PollResponse, StatusReport,
-            WorkAction,
+            ChunksRequest, DemandRequest, DemandResponse, EnrollRequest, PROTOCOL, PollRequest,
+            PollResponse, StatusReport, WorkAction,
         },
     },
     fixtures::{self, Arch, WindowsTree},
@@ -38,7 +38,9 @@ struct InProcess {
 }
 
 impl InProcess {
-    async fn dp(&self) -> domain::Result<domain::distribution::points::DistributionPoint> {
+    pub(crate) async fn dp(
+        &self,
+    ) -> domain::Result<domain::distribution::points::DistributionPoint> {
         self.domain.dp_site().authenticate(&self.credential).await
     }
 }
@@ -80,21 +82,31 @@ impl SiteClient for InProcess {
             self.domain.dp_site().report(&dp, report.clone()).await
         })
     }
+
+    fn demand<'a>(
+        &'a self,
+        request: &'a DemandRequest,
+    ) -> BoxFuture<'a, domain::Result<DemandResponse>> {
+        Box::pin(async move {
+            let dp = self.dp().await?;
+            self.domain.dp_site().demand(&dp, request).await
+        })
+    }
 }
 
-struct Setup {
-    domain: Domain,
-    runner: Option<Runner>,
-    admin: Actor,
-    osd: Actor,
-    analyst: Actor,
-    root: std::path::PathBuf,
+pub(crate) struct Setup {
+    pub(crate) domain: Domain,
+    pub(crate) runner: Option<Runner>,
+    pub(crate) admin: Actor,
+    pub(crate) osd: Actor,
+    pub(crate) analyst: Actor,
+    pub(crate) root: std::path::PathBuf,
     _db: TestDb,
     _dir: tempfile::TempDir,
 }
 
 impl Setup {
-    async fn new(backend: Backend) -> Self {
+    pub(crate) async fn new(backend: Backend) -> Self {
         let db = TestDb::create(backend).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("sources");
@@ -122,7 +134,7 @@ impl Setup {
         }
     }
 
-    async fn os_image(&self, name: &str) -> i64 {
+    pub(crate) async fn os_image(&self, name: &str) -> i64 {
         let tree_dir = self.root.join("tree");
         let mut tree = WindowsTree::windows11(Arch::Amd64, "Professional", "Windows 11 Pro");
         for n in 0..8 {
@@ -156,7 +168,7 @@ impl Setup {
     }
 
     /// A remote DP, enrolled; its agent with a data directory of its own.
-    async fn dp(&self, name: &str) -> (i64, Arc<Agent>, tempfile::TempDir, String) {
+    pub(crate) async fn dp(&self, name: &str) -> (i64, Arc<Agent>, tempfile::TempDir, String) {
         let points = self.domain.for_actor(&self.admin).distribution_points();
         let id = points
             .create(NewDp {
@@ -202,12 +214,12 @@ impl Setup {
         (id, Agent::new(client, options), data, enrolled.credential)
     }
 
-    async fn wait_job(&self, id: i64) {
+    pub(crate) async fn wait_job(&self, id: i64) {
         let job = wait_until_final(&self.domain, id, LONG).await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(runner) = self.runner.take() {
             runner.shutdown().await;
         }
@@ -215,7 +227,7 @@ impl Setup {
 }
 
 /// One poll's worth of work for the agent, done.
-async fn sync(agent: &Arc<Agent>, credential_domain: &Domain, dp: i64) {
+pub(crate) async fn sync(agent: &Arc<Agent>, credential_domain: &Domain, dp: i64) {
     let point = credential_domain
         .distribution_points()
         .get(dp)
@@ -230,6 +242,7 @@ async fn sync(agent: &Arc<Agent>, credential_domain: &Domain, dp: i64) {
                 report: DpReport::default(),
                 wait_secs: 0,
                 busy: Vec::new(),
+                prestaged: domain::distribution::agent::prestaged::available(agent.layout()),
             },
         )
         .await
@@ -237,7 +250,7 @@ async fn sync(agent: &Arc<Agent>, credential_domain: &Domain, dp: i64) {
     agent.work(response, &CancellationToken::new()).await;
 }
 
-fn installed_file(data: &Path, content_id: i64) -> std::path::PathBuf {
+pub(crate) fn installed_file(data: &Path, content_id: i64) -> std::path::PathBuf {
     data.join("content")
         .join(content_id.to_string())
         .join("current")
@@ -585,7 +598,12 @@ async fn groups_reach_members_that_join_and_stale_or_mismatched_reports_change_n
         // Reports: an older generation changes nothing; a report that does not answer the
         // request is refused.
         let point = s.domain.distribution_points().get(dp2).await.expect("dp");
-        let work = s.domain.dp_site().work_for(&point).await.expect("work");
+        let work = s
+            .domain
+            .dp_site()
+            .work_for(&point, &[])
+            .await
+            .expect("work");
         let item = &work[0];
         let report = |generation, state| StatusReport {
             assignment_id: item.assignment_id,

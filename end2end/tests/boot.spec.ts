@@ -104,6 +104,8 @@ test('a Content Operator and a Read-only Analyst see what their roles allow', as
   await expect(page.getByRole('table', { name: 'Revisions' })).toBeVisible();
   await expect(page.getByRole('button', { name: /^Roll back/ })).toHaveCount(0);
   await page.getByRole('button', { name: 'Sign out' }).click();
+  // Signed out for certain before the next sign-in (its first step expects the redirect).
+  await expect(page).toHaveURL(/\/sign-in$/);
 
   // The analyst reads every tab and can change nothing.
   await signIn(page, 'analyst');

@@ -74,3 +74,46 @@ test('a Read-only Analyst sees distribution but changes nothing', async ({ page 
   await expect(panel.getByRole('button', { name: 'Distribute content' })).toHaveCount(0);
   await expect(panel.getByRole('button', { name: 'Redistribute' })).toHaveCount(0);
 });
+
+test('a DP enabled for prestaged content; a prestaged content file made, listed and downloaded', async ({ page }, testInfo) => {
+  const errors = consoleErrors(page);
+  await signIn(page);
+
+  // A DP that waits for prestaged content instead of fetching.
+  await page.goto('/distribution-points');
+  await hydrated(page);
+  await page.getByLabel('Name', { exact: true }).fill(`Offline branch ${testInfo.project.name}`);
+  await page.getByLabel('Enable for prestaged content').check();
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page).toHaveURL(/\/distribution-points\/\d+$/);
+  await hydrated(page);
+  await expect(page.getByLabel('Enable for prestaged content')).toBeChecked();
+
+  // The content's prestaged behaviour, and a file of its newest version.
+  await page.goto('/os-images/3');
+  await hydrated(page);
+  const panel = page.getByRole('region', { name: 'Distribution' });
+  await panel.locator('summary', { hasText: 'Distribution settings' }).click();
+  await panel.getByLabel('Prestaged distribution points').selectOption('changes');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  await page.reload();
+  await hydrated(page);
+  await panel.locator('summary', { hasText: 'Distribution settings' }).click();
+  await expect(panel.getByLabel('Prestaged distribution points')).toHaveValue('changes');
+
+  await panel.locator('summary', { hasText: 'Prestaged content files' }).click();
+  await panel.getByRole('button', { name: 'Create prestaged content file' }).click();
+  await expect(panel.getByRole('status')).toContainText(/Queued: job \d+/);
+  const files = panel.getByRole('table', { name: 'Prestaged content files' });
+  const link = files.getByRole('link', { name: /^prestaged-\d+\.wdprestage$/ }).first();
+  await expect(link).toBeVisible({ timeout: 45_000 });
+  await expect(files).toContainText(/\(version \d+\)/);
+  const href = await link.getAttribute('href');
+  expect(href).toMatch(/^\/api\/prestaged\/prestaged-\d+\.wdprestage$/);
+  const download = await page.request.get(href!);
+  expect(download.status()).toBe(200);
+  expect(download.headers()['content-disposition']).toContain('attachment');
+  expect((await download.body()).subarray(0, 17).toString()).toBe('WIMDECK-PRESTAGED');
+  await page.screenshot({ path: testInfo.outputPath('prestaged.png'), fullPage: true });
+  expect(unexpected(errors)).toEqual([]);
+});

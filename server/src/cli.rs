@@ -102,6 +102,12 @@ pub enum DpCommand {
         #[arg(long, value_parser = ["pin", "system"], default_value = "pin")]
         tls: String,
     },
+    /// Import a prestaged content file (made in the console) into this DP: it then installs
+    /// those versions without fetching them. Safe beside a running `dp serve`.
+    ImportPrestaged {
+        /// The .wdprestage file.
+        file: std::path::PathBuf,
+    },
     /// Serve as a DP: fetch and verify the content the site assigns, until stopped.
     Serve {
         /// Overrides the site enrolled with (the same site under another address).
@@ -757,6 +763,25 @@ async fn dp_command(command: DpCommand, config: &Config) -> Result<(), Error> {
             if let Some(pin) = &enrolled.pinned_certificate_sha256 {
                 println!("pinned the site's certificate, SHA-256 {pin}");
             }
+            Ok(())
+        }
+        DpCommand::ImportPrestaged { file } => {
+            let layout = domain::distribution::agent::Layout::new(data_dir);
+            let imported = tokio::task::spawn_blocking(move || {
+                domain::distribution::agent::prestaged::import(&layout, &file)
+            })
+            .await
+            .map_err(|e| Error::Usage(format!("the import stopped: {e}")))??;
+            for version in &imported.versions {
+                println!(
+                    "\"{}\" version {} ({} bytes)",
+                    version.name, version.number, version.total_bytes
+                );
+            }
+            println!(
+                "imported {} chunks ({} bytes); {} were here already",
+                imported.chunks, imported.bytes, imported.present
+            );
             Ok(())
         }
         DpCommand::Serve { site } => {

@@ -13,8 +13,9 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::{
     Json, Router,
+    body::Body,
     extract::{Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, put},
@@ -80,6 +81,10 @@ pub fn router(domain: Domain) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/uploads/{id}", put(receive_upload))
         .route(app::api::permissions::AUDIT_EXPORT_ROUTE, get(export_audit))
+        .route(
+            &format!("{}{{name}}", app::api::permissions::PRESTAGED_ROUTE),
+            get(download_prestaged),
+        )
         .with_state(domain.clone());
 
     Router::new()
@@ -151,6 +156,45 @@ struct ExportQuery {
     to: Option<String>,
 }
 
+/// Downloads a prestaged content file (Distribute on every content it holds).
+async fn download_prestaged(
+    State(domain): State<Domain>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    let Some(actor) = request
+        .extensions()
+        .get::<app::api::ssr::RequestContext>()
+        .and_then(|c| c.actor.clone())
+    else {
+        return wire_error(app::AppError::Unauthenticated);
+    };
+    let path = match domain.for_actor(&actor).prestaged().open(&name).await {
+        Ok(path) => path,
+        Err(e) => return wire_error(app::AppError::from(e)),
+    };
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(e) => return wire_error(app::AppError::from(domain::Error::from(e))),
+    };
+    let length = match file.metadata().await {
+        Ok(meta) => meta.len(),
+        Err(e) => return wire_error(app::AppError::from(domain::Error::from(e))),
+    };
+    // The name was checked to be `prestaged-<digits>.wdprestage`: safe in a header.
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, length)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        )
+        .body(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(file, 1 << 20),
+        ))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 /// Downloads the audit log entries matching the page's filters as CSV or JSON
 /// (`GET /api/export_audit?format=csv&…`).
 async fn export_audit(
@@ -202,9 +246,9 @@ async fn export_audit(
     {
         Ok(text) => (
             [
-                (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+                (header::CONTENT_TYPE, content_type.to_owned()),
                 (
-                    axum::http::header::CONTENT_DISPOSITION,
+                    header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"wimdeck-audit.{extension}\""),
                 ),
             ],

@@ -22,7 +22,8 @@ use app::api::permissions::{DECLARED, Needs, declared};
 
 /// Placeholders that name scoped objects: the scoped pass expects a refusal for each function
 /// whose sample names one of them.
-const SCOPED_OBJECTS: [&str; 11] = [
+const SCOPED_OBJECTS: [&str; 12] = [
+    "{prestaged}",
     "{boot}",
     "{boot2}",
     "{boot3}",
@@ -234,6 +235,25 @@ async fn objects(
         .expect("distribute");
     let job = wait_until_final(domain, job, std::time::Duration::from_secs(60)).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    // A prestaged content file of {os}.
+    let job = domain
+        .for_actor(admin)
+        .prestaged()
+        .create(vec![domain::content::ContentObject::new(
+            ObjectType::OsImage,
+            v["{os}"].parse().expect("id"),
+        )])
+        .await
+        .expect("prestage");
+    let job = wait_until_final(domain, job, std::time::Duration::from_secs(60)).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    v.insert(
+        "{prestaged}",
+        job.result.expect("result")["file"]
+            .as_str()
+            .expect("file")
+            .to_owned(),
+    );
     runner.shutdown().await;
     // Job 1 is the first import (the websocket check watches it).
     assert_eq!(first_job, Some(1));
@@ -429,6 +449,54 @@ async fn every_server_function_declares_and_enforces_its_permissions() {
         .filter(|p| !paths.contains(p))
         .collect();
     assert!(stale.is_empty(), "declared but not registered: {stale:?}");
+
+    // The prestaged file download (a route, not a server function), before its file is
+    // deleted below.
+    let download = |name: &str, cookie: Option<&str>| {
+        get(
+            &format!("{}{name}", app::api::permissions::PRESTAGED_ROUTE),
+            cookie,
+        )
+    };
+    let file = values["{prestaged}"].clone();
+    let (cookie, _) = users
+        .with(
+            exactly(&[(ObjectType::OsImage, Operation::Distribute)]),
+            ScopeSet::All,
+        )
+        .await;
+    let response = send(&app, download(&file, Some(&cookie))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[axum::http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("ascii")
+            .contains(&file)
+    );
+    let body = body_text(response).await;
+    assert!(body.starts_with("WIMDECK-PRESTAGED"), "{:.40}", body);
+    for hostile in ["..%2Fdomain.db", "prestaged-1.wdprestage%2F..%2Fx", "x"] {
+        let response = send(&app, download(hostile, Some(&cookie))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{hostile}");
+    }
+    let response = send(&app, download(&file, None)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (cookie, _) = users
+        .with(
+            without(&[(ObjectType::OsImage, Operation::Distribute)]),
+            ScopeSet::All,
+        )
+        .await;
+    let response = send(&app, download(&file, Some(&cookie))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let lab = ScopeSet::Only(BTreeSet::from([values["{lab}"].parse().expect("id")]));
+    let (cookie, _) = users.with(Permissions::everything(), lab).await;
+    let response = send(&app, download(&file, Some(&cookie))).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a Production image from Lab"
+    );
 
     // First every refusal (nothing changes), then every admission (some change things).
     let mut refused = 0;

@@ -404,6 +404,16 @@ pub const DECLARED: &[Declared] = &[
         "object_type=os-image&object_id={os}&dp={dp}",
     ),
     declare(
+        <distribution::prestaged::CreatePrestagedFile as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Distribute)]),
+        "object_type=os-image&object_id={os}",
+    ),
+    declare(
+        <distribution::prestaged::DeletePrestagedFile as ServerFn>::PATH,
+        Needs::All(&[(T::OsImage, O::Distribute)]),
+        "name={prestaged}",
+    ),
+    declare(
         <distribution::DistributionStatus as ServerFn>::PATH,
         Needs::All(&[(T::DistributionPoint, O::Read)]),
         "",
@@ -534,6 +544,10 @@ pub const UPLOAD_ROUTE: &str = "/api/uploads/";
 /// The path of the audit log export (a file download, not a server function).
 pub const AUDIT_EXPORT_ROUTE: &str = "/api/export_audit";
 
+/// Where prestaged content files are downloaded (`/api/prestaged/<name>`; a file download, not
+/// a server function): Distribute on every content the file holds.
+pub const PRESTAGED_ROUTE: &str = "/api/prestaged/";
+
 /// The HTTP routes under `/api/` that are not server functions; each has its own tests.
 pub const ROUTES: &[Declared] = &[
     declare(UPLOAD_ROUTE, ADD_ANYTHING, ""),
@@ -541,6 +555,11 @@ pub const ROUTES: &[Declared] = &[
         AUDIT_EXPORT_ROUTE,
         Needs::All(&[(T::AuditLog, O::Read)]),
         "format=csv",
+    ),
+    declare(
+        PRESTAGED_ROUTE,
+        Needs::All(&[(T::OsImage, O::Distribute)]),
+        "{prestaged}",
     ),
 ];
 

@@ -15,6 +15,7 @@
 
 mod collect;
 pub mod manifest;
+pub mod prestaged;
 pub mod store;
 
 use std::{collections::HashSet, path::PathBuf, sync::Arc};

@@ -241,17 +241,22 @@ fn temp_suffix() -> String {
 
 /// New chunks under temporary names, renamed into place together once flushed.
 #[derive(Default)]
-struct PendingChunks {
+pub(crate) struct PendingChunks {
     files: Vec<(ChunkRef, PathBuf)>,
     names: HashSet<String>,
 }
 
 impl PendingChunks {
-    fn contains(&self, sha256: &str) -> bool {
+    pub(crate) fn contains(&self, sha256: &str) -> bool {
         self.names.contains(sha256)
     }
 
-    fn write(&mut self, store: &ChunkStore, chunk: &ChunkRef, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write(
+        &mut self,
+        store: &ChunkStore,
+        chunk: &ChunkRef,
+        bytes: &[u8],
+    ) -> Result<()> {
         let target = store.chunk_path(&chunk.sha256);
         let dir = target.parent().unwrap_or(store.root());
         fs::create_dir_all(dir)?;
@@ -264,7 +269,7 @@ impl PendingChunks {
     }
 
     /// Flushes every pending chunk, renames each into place and flushes the names.
-    fn commit(mut self, store: &ChunkStore) -> Result<Vec<ChunkRef>> {
+    pub(crate) fn commit(mut self, store: &ChunkStore) -> Result<Vec<ChunkRef>> {
         if self.files.is_empty() {
             return Ok(Vec::new());
         }

@@ -31,6 +31,7 @@ pub fn job_kinds() -> Vec<Arc<dyn JobKind>> {
         Arc::new(CollectContent),
         Arc::new(DistributeContent),
         Arc::new(RetireContent),
+        Arc::new(super::prestage::PrestageKind),
     ]
 }
 

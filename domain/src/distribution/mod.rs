@@ -12,9 +12,11 @@
 pub mod actions;
 pub mod agent;
 pub mod assign;
+pub mod demand;
 pub mod groups;
 pub mod jobs;
 pub mod points;
+pub mod prestage;
 pub mod protocol;
 pub mod site;
 pub mod status;

@@ -41,6 +41,10 @@ pub struct PollRequest {
     /// answer before the wait is over.
     #[serde(default)]
     pub busy: Vec<(i64, i32)>,
+    /// Manifests (by SHA-256) of versions the DP holds from prestaged content files: what a
+    /// DP enabled for prestaged content may install.
+    #[serde(default)]
+    pub prestaged: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +72,8 @@ pub struct AgentSettings {
 pub enum WorkAction {
     /// Hold `version` (fetching what it lacks).
     Install,
-    /// As install, trusting nothing it holds: every local chunk is hashed before it is used.
+    /// As install, into a folder of its own even when the version is in place: every file is
+    /// written again and checked; damaged local chunks are fetched again.
     Redistribute,
     /// Hash every file it holds of the content and report mismatches.
     Validate,
@@ -114,6 +119,34 @@ pub struct ChunksRequest {
 
 /// The most chunks one request may ask for.
 pub const MAX_CHUNKS_PER_REQUEST: usize = 256;
+
+/// `POST /dp/v1/demand`: a client asked this DP for content it does not hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandRequest {
+    pub object_type: ObjectType,
+    pub object_id: i64,
+    /// The client's address.
+    pub client: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Demanded {
+    /// The DP holds the newest version it was given.
+    Present,
+    /// The DP has been asked to fetch it (now or before).
+    Coming,
+    /// The content has no version yet: one is being made; ask again.
+    Preparing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandResponse {
+    pub state: Demanded,
+    pub detail: String,
+}
 
 /// `POST /dp/v1/report`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use std::{collections::HashMap, time::Duration};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 
 use super::{
@@ -15,9 +15,9 @@ use super::{
     assign::{self, ContentSettings, DistState},
     points::{DistributionPoint, DistributionPoints},
     protocol::{
-        AgentSettings, ChunksRequest, EnrollRequest, EnrollResponse, MAX_CHUNKS_PER_REQUEST,
-        PROTOCOL, PollRequest, PollResponse, ReportedState, StatusReport, VersionRef, WorkAction,
-        WorkItem,
+        AgentSettings, ChunksRequest, DemandRequest, DemandResponse, EnrollRequest, EnrollResponse,
+        MAX_CHUNKS_PER_REQUEST, PROTOCOL, PollRequest, PollResponse, ReportedState, StatusReport,
+        VersionRef, WorkAction, WorkItem,
     },
 };
 use crate::{
@@ -92,7 +92,7 @@ impl<'a> Site<'a> {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let mut work = self.work_for(dp).await?;
+            let mut work = self.work_for(dp, &request.prestaged).await?;
             work.retain(|w| !request.busy.contains(&(w.assignment_id, w.generation)));
             let stopping = self.domain.stopping().is_cancelled();
             if !work.is_empty() || stopping || tokio::time::Instant::now() >= deadline {
@@ -123,8 +123,22 @@ impl<'a> Site<'a> {
         }
     }
 
-    /// What the DP is to do now, highest priority first.
-    pub async fn work_for(&self, dp: &DistributionPoint) -> Result<Vec<WorkItem>> {
+    /// A client asked the DP for content it does not hold (see [`super::demand`]).
+    pub async fn demand(
+        &self,
+        dp: &DistributionPoint,
+        request: &DemandRequest,
+    ) -> Result<DemandResponse> {
+        super::demand::demand(self.domain, dp, request).await
+    }
+
+    /// What the DP is to do now, highest priority first. `prestaged`: the manifests of the
+    /// versions it holds from prestaged content files.
+    pub async fn work_for(
+        &self,
+        dp: &DistributionPoint,
+        prestaged: &[String],
+    ) -> Result<Vec<WorkItem>> {
         let db = self.domain.db();
         let now = self.domain.now_ms();
         self.request_due_validations(dp, now).await?;
@@ -180,15 +194,6 @@ impl<'a> Site<'a> {
             } else {
                 assign::parse_action(&row.action)
             };
-            // A DP enabled for prestaged content waits for the file instead of fetching.
-            if dp.settings.prestaged_enabled
-                && matches!(action, WorkAction::Install | WorkAction::Redistribute)
-                && (settings.prestaged == PrestagedBehavior::Manual
-                    || (settings.prestaged == PrestagedBehavior::Changes
-                        && row.installed_version_id.is_none()))
-            {
-                continue;
-            }
             let version_id = match action {
                 WorkAction::Remove => None,
                 WorkAction::Validate => row.installed_version_id.or(row.target_version_id),
@@ -203,6 +208,19 @@ impl<'a> Site<'a> {
                     total_bytes: u64::try_from(v.total_bytes).unwrap_or(0),
                 });
             if action != WorkAction::Remove && version.is_none() {
+                continue;
+            }
+            // A DP enabled for prestaged content waits for the file instead of fetching.
+            if dp.settings.prestaged_enabled
+                && matches!(action, WorkAction::Install | WorkAction::Redistribute)
+                && (settings.prestaged == PrestagedBehavior::Manual
+                    || (settings.prestaged == PrestagedBehavior::Changes
+                        && row.installed_version_id.is_none()))
+                && !version
+                    .as_ref()
+                    .is_some_and(|v| prestaged.contains(&v.manifest_sha256))
+            {
+                self.note_waiting_for_file(&row, version.as_ref()).await?;
                 continue;
             }
             work.push(WorkItem {
@@ -223,6 +241,30 @@ impl<'a> Site<'a> {
         }
         work.sort_by_key(|w| (w.priority, w.assignment_id));
         Ok(work)
+    }
+
+    /// Says on a withheld assignment why it waits (once: the row changes only if it said
+    /// something else).
+    async fn note_waiting_for_file(
+        &self,
+        row: &assignments::Model,
+        version: Option<&VersionRef>,
+    ) -> Result<()> {
+        let detail = format!(
+            "Waiting for prestaged content: import a prestaged content file holding version {} on the DP (wimdeck dp import-prestaged)",
+            version.map_or(0, |v| v.number)
+        );
+        if row.detail.as_deref() == Some(detail.as_str()) {
+            return Ok(());
+        }
+        assignments::Entity::update_many()
+            .col_expr(assignments::Column::Detail, Expr::value(detail))
+            .filter(assignments::Column::Id.eq(row.id))
+            .filter(assignments::Column::Generation.eq(row.generation))
+            .filter(assignments::Column::State.eq(row.state.clone()))
+            .exec(self.domain.db())
+            .await?;
+        Ok(())
     }
 
     /// Queues the validations a DP's schedule (`validate_every_hours`) makes due.

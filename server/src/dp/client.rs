@@ -8,7 +8,8 @@ use domain::{
     distribution::{
         agent::{ChunkReader, SiteClient},
         protocol::{
-            ChunksRequest, EnrollRequest, EnrollResponse, PollRequest, PollResponse, StatusReport,
+            ChunksRequest, DemandRequest, DemandResponse, EnrollRequest, EnrollResponse,
+            PollRequest, PollResponse, StatusReport,
         },
     },
     jobs::BoxFuture,
@@ -211,6 +212,18 @@ impl SiteClient for HttpSite {
             self.send(self.http.post(self.url("/dp/v1/report")).json(report))
                 .await?;
             Ok(())
+        })
+    }
+
+    fn demand<'a>(
+        &'a self,
+        request: &'a DemandRequest,
+    ) -> BoxFuture<'a, domain::Result<DemandResponse>> {
+        Box::pin(async move {
+            let response = self
+                .send(self.http.post(self.url("/dp/v1/demand")).json(request))
+                .await?;
+            decode(response).await
         })
     }
 }

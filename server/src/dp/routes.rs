@@ -14,10 +14,13 @@ use domain::{
     Domain,
     distribution::{
         points::DistributionPoint,
-        protocol::{ChunksRequest, EnrollRequest, PollRequest, StatusReport},
+        protocol::{ChunksRequest, DemandRequest, EnrollRequest, PollRequest, StatusReport},
     },
 };
 use futures::StreamExt;
+
+/// Chunks read from the library ahead of the one being sent.
+const READ_AHEAD: usize = 4;
 
 /// The DP protocol's routes.
 pub fn routes(domain: Domain) -> Router {
@@ -27,6 +30,7 @@ pub fn routes(domain: Domain) -> Router {
         .route("/dp/v1/manifests/{sha}", get(manifest))
         .route("/dp/v1/chunks", post(chunks))
         .route("/dp/v1/report", post(report))
+        .route("/dp/v1/demand", post(demand))
         .with_state(domain)
 }
 
@@ -123,25 +127,43 @@ async fn chunks(
     };
     let length: u64 = plan.iter().map(|c| u64::from(c.size)).sum();
     let store = domain.content().store();
-    let stream = futures::stream::iter(plan).then(move |chunk| {
-        let path = store.chunk_path(&chunk.sha256);
-        async move {
-            let bytes = tokio::fs::read(&path).await?;
-            if bytes.len() != chunk.size as usize {
-                return Err(std::io::Error::other(format!(
-                    "chunk {} of the library has the wrong size",
-                    chunk.sha256
-                )));
+    // A few chunks are read ahead, so the disk and the network overlap.
+    let stream = futures::stream::iter(plan)
+        .map(move |chunk| {
+            let path = store.chunk_path(&chunk.sha256);
+            async move {
+                let bytes = tokio::fs::read(&path).await?;
+                if bytes.len() != chunk.size as usize {
+                    return Err(std::io::Error::other(format!(
+                        "chunk {} of the library has the wrong size",
+                        chunk.sha256
+                    )));
+                }
+                Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes))
             }
-            Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes))
-        }
-    });
+        })
+        .buffered(READ_AHEAD);
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::CONTENT_LENGTH, length)
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn demand(
+    State(domain): State<Domain>,
+    headers: HeaderMap,
+    Json(request): Json<DemandRequest>,
+) -> Response {
+    let dp = match authenticated(&domain, &headers).await {
+        Ok(dp) => dp,
+        Err(refused) => return refused,
+    };
+    match domain.dp_site().demand(&dp, &request).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => error(e),
+    }
 }
 
 async fn report(

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppError;
 
+pub mod prestaged;
+
 /// A DP in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DpRow {
@@ -138,6 +140,8 @@ pub struct ContentDistributionView {
     /// DPs and groups it can be sent to by this user: (id, name).
     pub dps: Vec<(i64, String)>,
     pub groups: Vec<(i64, String)>,
+    /// Prestaged content files holding it (for users who may distribute it).
+    pub prestaged_files: Vec<prestaged::PrestagedFileView>,
     pub may_distribute: bool,
     pub may_validate: bool,
     pub may_modify: bool,

@@ -252,6 +252,18 @@ pub(crate) async fn content_view(
     } else {
         (Vec::new(), Vec::new())
     };
+    let prestaged_files = if may_distribute {
+        domain
+            .for_actor(actor)
+            .prestaged()
+            .files_of(object)
+            .await?
+            .into_iter()
+            .map(super::prestaged::file_view)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let s = &status.summary;
     Ok(ContentDistributionView {
         object_type: match object_type {
@@ -279,6 +291,7 @@ pub(crate) async fn content_view(
         },
         dps,
         groups,
+        prestaged_files,
         may_distribute,
         may_validate,
         may_modify,

@@ -4,6 +4,7 @@
 
 mod panel;
 mod points;
+mod prestaged;
 
 use std::time::Duration;
 

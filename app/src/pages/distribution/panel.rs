@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{PairTable, REFRESH, js_now, summary_text};
+use super::{PairTable, REFRESH, js_now, prestaged::PrestagedFiles, summary_text};
 use crate::{
     api::distribution::{
         ContentDistributionView, DistributeContent, SetDistributionSettings,
@@ -101,8 +101,13 @@ fn ContentDistribution(
             .collect_view()
     };
     let object_type = view.object_type.clone();
-    let (for_update, for_settings) = (object_type.clone(), object_type.clone());
+    let (for_update, for_settings, for_prestaged) = (
+        object_type.clone(),
+        object_type.clone(),
+        object_type.clone(),
+    );
     let id = view.object_id;
+    let on_demand = if view.on_demand { "on" } else { "" };
     let version = view.newest_version.map(|(n, total, new, at)| {
         format!(
             "Version {n} in the content library: {} ({} new to the library), made {}",
@@ -140,6 +145,7 @@ fn ContentDistribution(
                 {action_error(update.value())}
             })}
         })}
+        {view.may_distribute.then(|| view! { <PrestagedFiles object_type=for_prestaged.clone() id files=view.prestaged_files.clone() reload watch_until queued /> })}
         {view.may_modify.then(|| view! {
             <details>
                 <summary>"Distribution settings"</summary>
@@ -153,10 +159,16 @@ fn ContentDistribution(
                             }).collect_view()}
                         </select>
                     </label>
-                    // Prestaged content and on-demand distribution are not offered until they
-                    // work end to end (export, import on the DP, a client asking a DP).
-                    <input type="hidden" name="prestaged" value=view.prestaged.clone() />
+                    <label>"Prestaged distribution points"
+                        <select name="prestaged">
+                            {[("automatic", "Download automatically"), ("changes", "Download only content changes"), ("manual", "Copy content manually")].map(|(v, l)| view! {
+                                <option value=v selected=view.prestaged == v>{l}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
                     <label class="check"><input type="checkbox" name="differential" checked=view.differential />"Binary differential replication"</label>
+                    // "On demand" is offered once a client can ask a DP (PXE, multicast); kept.
+                    <input type="hidden" name="on_demand" value=on_demand />
                     <button type="submit" class="secondary">"Save"</button>
                 </ActionForm>
                 {action_error(settings.value())}

@@ -185,6 +185,7 @@ fn settings_fields(s: crate::api::distribution::DpSettingsView) -> impl IntoView
         <label>"Limit until hour (0–24)" <input name="rate_to_hour" inputmode="numeric" value=s.rate_to_hour.map(|h| h.to_string()).unwrap_or_default() /></label>
         <label>"Concurrent transfers" <input name="concurrent_transfers" inputmode="numeric" value=s.concurrent_transfers.max(1).to_string() /></label>
         <label>"Validate content every (hours, empty: only when asked)" <input name="validate_every_hours" inputmode="numeric" value=number(s.validate_every_hours) /></label>
+        <label class="check"><input type="checkbox" name="prestaged_enabled" checked=s.prestaged_enabled />"Enable for prestaged content"</label>
     }
 }
 

@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! dp.json                        site URL, DP id and credential (mode 0600)
-//! cache/chunks/<aa>/<sha256>     chunks fetched and not yet placed in a file
+//! cache/chunks/<aa>/<sha256>     chunks fetched again to repair a staged file
+//! prestaged/chunks/<aa>/<sha256> chunks imported from prestaged content files
+//! prestaged/manifests/<sha256>.json  their versions' manifests (each present only once all
+//!                                its chunks are)
 //! content/<content id>/
 //!   manifests/<sha256>.json      manifests fetched from the site
 //!   v<N>-<G>/…                   the files of version N (as asked by request G), verified
 //!   v<N>-<G>.json                which version that is (id, number, manifest)
 //!   current -> v<N>-<G>          the version in use, switched atomically
-//!   .staging-v<N>-<G>/…          a version being assembled
+//!   .staging-v<N>-<G>/…          a version being assembled (its files written as chunks
+//!                                arrive; after a kill, their verified prefixes are kept)
 //! ```
 //!
 //! A file reaches `v<N>-<G>` only inside a staging folder that is renamed whole, after every file
@@ -101,6 +105,11 @@ impl Layout {
 
     pub fn cache(&self) -> ChunkStore {
         ChunkStore::new(self.root.join("cache"))
+    }
+
+    /// Chunks and manifests imported from prestaged content files.
+    pub fn prestaged(&self) -> ChunkStore {
+        ChunkStore::new(self.root.join("prestaged"))
     }
 
     pub fn content_dir(&self, content_id: i64) -> PathBuf {

@@ -1,13 +1,17 @@
 //! The DP agent: what `wimdeck dp serve` (and this server's own DP) runs. It only connects
 //! out: it polls the site for work, fetches manifests and the chunks it lacks, assembles and
 //! verifies each file, switches versions atomically and reports. Killed at any point, it
-//! resumes: fetched chunks wait in its cache, the version in use is never touched.
+//! resumes: what its staging folder holds verified is kept, the version in use is never
+//! touched.
 //!
 //! The transport is the site's business ([`SiteClient`]): HTTP for a DP, the same HTTP to
 //! 127.0.0.1 for this server's own.
 
+mod assemble;
 pub mod layout;
+pub mod prestaged;
 mod transfer;
+mod validate;
 
 use std::{
     collections::HashMap,
@@ -24,8 +28,8 @@ pub use layout::{Enrollment, Installed, Layout};
 use super::{
     points::DpReport,
     protocol::{
-        AgentSettings, ChunksRequest, PROTOCOL, PollRequest, PollResponse, ReportedState,
-        StatusReport, WorkAction, WorkItem,
+        AgentSettings, ChunksRequest, DemandRequest, DemandResponse, PROTOCOL, PollRequest,
+        PollResponse, ReportedState, StatusReport, WorkAction, WorkItem,
     },
 };
 use crate::{Error, Result, jobs::BoxFuture};
@@ -39,6 +43,7 @@ pub trait SiteClient: Send + Sync + 'static {
     fn manifest<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, Result<Vec<u8>>>;
     fn chunks<'a>(&'a self, request: &'a ChunksRequest) -> BoxFuture<'a, Result<ChunkReader>>;
     fn report<'a>(&'a self, report: &'a StatusReport) -> BoxFuture<'a, Result<()>>;
+    fn demand<'a>(&'a self, request: &'a DemandRequest) -> BoxFuture<'a, Result<DemandResponse>>;
 }
 
 /// What an agent is given.
@@ -119,6 +124,7 @@ impl Agent {
                     .values()
                     .map(|r| (r.assignment_id, r.generation))
                     .collect(),
+                prestaged: prestaged::available(&self.layout),
             };
             let polled = tokio::select! {
                 polled = self.client.poll(&request) => polled,
@@ -210,6 +216,23 @@ impl Agent {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// A client asked this DP for content it does not hold: asks the site to send it here, if
+    /// the content is distributed on demand and this DP is a preferred one for the client
+    /// (what the PXE and multicast services call).
+    pub async fn demand(
+        &self,
+        object: crate::content::ContentObject,
+        client: std::net::IpAddr,
+    ) -> Result<DemandResponse> {
+        self.client
+            .demand(&DemandRequest {
+                object_type: object.object_type,
+                object_id: object.object_id,
+                client: client.to_string(),
+            })
+            .await
+    }
+
     /// Does one item and reports how it ended.
     async fn handle(&self, item: WorkItem, cancel: &CancellationToken) {
         let outcome = tokio::select! {
@@ -250,7 +273,7 @@ impl Agent {
     async fn perform(&self, item: &WorkItem) -> Result<StatusReport> {
         match item.action {
             WorkAction::Install | WorkAction::Redistribute => transfer::install(self, item).await,
-            WorkAction::Validate => transfer::validate(self, item).await,
+            WorkAction::Validate => validate::validate(self, item).await,
             WorkAction::Remove => {
                 let dir = self.layout.content_dir(item.content_id);
                 let removed =

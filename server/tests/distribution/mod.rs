@@ -4,6 +4,9 @@
 //! its final name; a flipped byte is found by Validate and healed by Redistribute; a DP whose
 //! disk is full reports it and keeps its older version; a revoked DP is refused.
 
+mod faults;
+mod prestaged;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -41,6 +44,11 @@ struct Site {
 
 impl Site {
     async fn start(backend: Backend) -> Self {
+        Self::start_on(backend, "127.0.0.1:0").await
+    }
+
+    /// A site listening on `listen` (an address a test assigned, with port 0).
+    async fn start_on(backend: Backend, listen: &str) -> Self {
         let db = TestDb::create(backend).await;
         let root = db.data_dir.join("sources");
         std::fs::create_dir_all(&root).expect("root");
@@ -48,7 +56,7 @@ impl Site {
         std::fs::write(
             &config_file,
             format!(
-                "data_dir = {:?}\ndatabase_url = {:?}\nlisten = \"127.0.0.1:0\"\nsite_root = {:?}\n\
+                "data_dir = {:?}\ndatabase_url = {:?}\nlisten = {listen:?}\nsite_root = {:?}\n\
                  [jobs]\nlease_secs = 5\nheartbeat_ms = 300\nshutdown_grace_secs = 1\n\
                  [images]\nsource_roots = [{:?}]\n[distribution]\npoll_wait_secs = 2\n",
                 db.data_dir, db.url, db.data_dir, root
@@ -110,12 +118,26 @@ impl Drop for Site {
 struct Dp {
     id: i64,
     dir: PathBuf,
+    /// The network namespace it runs in, if not this one.
+    netns: Option<String>,
     process: Option<Child>,
+}
+
+/// `wimdeck`, run in `netns` when given.
+fn wimdeck(netns: Option<&str>) -> Command {
+    match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_wimdeck")]);
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_wimdeck")),
+    }
 }
 
 impl Dp {
     fn serve(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+        let child = wimdeck(self.netns.as_deref())
             .args([
                 "dp",
                 "serve",
@@ -169,12 +191,12 @@ async fn admin(domain: &Domain) -> Actor {
     domain.accounts().actor(id).await.expect("actor")
 }
 
-/// An OS image of about `mib` MiB (incompressible files, so its WIM is that large).
-async fn os_image(site: &Site, domain: &Domain, admin: &Actor, name: &str, mib: usize) -> i64 {
+/// A WIM of about `mib` MiB of incompressible files (`seed` decides their bytes).
+fn capture(site: &Site, name: &str, mib: usize, seed: u64) -> PathBuf {
     let tree_dir = site.root.join(format!("tree-{name}"));
     let tree = WindowsTree::windows11(Arch::Amd64, "Professional", "Windows 11 Pro");
     tree.write(&tree_dir).expect("tree");
-    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ name.len() as u64;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
     for n in 0..mib {
         let bytes: Vec<u8> = (0..1 << 20)
             .map(|_| {
@@ -207,6 +229,12 @@ async fn os_image(site: &Site, domain: &Domain, admin: &Actor, name: &str, mib: 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    wim
+}
+
+/// An OS image of about `mib` MiB (incompressible files, so its WIM is that large).
+async fn os_image(site: &Site, domain: &Domain, admin: &Actor, name: &str, mib: usize) -> i64 {
+    let wim = capture(site, name, mib, name.len() as u64);
     let job = domain
         .for_actor(admin)
         .catalog()
@@ -236,6 +264,7 @@ async fn enroll(
     admin: &Actor,
     name: &str,
     settings: DpSettings,
+    netns: Option<&str>,
 ) -> Dp {
     let points = domain.for_actor(admin).distribution_points();
     let id = points
@@ -247,7 +276,7 @@ async fn enroll(
         .expect("create");
     let (token, _) = points.enrollment_token(id).await.expect("token");
     let dir = site.db.data_dir.join(format!("dp-{id}"));
-    let out = Command::new(env!("CARGO_BIN_EXE_wimdeck"))
+    let out = wimdeck(netns)
         .args([
             "dp",
             "enroll",
@@ -291,6 +320,7 @@ async fn enroll(
     Dp {
         id,
         dir,
+        netns: netns.map(str::to_owned),
         process: None,
     }
 }
@@ -337,6 +367,17 @@ async fn wait_state(
     }
 }
 
+/// The library's id of an object's content (it is in the library once distributed).
+async fn content_id(domain: &Domain, object: ContentObject) -> i64 {
+    domain
+        .content()
+        .content_of(object)
+        .await
+        .expect("content")
+        .expect("in the library")
+        .id
+}
+
 async fn distribute(domain: &Domain, admin: &Actor, object: ContentObject, dps: Vec<i64>) {
     let job = domain
         .for_actor(admin)
@@ -370,20 +411,24 @@ async fn three_dps_and_faults(backend: Backend) {
             rate_limit_kbps: rate,
             ..DpSettings::default()
         };
-        dps.push(enroll(&site, &domain, &admin, &format!("Branch {n}"), settings).await);
+        dps.push(
+            enroll(
+                &site,
+                &domain,
+                &admin,
+                &format!("Branch {n}"),
+                settings,
+                None,
+            )
+            .await,
+        );
     }
     for dp in dps.iter_mut().take(2) {
         dp.serve();
     }
     let ids: Vec<i64> = dps.iter().map(|d| d.id).collect();
     distribute(&domain, &admin, object, ids.clone()).await;
-    let content_id = domain
-        .content()
-        .content_of(object)
-        .await
-        .expect("content")
-        .expect("in the library")
-        .id;
+    let content_id = content_id(&domain, object).await;
     for dp in dps.iter().take(2) {
         let done = wait_state(&domain, &admin, object, dp.id, DistState::Success, Some(1)).await;
         assert_eq!(done.bytes_needed, done.bytes_total);
@@ -412,16 +457,18 @@ async fn three_dps_and_faults(backend: Backend) {
         );
         let status = pair(&domain, &admin, object, slow.id).await.expect("pair");
         assert_ne!(status.state, DistState::Success, "after kill {kills}");
-        kept = walk(&slow.dir.join("cache"))
+        // What the killed runs wrote: staged files and cached chunks.
+        kept = walk(&slow.dir)
             .iter()
+            .filter(|p| !p.0.ends_with("dp.json") && p.0.extension().is_none_or(|e| e != "json"))
             .map(|p| p.1)
             .sum::<u64>();
-        println!("kill {kills}: {kept} bytes of chunks kept");
+        println!("kill {kills}: {kept} bytes kept");
     }
     let total = domain.catalog().get(image).await.expect("image").file_bytes;
     assert!(
         kept > total / 4,
-        "the killed runs kept their chunks: {kept} of {total}"
+        "the killed runs kept what they fetched: {kept} of {total}"
     );
     slow.serve();
     let done = wait_state(

@@ -1,0 +1,336 @@
+//! Prestaged content files on the site: made by a job from chosen contents' newest versions,
+//! kept in `<data_dir>/prestaged/`, downloaded from the console and carried to DPs that are
+//! enabled for prestaged content (see [`crate::content::prestaged`] for the format and
+//! [`super::agent::prestaged`] for the import).
+//!
+//! Making, downloading and deleting a file need Distribute on every content it holds; seeing
+//! it listed needs Read.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::actions::check_object;
+use crate::{
+    Actor, Config, Domain, Error, Result,
+    authz::{ObjectType, Operation},
+    content::{
+        ContentObject,
+        prestaged::{self, EXTENSION, PackageIndex, PackagedVersion},
+    },
+    jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, NewJob},
+};
+
+/// The job kind that writes a prestaged content file.
+pub const PRESTAGE_JOB: &str = "content-prestage";
+
+/// The most contents one file may hold.
+const MAX_OBJECTS: usize = 100;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrestageParams {
+    objects: Vec<ContentObject>,
+}
+
+/// A prestaged content file on the site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrestagedFile {
+    /// Its file name (`prestaged-<job>.wdprestage`).
+    pub name: String,
+    pub bytes: u64,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub versions: Vec<PackagedVersion>,
+}
+
+/// Where the site keeps prestaged files.
+pub fn folder(config: &Config) -> PathBuf {
+    config.data_dir.join("prestaged")
+}
+
+/// The path of a prestaged file named `name`; anything but a name this site gives is refused
+/// (it becomes a path).
+fn path_of(config: &Config, name: &str) -> Result<PathBuf> {
+    let job = name
+        .strip_prefix("prestaged-")
+        .and_then(|rest| rest.strip_suffix(&format!(".{EXTENSION}")))
+        .filter(|id| !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit()));
+    if job.is_none() {
+        return Err(Error::invalid(
+            "file",
+            "is not the name of a prestaged content file",
+        ));
+    }
+    Ok(folder(config).join(name))
+}
+
+/// Distribute on each object of a file. An object deleted since the file was made needs
+/// Distribute on its kind (its scopes are gone with it).
+async fn check_file(domain: &Domain, actor: &Actor, index: &PackageIndex) -> Result<()> {
+    for version in &index.contents {
+        let object = ContentObject::new(version.object_type, version.object_id);
+        match check_object(domain, actor, object, Operation::Distribute).await {
+            Err(Error::NotFound(_)) => actor.require(object.object_type, Operation::Distribute)?,
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prestaged content files for a signed-in user.
+pub struct ActorPrestaged<'a> {
+    domain: &'a Domain,
+    actor: &'a Actor,
+}
+
+impl<'a> ActorPrestaged<'a> {
+    pub(crate) fn new(domain: &'a Domain, actor: &'a Actor) -> Self {
+        Self { domain, actor }
+    }
+
+    /// Queues the writing of one file holding the newest version of each object (made now
+    /// if an object changed).
+    pub async fn create(&self, objects: Vec<ContentObject>) -> Result<i64> {
+        let params = PrestageKind.validate(
+            serde_json::to_value(PrestageParams { objects })
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            self.domain.config(),
+        )?;
+        self.domain
+            .for_actor(self.actor)
+            .jobs()
+            .queue_authorized(NewJob::new(PRESTAGE_JOB, params), Vec::new())
+            .await
+    }
+
+    /// The files holding `object`'s content, newest first (Read on the object).
+    pub async fn files_of(&self, object: ContentObject) -> Result<Vec<PrestagedFile>> {
+        check_object(self.domain, self.actor, object, Operation::Read).await?;
+        let dir = folder(self.domain.config());
+        tokio::task::spawn_blocking(move || {
+            let mut files = Vec::new();
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(files);
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(&format!(".{EXTENSION}")) || name.starts_with('.') {
+                    continue;
+                }
+                let Ok(index) = prestaged::read_index(&entry.path()) else {
+                    continue;
+                };
+                if !index
+                    .contents
+                    .iter()
+                    .any(|v| v.object_type == object.object_type && v.object_id == object.object_id)
+                {
+                    continue;
+                }
+                files.push(PrestagedFile {
+                    name,
+                    bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
+                    created_at_ms: index.created_at_ms,
+                    created_by: index.created_by,
+                    versions: index.contents,
+                });
+            }
+            files.sort_by(|a, b| {
+                b.created_at_ms
+                    .cmp(&a.created_at_ms)
+                    .then(b.name.cmp(&a.name))
+            });
+            Ok(files)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// A file to download: its path, once the user may distribute everything in it.
+    pub async fn open(&self, name: &str) -> Result<PathBuf> {
+        let path = path_of(self.domain.config(), name)?;
+        let index = read_index(&path).await?;
+        check_file(self.domain, self.actor, &index).await?;
+        Ok(path)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let path = path_of(self.domain.config(), name)?;
+        let index = read_index(&path).await?;
+        check_file(self.domain, self.actor, &index).await?;
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn read_index(path: &Path) -> Result<PackageIndex> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || match prestaged::read_index(&path) {
+        Err(Error::InvalidInput { .. }) if !path.exists() => Err(Error::NotFound(format!(
+            "prestaged content file {}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ))),
+        other => other,
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Writes a prestaged content file.
+pub struct PrestageKind;
+
+impl JobKind for PrestageKind {
+    fn name(&self) -> &'static str {
+        PRESTAGE_JOB
+    }
+
+    fn label(&self) -> &'static str {
+        "Create prestaged content file"
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, params: Value, _config: &Config) -> Result<Value> {
+        let mut p: PrestageParams =
+            serde_json::from_value(params).map_err(|e| Error::invalid("params", e.to_string()))?;
+        p.objects
+            .sort_by_key(|o| (o.object_type.slug(), o.object_id));
+        p.objects.dedup();
+        if p.objects.is_empty() || p.objects.len() > MAX_OBJECTS {
+            return Err(Error::invalid(
+                "content",
+                format!("choose between 1 and {MAX_OBJECTS} contents"),
+            ));
+        }
+        for object in &p.objects {
+            super::assign::refuse_non_content(*object)?;
+        }
+        serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn describe(&self, params: &Value) -> String {
+        match serde_json::from_value::<PrestageParams>(params.clone()) {
+            Ok(p) if p.objects.len() == 1 => {
+                format!(
+                    "{} {}",
+                    p.objects[0].object_type.label(),
+                    p.objects[0].object_id
+                )
+            }
+            Ok(p) => format!("{} contents", p.objects.len()),
+            Err(_) => String::new(),
+        }
+    }
+
+    fn subject(
+        &self,
+        params: &Value,
+        _result: Option<&Value>,
+    ) -> Option<(ObjectType, Option<i64>)> {
+        let p: PrestageParams = serde_json::from_value(params.clone()).ok()?;
+        let first = p.objects.first()?;
+        Some((first.object_type, Some(first.object_id)))
+    }
+
+    /// Distribute on every object (checked again on each retry).
+    fn authorize<'a>(
+        &'a self,
+        domain: &'a Domain,
+        actor: &'a Actor,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<JobGrant>> {
+        Box::pin(async move {
+            let p: PrestageParams = serde_json::from_value(params.clone())
+                .map_err(|e| Error::invalid("params", e.to_string()))?;
+            let mut names = Vec::new();
+            for object in &p.objects {
+                names.push(check_object(domain, actor, *object, Operation::Distribute).await?);
+            }
+            let first = p
+                .objects
+                .first()
+                .ok_or_else(|| Error::invalid("content", "choose at least one content"))?;
+            Ok(JobGrant::new(
+                Operation::Distribute,
+                first.object_type,
+                first.object_id,
+                names.join(", "),
+            ))
+        })
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Completion, JobError>> {
+        Box::pin(async move {
+            let p: PrestageParams = ctx.params()?;
+            let domain = ctx.domain().clone();
+            let mut contents = Vec::new();
+            for object in &p.objects {
+                let Some((name, added)) = super::version_current(
+                    &domain,
+                    *object,
+                    "Create prestaged content file",
+                    &ctx.owner_name(),
+                    ctx.progress().clone(),
+                    |line| ctx.warn(line),
+                )
+                .await?
+                else {
+                    return Err(JobError::Failed(format!(
+                        "{} {} is gone: there is nothing to prestage",
+                        object.object_type.label(),
+                        object.object_id
+                    )));
+                };
+                let v = added.version;
+                ctx.info(format!(
+                    "\"{name}\": version {}, {} bytes",
+                    v.number, v.total_bytes
+                ));
+                contents.push(PackagedVersion {
+                    content_id: v.content_id,
+                    object_type: object.object_type,
+                    object_id: object.object_id,
+                    name,
+                    version_id: v.id,
+                    number: v.number,
+                    manifest_sha256: v.manifest_sha256,
+                    total_bytes: v.total_bytes,
+                });
+            }
+            let index = PackageIndex {
+                created_at_ms: domain.now_ms(),
+                created_by: ctx.owner_name(),
+                contents,
+            };
+            let name = format!("prestaged-{}.{EXTENSION}", ctx.job_id());
+            let dir = folder(domain.config());
+            let target = dir.join(&name);
+            let store = domain.content().store();
+            let written = tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                // A retry writes the file again from the start.
+                let _ = std::fs::remove_file(&target);
+                prestaged::write(&store, &index, &target)
+            })
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))??;
+            ctx.info(format!(
+                "{name}: {} bytes, {} chunks; download it from the content's Distribution panel",
+                written.bytes, written.chunks
+            ));
+            Ok(Completion::new(json!({
+                "file": name,
+                "bytes": written.bytes,
+                "chunks": written.chunks,
+            })))
+        })
+    }
+}
