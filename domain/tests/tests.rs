@@ -7,6 +7,7 @@ mod content;
 mod database;
 mod demand;
 mod distribution;
+mod dp_boundary;
 mod drivers;
 mod fixtures;
 mod integrity;

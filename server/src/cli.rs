@@ -773,9 +773,12 @@ async fn dp_command(command: DpCommand, config: &Config) -> Result<(), Error> {
             .await
             .map_err(|e| Error::Usage(format!("the import stopped: {e}")))??;
             for version in &imported.versions {
+                // The name comes from the file: escaped, so it cannot drive the terminal.
                 println!(
                     "\"{}\" version {} ({} bytes)",
-                    version.name, version.number, version.total_bytes
+                    version.name.escape_debug(),
+                    version.number,
+                    version.total_bytes
                 );
             }
             println!(

@@ -59,8 +59,33 @@ async fn user_controlled_names_reach_titles_escaped() {
         let driver_page = format!("/drivers/{}", site.driver);
         let (title, html) = title_of(&app, &driver_page, &cookie).await;
         assert_inert(&driver_page, &title, &html, HOSTILE_DRIVER);
+        // A DP and a DP group named by an attacker.
+        let dp = site
+            .domain
+            .for_actor(&site.admin)
+            .distribution_points()
+            .create(domain::distribution::points::NewDp {
+                name: HOSTILE_IMAGE.into(),
+                settings: Default::default(),
+            })
+            .await
+            .expect("dp");
+        site.domain
+            .for_actor(&site.admin)
+            .dp_groups()
+            .create(HOSTILE_DRIVER, HOSTILE_IMAGE)
+            .await
+            .expect("group");
+        let dp_page = format!("/distribution-points/{dp}");
+        let (title, html) = title_of(&app, &dp_page, &cookie).await;
+        assert_inert(&dp_page, &title, &html, HOSTILE_IMAGE);
         // Lists show the names too (in the body, which Leptos escapes).
-        for list in ["/boot-images", "/drivers"] {
+        for list in [
+            "/boot-images",
+            "/drivers",
+            "/distribution-points",
+            "/distribution",
+        ] {
             let html = body_text(send(&app, get(list, Some(&cookie))).await).await;
             assert!(!html.contains("<script>alert"), "{list}");
             assert!(!html.contains("<meta http-equiv"), "{list}");

@@ -40,6 +40,8 @@ pub const EXTENSION: &str = "wdprestage";
 /// The largest index read (a few hundred bytes per content).
 const MAX_INDEX_BYTES: usize = 16 * 1024 * 1024;
 const MAX_CONTENTS: usize = 10_000;
+/// The most manifest bytes one file may hold in all (the importer keeps them until the end).
+const MAX_TOTAL_MANIFEST_BYTES: usize = MAX_MANIFEST_BYTES;
 
 /// What a prestaged file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,9 +74,15 @@ pub struct Written {
 }
 
 /// Writes the versions of `index` (their manifests and chunks, read from `store` and checked)
-/// to `target`, under a temporary name until it is complete and flushed.
-pub fn write(store: &ChunkStore, index: &PackageIndex, target: &Path) -> Result<Written> {
-    let mut output = crate::fsx::TempOutput::create(target)?;
+/// to `target`, under a temporary name (tied to `job`, so a crash's leftover is found) until it
+/// is complete and flushed.
+pub fn write(
+    store: &ChunkStore,
+    index: &PackageIndex,
+    target: &Path,
+    job: Option<i64>,
+) -> Result<Written> {
+    let mut output = crate::fsx::TempOutput::create_for(target, job)?;
     let mut out = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, output.file().try_clone()?),
         hasher: Sha256::new(),
@@ -86,7 +94,12 @@ pub fn write(store: &ChunkStore, index: &PackageIndex, target: &Path) -> Result<
     out.write_all(&len_u32(json.len())?.to_le_bytes())?;
     out.write_all(&json)?;
     let mut manifests = Vec::new();
+    let mut written_manifests = HashSet::new();
     for version in &index.contents {
+        // Two contents with the same files share a manifest: it is written once.
+        if !written_manifests.insert(version.manifest_sha256.as_str()) {
+            continue;
+        }
         let bytes = store.manifest_bytes(&version.manifest_sha256)?;
         manifests.push(Manifest::parse(&bytes)?);
         record(&mut out, b'M', &version.manifest_sha256, &bytes)?;
@@ -174,6 +187,7 @@ pub fn read(path: &Path, mut take: impl FnMut(Record<'_>) -> Result<()>) -> Resu
     // Chunk → size, from the manifests met so far.
     let mut wanted_chunks: HashMap<String, u32> = HashMap::new();
     let mut received: HashSet<String> = HashSet::new();
+    let mut manifest_bytes = 0usize;
     let mut buffer = Vec::new();
     loop {
         let mut tag = [0u8; 1];
@@ -202,8 +216,14 @@ pub fn read(path: &Path, mut take: impl FnMut(Record<'_>) -> Result<()>) -> Resu
         let len = input.u32("a record")? as usize;
         match tag[0] {
             b'M' => {
-                if len > MAX_MANIFEST_BYTES || !wanted_manifests.remove(&sha256) {
+                if !wanted_manifests.remove(&sha256) {
                     return Err(refused("it holds a manifest its index does not name"));
+                }
+                manifest_bytes = manifest_bytes.saturating_add(len);
+                if manifest_bytes > MAX_TOTAL_MANIFEST_BYTES {
+                    return Err(refused(
+                        "its manifests are larger than any this version writes",
+                    ));
                 }
                 buffer.resize(len, 0);
                 input.exact(&mut buffer, "a manifest")?;
@@ -269,8 +289,11 @@ pub fn read_index(path: &Path) -> Result<PackageIndex> {
 }
 
 fn open(path: &Path) -> Result<HashingReader<BufReader<File>>> {
-    let file = File::open(path)
-        .map_err(|e| Error::invalid("file", format!("{} cannot be opened: {e}", path.display())))?;
+    // No path in the message: it can reach a console user.
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::invalid("file", "does not exist"),
+        _ => Error::Io(e),
+    })?;
     Ok(HashingReader {
         inner: BufReader::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
@@ -409,7 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (store, index, manifest) = library(dir.path());
         let path = dir.path().join(format!("out.{EXTENSION}"));
-        let written = write(&store, &index, &path).expect("write");
+        let written = write(&store, &index, &path, None).expect("write");
         assert_eq!(written.bytes, std::fs::metadata(&path).expect("meta").len());
         assert_eq!(written.chunks as usize, manifest.distinct_chunks().len());
         let (read_index, manifests, chunks) = read_all(&path).expect("read");
@@ -422,7 +445,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (store, index, _) = library(dir.path());
         let path = dir.path().join("good");
-        write(&store, &index, &path).expect("write");
+        write(&store, &index, &path, None).expect("write");
         let good = std::fs::read(&path).expect("read");
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             (
@@ -482,7 +505,7 @@ mod tests {
         let mut short = index.clone();
         short.contents.clear();
         let empty = dir.path().join("empty-index");
-        write(&store, &short, &empty).expect("write");
+        write(&store, &short, &empty, None).expect("write");
         let (read_index, manifests, chunks) = read_all(&empty).expect("an empty file is valid");
         assert_eq!((read_index.contents.len(), manifests, chunks), (0, 0, 0));
     }

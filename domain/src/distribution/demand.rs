@@ -23,7 +23,7 @@ use crate::{
     db::entities::{contents, distribution_assignments as assignments},
     jobs::NewJob,
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 /// Answers a DP's demand (see the module's documentation).
 pub(crate) async fn demand(
@@ -72,12 +72,23 @@ pub(crate) async fn demand(
         .await?
         .filter(|c| c.on_demand)
         .ok_or_else(not_on_demand)?;
+    // Looked at and changed in one transaction, the row locked: many clients asking at once
+    // make one request, not one each.
+    let mut txn = AuditedTxn::begin(domain).await?;
     let existing = assignments::Entity::find()
         .filter(assignments::Column::ContentId.eq(content.id))
         .filter(assignments::Column::DpId.eq(dp.id))
-        .one(domain.db())
+        .lock_exclusive()
+        .one(txn.conn())
         .await?;
-    if let Some(row) = existing.filter(|r| r.target_version_id.is_some()) {
+    if let Some(row) = existing {
+        if row.target_version_id.is_none() {
+            // An admin is taking it off this DP: a client does not undo that.
+            return Err(Error::Conflict(format!(
+                "{} is being removed from {}",
+                content.name, dp.name
+            )));
+        }
         let present = row.state == DistState::Success.as_str()
             && row.installed_version_id == row.target_version_id;
         return Ok(if present {
@@ -95,7 +106,6 @@ pub(crate) async fn demand(
     let Some(version) = domain.content().latest(object).await? else {
         // Made once an hour at most, however many clients ask.
         let hour = domain.now_ms() / 3_600_000;
-        let mut txn = AuditedTxn::begin(domain).await?;
         txn.enqueue(
             None,
             NewJob::new(
@@ -122,7 +132,6 @@ pub(crate) async fn demand(
         });
     };
     let now = domain.now_ms();
-    let mut txn = AuditedTxn::begin(domain).await?;
     assign::request_in(
         txn.conn(),
         content.id,

@@ -314,11 +314,12 @@ impl JobKind for PrestageKind {
             let dir = folder(domain.config());
             let target = dir.join(&name);
             let store = domain.content().store();
+            let job = ctx.job_id();
             let written = tokio::task::spawn_blocking(move || {
                 std::fs::create_dir_all(&dir)?;
                 // A retry writes the file again from the start.
                 let _ = std::fs::remove_file(&target);
-                prestaged::write(&store, &index, &target)
+                prestaged::write(&store, &index, &target, Some(job))
             })
             .await
             .map_err(|e| JobError::Failed(e.to_string()))??;

@@ -111,7 +111,8 @@ async fn manifest(
 }
 
 /// Streams the chunks asked for, one after the other, straight from the library's files. The
-/// DP checks each against its hash; the site only checks their sizes.
+/// site only checks their sizes; the DP checks every file it assembles against its SHA-256
+/// (and each chunk of a file whose hash differs).
 async fn chunks(
     State(domain): State<Domain>,
     headers: HeaderMap,

@@ -150,10 +150,20 @@ impl Plan {
                     return Err(Error::Conflict("the transfer was stopped".into()));
                 }
                 let data = if let Some(copy) = self.local.get(&chunk.sha256) {
-                    // Unchecked here: the file's hash covers it.
-                    sources
-                        .read(copy, chunk.size)
-                        .unwrap_or_else(|_| vec![0; chunk.size as usize])
+                    // Unchecked here: the file's hash covers it. A copy gone or cut short is
+                    // fetched by the repair; any other error stops the assembly.
+                    match sources.read(copy, chunk.size) {
+                        Ok(data) => data,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof
+                            ) =>
+                        {
+                            vec![0; chunk.size as usize]
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 } else {
                     let Some((arrived, data)) = arrivals() else {
                         return Ok(None);
@@ -283,6 +293,10 @@ pub(super) fn repair(file: &ManifestFile, staging: &Path, cache: &ChunkStore) ->
     Ok(())
 }
 
+/// Files held open at most while local chunks are read (a version in use can have thousands
+/// of files, a store one file per chunk; the process's descriptors are few).
+const MAX_OPEN_SOURCES: usize = 64;
+
 /// Open files that local chunks are read from.
 #[derive(Default)]
 struct Sources {
@@ -291,6 +305,9 @@ struct Sources {
 
 impl Sources {
     fn read(&mut self, copy: &LocalCopy, size: u32) -> io::Result<Vec<u8>> {
+        if self.open.len() >= MAX_OPEN_SOURCES && !self.open.contains_key(&copy.file) {
+            self.open.clear();
+        }
         let file = match self.open.entry(copy.file.clone()) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {

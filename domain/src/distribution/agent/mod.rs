@@ -235,10 +235,13 @@ impl Agent {
 
     /// Does one item and reports how it ended.
     async fn handle(&self, item: WorkItem, cancel: &CancellationToken) {
-        let outcome = tokio::select! {
-            outcome = self.perform(&item) => outcome,
-            () = cancel.cancelled() => return,
-        };
+        // Not dropped when cancelled: a transfer stops at its next chunk and waits for its
+        // blocking work, so nothing still writes in the content's folder when the next
+        // request about it starts.
+        let outcome = self.perform(&item, cancel).await;
+        if cancel.is_cancelled() {
+            return;
+        }
         let report = match outcome {
             Ok(report) => report,
             Err(e) => StatusReport {
@@ -270,9 +273,11 @@ impl Agent {
         }
     }
 
-    async fn perform(&self, item: &WorkItem) -> Result<StatusReport> {
+    async fn perform(&self, item: &WorkItem, cancel: &CancellationToken) -> Result<StatusReport> {
         match item.action {
-            WorkAction::Install | WorkAction::Redistribute => transfer::install(self, item).await,
+            WorkAction::Install | WorkAction::Redistribute => {
+                transfer::install(self, item, cancel).await
+            }
             WorkAction::Validate => validate::validate(self, item).await,
             WorkAction::Remove => {
                 let dir = self.layout.content_dir(item.content_id);

@@ -12,6 +12,7 @@ use std::{
 };
 
 use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     Agent, Installed,
@@ -184,7 +185,11 @@ fn progress(
 /// Installs the item's version: fetches the chunks that neither the version in use nor the
 /// cache nor an earlier attempt has, writing every file in the staging folder as they arrive;
 /// checks each file against the manifest, then switches to the version.
-pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusReport> {
+pub(super) async fn install(
+    agent: &Agent,
+    item: &WorkItem,
+    cancel: &CancellationToken,
+) -> Result<StatusReport> {
     let version = item
         .version
         .clone()
@@ -237,7 +242,10 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
             plan.assemble(&manifest, &staging, || receiver.blocking_recv(), &stop)
         })
     };
-    let fetched = fetch(agent, item, &version, &wanted, &tally, sender).await;
+    let fetched = tokio::select! {
+        fetched = fetch(agent, item, &version, &wanted, &tally, sender) => fetched,
+        () = cancel.cancelled() => Err(stopped(&stop)),
+    };
     let assembled = assembler
         .await
         .map_err(|e| Error::Internal(format!("a DP task stopped: {e}")))?;
@@ -263,7 +271,10 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
         }
     };
     if !damaged.is_empty() {
-        repair(agent, item, &version, &manifest, &staging, &damaged, &tally).await?;
+        tokio::select! {
+            repaired = repair(agent, item, &version, &manifest, &staging, &damaged, &tally) => repaired?,
+            () = cancel.cancelled() => return Err(stopped(&stop)),
+        }
     }
     let record = Installed {
         version_id: version.id,
@@ -293,6 +304,12 @@ pub(super) async fn install(agent: &Agent, item: &WorkItem) -> Result<StatusRepo
 struct Tally {
     needed: AtomicU64,
     received: AtomicU64,
+}
+
+/// Stops the assembler (at its next chunk) and says why.
+fn stopped(stop: &StopOnDrop) -> Error {
+    stop.0.store(true, Ordering::Relaxed);
+    Error::Conflict("the transfer was stopped".into())
 }
 
 /// Sets its flag when dropped.
