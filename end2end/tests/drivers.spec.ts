@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { consoleErrors, hydrated, openTab, signIn } from './helpers';
+import { consoleErrors, hydrated, openTab, readWim, signIn } from './helpers';
 
 /** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
 function unexpected(errors: string[]) {
@@ -39,9 +39,7 @@ test('import a driver package, filter the catalog, add a driver to a boot image,
   // A boot image of its own for this project.
   await page.goto('/boot-images/add');
   await hydrated(page);
-  await page.getByLabel('Path of the WIM file').fill('\\\\wimdeck\\sources\\boot_amd64.wim');
-  await page.getByRole('button', { name: 'Read the file' }).click();
-  await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Windows PE 10');
+  await readWim(page, '\\\\wimdeck\\sources\\boot_amd64.wim', 'Windows PE 10');
   await page.getByLabel('Name').fill(bootName);
   await page.getByRole('button', { name: 'Add boot image' }).click();
   await expect(page.locator('.page-head .badge')).toHaveText('Succeeded', { timeout: 30_000 });

@@ -64,13 +64,25 @@ export async function openTab(page: Page, name: string) {
   await expect(page).toHaveURL(/\?tab=/);
 }
 
+/**
+ * Fills the Add page's WIM path and reads the file until its images are listed. Retried: on a
+ * loaded machine the path field was seen empty when the button was pressed right after
+ * hydration (a late render of the form; cause not found yet, see the issue notes).
+ */
+export async function readWim(page: Page, path: string, expected: string) {
+  await expect(async () => {
+    await page.getByLabel('Path of the WIM file').fill(path);
+    await expect(page.getByLabel('Path of the WIM file')).toHaveValue(path);
+    await page.getByRole('button', { name: 'Read the file' }).click();
+    await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText(expected, { timeout: 5_000 });
+  }).toPass({ timeout: 30_000 });
+}
+
 /** Adds a boot image from the demo sources (`boot_amd64.wim` unless told) and returns its page's path. */
 export async function addBootImage(page: Page, name: string, file = 'boot_amd64.wim'): Promise<string> {
   await page.goto('/boot-images/add');
   await hydrated(page);
-  await page.getByLabel('Path of the WIM file').fill(`\\\\wimdeck\\sources\\${file}`);
-  await page.getByRole('button', { name: 'Read the file' }).click();
-  await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Windows PE 10');
+  await readWim(page, `\\\\wimdeck\\sources\\${file}`, 'Windows PE 10');
   await page.getByLabel('Name').fill(name);
   await page.getByRole('button', { name: 'Add boot image' }).click();
   await expect(page.locator('.page-head .badge')).toHaveText('Succeeded', { timeout: 30_000 });

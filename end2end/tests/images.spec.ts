@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
-import { consoleErrors, hydrated, openTab, signIn } from './helpers';
+import { consoleErrors, hydrated, openTab, readWim, signIn } from './helpers';
 
 /** Console errors other than the refusals these tests provoke on purpose (4xx answers). */
 function unexpected(errors: string[]) {
@@ -107,9 +107,7 @@ test('add an OS image by extracting one index, then delete it', async ({ page },
   await signIn(page);
   await page.goto('/os-images/add');
   await hydrated(page);
-  await page.getByLabel('Path of the WIM file').fill('\\\\wimdeck\\sources\\install.wim');
-  await page.getByRole('button', { name: 'Read the file' }).click();
-  await expect(page.getByRole('table', { name: 'Images in the file' })).toContainText('Windows 11 Pro');
+  await readWim(page, '\\\\wimdeck\\sources\\install.wim', 'Windows 11 Pro');
   await page.getByLabel(/Extract one image/).check();
   await page.getByLabel('Image index').selectOption('2');
   await page.getByLabel('Name').fill(name);
