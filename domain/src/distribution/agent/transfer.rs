@@ -204,6 +204,10 @@ pub(super) async fn install(
             && i.version_id == version.id
             && (item.action == WorkAction::Install || dir.ends_with(&folder))
     }) {
+        // A prestaged copy of a version already in place is not needed either.
+        let prestaged = layout.prestaged();
+        let manifest_sha256 = version.manifest_sha256.clone();
+        blocking(move || super::prestaged::release(&prestaged, &manifest_sha256)).await?;
         return Ok(done(item, &version, 0));
     }
     let manifest = Arc::new(manifest_of(agent, item, &version).await?);
