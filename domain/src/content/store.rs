@@ -180,23 +180,6 @@ impl ChunkStore {
             written,
         })
     }
-
-    /// Stores one chunk received from elsewhere (a prestaged file), checked against its hash.
-    pub fn put_chunk(&self, chunk: &ChunkRef, bytes: &[u8]) -> Result<bool> {
-        if bytes.len() != chunk.size as usize || sha256_hex(bytes) != chunk.sha256 {
-            return Err(Error::invalid(
-                "chunk",
-                format!("{} does not match its hash", chunk.sha256),
-            ));
-        }
-        if self.has_chunk(chunk)? {
-            return Ok(false);
-        }
-        let mut pending = PendingChunks::default();
-        pending.write(self, chunk, bytes)?;
-        pending.commit(self)?;
-        Ok(true)
-    }
 }
 
 impl ChunkStore {
@@ -247,7 +230,7 @@ pub(crate) struct PendingChunks {
 }
 
 impl PendingChunks {
-    pub(crate) fn contains(&self, sha256: &str) -> bool {
+    fn contains(&self, sha256: &str) -> bool {
         self.names.contains(sha256)
     }
 
@@ -384,13 +367,12 @@ mod tests {
             sha256: sha256_hex(&bytes),
             size: 1000,
         };
-        assert!(store.put_chunk(&chunk, &bytes).expect("ok"));
-        assert!(!store.put_chunk(&chunk, &bytes).expect("ok"));
+        store.cache_chunk(&chunk, &bytes).expect("ok");
         let mut damaged = bytes.clone();
         damaged[10] ^= 1;
         fs::write(store.chunk_path(&chunk.sha256), &damaged).expect("ok");
         assert!(store.read_chunk(&chunk).is_err());
-        assert!(store.put_chunk(&chunk, &damaged).is_err());
+        assert!(store.cache_chunk(&chunk, &damaged).is_err());
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {
