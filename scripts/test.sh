@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 ensure_build_tools
 # Chromium for Playwright; wimtools, libhivex-bin and libxml2-utils (xmllint) are independent
 # readers of what we write.
-ensure_apt chromium wimtools libhivex-bin libxml2-utils
+ensure_apt chromium wimtools libhivex-bin libxml2-utils nftables iproute2
 
 pg_url="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 pg_hostport=$(printf '%s' "$pg_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')

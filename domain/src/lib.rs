@@ -81,8 +81,8 @@ struct Inner {
     /// What boot image bases contain, by base file (a base never changes once written), for
     /// images that have no recipe row to keep it in yet.
     base_facts: Mutex<HashMap<std::path::PathBuf, boot::BaseFacts>>,
-    /// Wakes the long polls of DPs this process answers.
-    dp_wakers: distribution::assign::Wakers,
+    /// Distribution changes: wakes the long polls of DPs this process answers, tells pages.
+    distribution_events: Arc<distribution::events::Events>,
     /// Fires when the server begins to stop: long polls answer at once.
     stopping: CancellationToken,
 }
@@ -125,7 +125,7 @@ impl Domain {
                 uploads: catalog::uploads::InFlight::default(),
                 audit_anchor: Mutex::new(0),
                 base_facts: Mutex::new(HashMap::new()),
-                dp_wakers: distribution::assign::Wakers::default(),
+                distribution_events: Arc::default(),
                 stopping: CancellationToken::new(),
             }),
         };
@@ -192,8 +192,17 @@ impl Domain {
         distribution::site::Site::new(self)
     }
 
-    pub(crate) fn dp_wakers(&self) -> &distribution::assign::Wakers {
-        &self.inner.dp_wakers
+    pub(crate) fn distribution_events(&self) -> &Arc<distribution::events::Events> {
+        &self.inner.distribution_events
+    }
+
+    /// Live distribution changes (a DP's work, a status it reported), from this process and,
+    /// on PostgreSQL, from every site server sharing the database.
+    pub fn subscribe_distribution(
+        &self,
+    ) -> broadcast::Receiver<distribution::events::DistributionEvent> {
+        distribution::events::ensure_listening(self);
+        self.inner.distribution_events.subscribe()
     }
 
     /// The server is stopping: requests that wait (DPs' long polls) answer now.

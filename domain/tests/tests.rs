@@ -15,6 +15,7 @@ mod jobs;
 mod prestaged;
 mod security;
 mod sessions;
+mod site_servers;
 mod wim;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ mod crash;
 mod distribution;
 mod http;
 mod jobs;
+mod live;
 mod pages;
 mod permissions;
 mod security;

@@ -418,6 +418,16 @@ pub const DECLARED: &[Declared] = &[
         Needs::All(&[(T::DistributionPoint, O::Read)]),
         "",
     ),
+    declare(
+        <distribution::live::WatchDistribution as ServerFn>::PATH,
+        Needs::Any(&[
+            (T::DistributionPoint, O::Read),
+            (T::BootImage, O::Read),
+            (T::OsImage, O::Read),
+            (T::DriverPackage, O::Read),
+        ]),
+        WEBSOCKET,
+    ),
     // Security administration, the audit log, the caller's account.
     declare(
         <security::ListUsers as ServerFn>::PATH,

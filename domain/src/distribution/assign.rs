@@ -4,17 +4,13 @@
 //! An assignment carries a generation, bumped by every request: a DP's report about an older
 //! request changes nothing, so a slow report can never undo a newer request.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    sync::{Arc, Mutex},
-};
+use std::collections::BTreeSet;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
 use super::{Priority, protocol::WorkAction};
 use crate::{
@@ -73,28 +69,17 @@ impl DistState {
     }
 }
 
-/// Wakes the long polls of DPs served by this process when their work changes.
-#[derive(Default)]
-pub(crate) struct Wakers {
-    by_dp: Mutex<HashMap<i64, Arc<Notify>>>,
-}
-
-impl Wakers {
-    pub(crate) fn of(&self, dp: i64) -> Arc<Notify> {
-        self.by_dp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(dp)
-            .or_default()
-            .clone()
-    }
-}
-
-/// Tells a DP's open poll (in this process) that its work changed. Polls served by other site
-/// servers see the change when they next look (they never wait longer than
-/// `distribution.poll_wait_secs`).
+/// Tells the DP's open poll, on whichever site server answers it, that its work changed, and
+/// pages that its status may have.
 pub(crate) fn wake_dp(domain: &Domain, dp: i64) {
-    domain.dp_wakers().of(dp).notify_waiters();
+    super::events::publish(
+        domain,
+        super::events::DistributionEvent {
+            change: super::events::Change::Work,
+            dp_id: dp,
+            content_id: None,
+        },
+    );
 }
 
 /// The content row of an object, made if missing (in the caller's transaction).

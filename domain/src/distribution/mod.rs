@@ -5,6 +5,7 @@
 //! - [`points`]: the DPs, their settings, health, enrollment and credentials;
 //! - [`assign`]: what each DP is to hold;
 //! - [`actions`]: what an admin does (distribute, update, redistribute, validate, remove);
+//! - [`events`]: changes told to DPs' long polls and to pages, across site servers;
 //! - [`site`]: the site's side of the protocol ([`protocol`]) that DPs speak;
 //! - [`agent`]: the DP's side: fetch, verify, assemble, report;
 //! - [`jobs`]: the content library's jobs and the distribution job.
@@ -13,6 +14,7 @@ pub mod actions;
 pub mod agent;
 pub mod assign;
 pub mod demand;
+pub mod events;
 pub mod groups;
 pub mod jobs;
 pub mod points;

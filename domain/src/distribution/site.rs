@@ -85,7 +85,8 @@ impl<'a> Site<'a> {
                 .wait_secs
                 .min(self.domain.config().distribution.poll_wait_secs),
         ));
-        let notify = self.domain.dp_wakers().of(dp.id);
+        super::events::ensure_listening(self.domain);
+        let notify = self.domain.distribution_events().waker(dp.id);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Registered before looking, so a change between the look and the wait wakes it.
@@ -510,6 +511,7 @@ impl<'a> Site<'a> {
                 )
                 .await?;
                 txn.commit().await?;
+                reported(self.domain, dp.id, content_id);
                 return Ok(());
             }
         };
@@ -529,8 +531,21 @@ impl<'a> Site<'a> {
             assign::record_event(&txn, content_id, dp.id, now, state, version, text).await?;
         }
         txn.commit().await?;
+        reported(self.domain, dp.id, content_id);
         Ok(())
     }
+}
+
+/// Tells pages that a DP reported about a content.
+fn reported(domain: &Domain, dp_id: i64, content_id: i64) {
+    super::events::publish(
+        domain,
+        super::events::DistributionEvent {
+            change: super::events::Change::Status,
+            dp_id,
+            content_id: Some(content_id),
+        },
+    );
 }
 
 /// A DP's text for the console: printable, at most 2,000 characters.

@@ -91,6 +91,17 @@ pub struct HistoryEntry {
     pub detail: Option<String>,
 }
 
+/// What a page shows, and follows live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// A content on every DP (an image's or a driver package's Distribution panel).
+    Content(ContentObject),
+    /// Every content on a DP.
+    Dp(i64),
+    /// Everything (the Distribution status page).
+    All,
+}
+
 /// Status on behalf of a signed-in user.
 pub struct ActorStatus<'a> {
     domain: &'a Domain,
@@ -100,6 +111,35 @@ pub struct ActorStatus<'a> {
 impl<'a> ActorStatus<'a> {
     pub(crate) fn new(domain: &'a Domain, actor: &'a Actor) -> Self {
         Self { domain, actor }
+    }
+
+    /// The events a page that shows `followed` waits for, once the user is known to see it
+    /// (see [`super::events`]; the page then reads the state again, with the user's rights).
+    pub async fn follow(&self, followed: Followed) -> Result<super::events::EventFilter> {
+        match followed {
+            Followed::Content(object) => {
+                super::actions::check_object(self.domain, self.actor, object, Operation::Read)
+                    .await?;
+            }
+            Followed::Dp(id) => {
+                super::points::ActorDistributionPoints::new(self.domain, self.actor)
+                    .get(id)
+                    .await?;
+            }
+            Followed::All => {
+                if !self
+                    .actor
+                    .holds(ObjectType::DistributionPoint, Operation::Read)
+                {
+                    return Err(crate::Error::forbidden(
+                        ObjectType::DistributionPoint,
+                        Operation::Read,
+                        "You may not see distribution points.",
+                    ));
+                }
+            }
+        }
+        Ok(super::events::EventFilter::new(followed))
     }
 
     /// Every pair this user may see, optionally of one content or one DP.

@@ -85,7 +85,8 @@ pub async fn serve(data_dir: &Path, cancel: CancellationToken) -> Result<(), Err
 }
 
 /// Starts this server's own DP ("This server"), unless it is disabled: an agent with its
-/// content in `<data_dir>/dp`, talking to this server over loopback like any DP.
+/// content in `<data_dir>/dp`, talking to this server over loopback like any DP. Of several
+/// site servers sharing a database one runs it; the others wait to take over when it stops.
 pub async fn start_site_dp(
     domain: &Domain,
     local: std::net::SocketAddr,
@@ -99,14 +100,47 @@ pub async fn start_site_dp(
         tracing::info!("this server's distribution point is disabled");
         return Ok(None);
     }
-    let (_, credential) = domain.distribution_points().issue_site_credential().await?;
     let mut address = local;
     if address.ip().is_unspecified() {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    let domain = domain.clone();
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = run_site_dp(&domain, address, cancel).await {
+            tracing::error!("this server's distribution point stopped: {e}");
+        }
+    })))
+}
+
+async fn run_site_dp(
+    domain: &Domain,
+    address: std::net::SocketAddr,
+    cancel: CancellationToken,
+) -> Result<(), Error> {
+    const RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+    let mut told = false;
+    let _lease = loop {
+        if let Some(lease) = domain.distribution_points().try_lease_site_dp().await? {
+            break lease;
+        }
+        if !told {
+            tracing::info!(
+                "this server's distribution point runs on another site server sharing the database; \
+                 this one takes over if that one stops"
+            );
+            told = true;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(RETRY) => {}
+        }
+    };
+    let (_, credential) = domain.distribution_points().issue_site_credential().await?;
     let client = HttpSite::new(&format!("http://{address}"), &credential, Trust::System)?;
     let data_dir = domain.config().data_dir.join("dp");
     std::fs::create_dir_all(&data_dir)?;
-    let agent = Agent::new(Arc::new(client), AgentOptions::new(data_dir));
-    Ok(Some(tokio::spawn(agent.run(cancel))))
+    Agent::new(Arc::new(client), AgentOptions::new(data_dir))
+        .run(cancel)
+        .await;
+    Ok(())
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppError;
 
+pub mod live;
 pub mod prestaged;
 
 /// A DP in a list.

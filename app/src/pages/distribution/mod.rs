@@ -1,6 +1,6 @@
 //! Distribution: the Distribution points pages ([`points`]), the Distribution panel of images
 //! and driver packages ([`panel`]), and here the Distribution status page (every content on
-//! every DP, phone-friendly, refreshed every two seconds) and what they share.
+//! every DP, phone-friendly, updated live) and what they share.
 
 mod panel;
 mod points;
@@ -17,14 +17,17 @@ pub use points::{DistributionPointPage, DistributionPointsPage};
 use crate::{
     api::distribution::{
         ContentOnDp, PairView, StatusView, SummaryView, distribution_history, distribution_status,
+        live::{Follow, watch_distribution},
     },
     components::error::{ErrorBanner, action_error},
     format,
     pages::jobs::widgets::every,
 };
 
-/// How often pages with transfers under way look again.
+/// How often pages with transfers under way look again (changes are also pushed to them).
 pub(super) const REFRESH: Duration = Duration::from_secs(2);
+/// How often pages look again when nothing is under way.
+pub(super) const IDLE_REFRESH: Duration = Duration::from_secs(30);
 
 /// The time in the browser (ms since the epoch); 0 on the server.
 pub(super) fn js_now() -> f64 {
@@ -36,6 +39,35 @@ pub(super) fn js_now() -> f64 {
     {
         0.0
     }
+}
+
+/// Reloads a page (`reload`) whenever the server says what it shows changed, while the page
+/// is open (see [`watch_distribution`]). `target` is tracked: a new target follows anew.
+pub(super) fn follow(target: impl Fn() -> Follow + 'static, reload: RwSignal<u32>) {
+    Effect::new(move |_| {
+        let target = target();
+        let left = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let left_on_cleanup = left.clone();
+        on_cleanup(move || left_on_cleanup.store(true, std::sync::atomic::Ordering::Relaxed));
+        leptos::task::spawn_local(async move {
+            use futures::StreamExt;
+            let (mut tx, rx) = futures::channel::mpsc::channel(1);
+            if tx.try_send(Ok(target)).is_err() {
+                return;
+            }
+            if let Ok(mut changes) = watch_distribution(rx.into()).await {
+                while let Some(Ok(_)) = changes.next().await {
+                    // `try_`: the page may have been left.
+                    if left.load(std::sync::atomic::Ordering::Relaxed)
+                        || reload.try_update(|n| *n += 1).is_none()
+                    {
+                        break;
+                    }
+                }
+            }
+            drop(tx);
+        });
+    });
 }
 
 pub(super) fn when(ms: Option<i64>) -> String {
@@ -190,14 +222,22 @@ fn PairActions(pair: PairView, distribute: bool, validate: bool) -> impl IntoVie
 pub fn DistributionStatusPage() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let status = Resource::new(move || reload.get(), |_| distribution_status());
-    every(REFRESH, move || reload.update(|n| *n += 1));
+    follow(|| Follow::All, reload);
+    // Rates and percentages move while transfers run; health changes with time alone.
+    let busy = RwSignal::new(false);
+    every(REFRESH, move || {
+        if busy.get_untracked() {
+            reload.update(|n| *n += 1);
+        }
+    });
+    every(IDLE_REFRESH, move || reload.update(|n| *n += 1));
     view! {
         <Title text="Distribution status" />
         <div class="page-head"><h1>"Distribution status"</h1><a href="/distribution-points">"Distribution points"</a></div>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {
-                    Ok(view) => view! { <StatusBody view /> }.into_any(),
+                    Ok(view) => view! { <StatusBody view busy /> }.into_any(),
                     Err(error) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
@@ -206,7 +246,8 @@ pub fn DistributionStatusPage() -> impl IntoView {
 }
 
 #[component]
-fn StatusBody(view: StatusView) -> impl IntoView {
+fn StatusBody(view: StatusView, busy: RwSignal<bool>) -> impl IntoView {
+    busy.set(view.summary.in_progress + view.summary.waiting > 0);
     let l = &view.library;
     let library = format!(
         "Content library: {} contents, {} versions, {} stored for {} of versions ({} saved by sharing chunks)",

@@ -3,11 +3,11 @@
 
 use leptos::prelude::*;
 
-use super::{PairTable, REFRESH, js_now, prestaged::PrestagedFiles, summary_text};
+use super::{PairTable, REFRESH, follow, js_now, prestaged::PrestagedFiles, summary_text};
 use crate::{
     api::distribution::{
         ContentDistributionView, DistributeContent, SetDistributionSettings,
-        UpdateDistributionPoints, content_distribution,
+        UpdateDistributionPoints, content_distribution, live::Follow,
     },
     components::error::{ErrorBanner, action_error},
     format,
@@ -28,6 +28,14 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
             reload.update(|n| *n += 1);
         }
     });
+    let followed = object_type.clone();
+    follow(
+        move || Follow::Content {
+            object_type: followed.clone(),
+            object_id: id,
+        },
+        reload,
+    );
     let object = object_type.clone();
     let status = Resource::new(
         move || (object.clone(), reload.get()),

@@ -5,13 +5,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::{PairTable, REFRESH, bytes, when};
+use super::{PairTable, REFRESH, bytes, follow, when};
 use crate::{
     api::distribution::{
         CreateDistributionPoint, CreateDpGroup, DeleteDistributionPoint, DeleteDpGroup,
         DpDetailView, DpListView, EditDistributionPoint, NewEnrollmentToken,
         RevokeDistributionPoint, SetDpGroupMembers, distribution_point_detail,
-        list_distribution_points,
+        list_distribution_points, live::Follow,
     },
     components::error::{ErrorBanner, action_error},
     format,
@@ -223,6 +223,7 @@ pub fn DistributionPointPage() -> impl IntoView {
             .unwrap_or(0)
     };
     let reload = RwSignal::new(0u32);
+    follow(move || Follow::Dp(id()), reload);
     let detail = Resource::new(
         move || (id(), reload.get()),
         |(id, _)| distribution_point_detail(id),

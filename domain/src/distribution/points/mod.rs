@@ -363,8 +363,37 @@ impl<'a> DistributionPoints<'a> {
         Ok(to_point(self.domain, row))
     }
 
+    /// The right to run "This server"'s DP, if no other site server sharing the database
+    /// holds it (one agent, one folder, one credential: servers that shared it would replace
+    /// each other's credential). On PostgreSQL a session advisory lock on a connection of its
+    /// own, released when the lease is dropped or the server dies; on SQLite (one server) it
+    /// is always granted.
+    pub async fn try_lease_site_dp(&self) -> Result<Option<SiteDpLease>> {
+        if self.domain.database_kind() != crate::db::DatabaseKind::Postgres {
+            return Ok(Some(SiteDpLease { _connection: None }));
+        }
+        use sea_orm::sqlx::{Connection, Row};
+        let pool = self.domain.db().get_postgres_connection_pool();
+        let mut connection = pool.acquire().await.map_err(sqlx_error)?.detach();
+        let row = sea_orm::sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(SITE_DP_LOCK)
+            .fetch_one(&mut connection)
+            .await
+            .map_err(sqlx_error)?;
+        let held: bool = row.try_get(0).map_err(sqlx_error)?;
+        if held {
+            Ok(Some(SiteDpLease {
+                _connection: Some(connection),
+            }))
+        } else {
+            let _ = connection.close().await;
+            Ok(None)
+        }
+    }
+
     /// Gives the site's DP a new credential for this server's own agent (it runs in the same
-    /// process, speaking the same protocol as any DP).
+    /// process, speaking the same protocol as any DP). Only the holder of the
+    /// [`SiteDpLease`] calls it.
     pub async fn issue_site_credential(&self) -> Result<(DistributionPoint, String)> {
         let site = self.ensure_site().await?;
         let credential = crate::accounts::random_token();
@@ -483,4 +512,17 @@ fn truncate(text: &str, chars: usize) -> String {
         .filter(|c| !c.is_control())
         .take(chars)
         .collect()
+}
+
+/// The advisory lock key of "This server"'s DP ("WDSITEDP").
+const SITE_DP_LOCK: i64 = 0x5744_5349_5445_4450;
+
+/// Held while this server runs "This server"'s DP (see
+/// [`DistributionPoints::try_lease_site_dp`]).
+pub struct SiteDpLease {
+    _connection: Option<sea_orm::sqlx::PgConnection>,
+}
+
+fn sqlx_error(e: sea_orm::sqlx::Error) -> Error {
+    Error::Internal(format!("database: {e}"))
 }
