@@ -1,6 +1,7 @@
 //! Prestaged content with real processes: a DP enabled for it (`wimdeck dp serve`) waits for
 //! the file; `wimdeck dp import-prestaged` beside it brings the content, and the DP installs it
-//! without fetching a byte.
+//! without fetching a byte. Imports killed mid-way never list half a version, and the DP's
+//! start sweeps what they left.
 
 use domain::{
     authz::ObjectType,
@@ -85,6 +86,7 @@ async fn a_dp_enabled_for_prestaged_content_installs_what_import_prestaged_bring
     let bytes = std::fs::read(&path).expect("read");
     let cut = site.db.data_dir.join("cut.wdprestage");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let dp_dir = dp.dir.clone();
     let import = |file: &std::path::Path| {
         wimdeck(None)
             .args([
@@ -92,7 +94,7 @@ async fn a_dp_enabled_for_prestaged_content_installs_what_import_prestaged_bring
                 "import-prestaged",
                 file.to_str().expect("utf-8"),
                 "--data-dir",
-                dp.dir.to_str().expect("utf-8"),
+                dp_dir.to_str().expect("utf-8"),
             ])
             .env_remove("WIMDECK_CONFIG")
             .output()
@@ -105,6 +107,39 @@ async fn a_dp_enabled_for_prestaged_content_installs_what_import_prestaged_bring
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    // Imports killed with SIGKILL at moments of their work, the DP stopped: a version is never
+    // listed before all its chunks are there, and the DP's start sweeps what the kills left.
+    dp.kill();
+    let store = dp.dir.join("prestaged");
+    let mut left = 0;
+    for delay_ms in [1u64, 3, 6, 10, 20, 40, 80] {
+        let mut child = wimdeck(None)
+            .args([
+                "dp",
+                "import-prestaged",
+                path.to_str().expect("utf-8"),
+                "--data-dir",
+                dp.dir.to_str().expect("utf-8"),
+            ])
+            .env_remove("WIMDECK_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("import-prestaged");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_listed_versions_whole(&store);
+        left += temporary_files(&store);
+    }
+    println!("killed imports left {left} temporary files");
+    dp.serve();
+    let deadline = std::time::Instant::now() + SETTLE;
+    while temporary_files(&store) > 0 {
+        assert!(std::time::Instant::now() < deadline, "never swept");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let imported = import(&path);
     assert!(
@@ -124,4 +159,39 @@ async fn a_dp_enabled_for_prestaged_content_installs_what_import_prestaged_bring
     assert_eq!(sha256(&installed), expected);
     dp.kill();
     domain.close().await.expect("close");
+}
+
+/// Temporary files under `dir`.
+fn temporary_files(dir: &std::path::Path) -> usize {
+    super::walk(dir)
+        .iter()
+        .filter(|(p, _)| p.to_string_lossy().contains(".wimdeck-tmp-"))
+        .count()
+}
+
+/// Every version the prestaged store lists has all its chunks.
+fn assert_listed_versions_whole(store: &std::path::Path) {
+    let Ok(manifests) = std::fs::read_dir(store.join("manifests")) else {
+        return;
+    };
+    for entry in manifests.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains(".wimdeck-tmp-") {
+            continue;
+        }
+        let manifest =
+            domain::content::Manifest::parse(&std::fs::read(entry.path()).expect("read"))
+                .expect("a listed manifest is whole");
+        for chunk in manifest.distinct_chunks() {
+            let path = store
+                .join("chunks")
+                .join(&chunk.sha256[..2])
+                .join(&chunk.sha256);
+            assert!(
+                path.exists(),
+                "{name} is listed without chunk {}",
+                chunk.sha256
+            );
+        }
+    }
 }

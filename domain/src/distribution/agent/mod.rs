@@ -10,6 +10,7 @@
 mod assemble;
 pub mod layout;
 pub mod prestaged;
+pub mod sweep;
 mod transfer;
 mod validate;
 
@@ -45,6 +46,9 @@ pub trait SiteClient: Send + Sync + 'static {
     fn report<'a>(&'a self, report: &'a StatusReport) -> BoxFuture<'a, Result<()>>;
     fn demand<'a>(&'a self, request: &'a DemandRequest) -> BoxFuture<'a, Result<DemandResponse>>;
 }
+
+/// How often an idle agent sweeps its folder.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// What an agent is given.
 #[derive(Debug, Clone)]
@@ -114,8 +118,14 @@ impl Agent {
         let mut running: HashMap<i64, Running> = HashMap::new();
         let semaphore = Arc::new(tokio::sync::Semaphore::new(1));
         let mut limit = 1usize;
+        let mut next_sweep = tokio::time::Instant::now();
         while !cancel.is_cancelled() {
             running.retain(|_, r| !r.task.is_finished());
+            // Leftovers are swept at the start, then hourly, only while nothing runs.
+            if running.is_empty() && tokio::time::Instant::now() >= next_sweep {
+                next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
+                self.sweep().await;
+            }
             let request = PollRequest {
                 protocol: PROTOCOL,
                 report: self.report_of_self(),
@@ -190,6 +200,26 @@ impl Agent {
         for (_, r) in running {
             r.cancel.cancel();
             let _ = r.task.await;
+        }
+    }
+
+    /// Removes what the DP's folder gathered and nothing uses (see [`sweep`]); call it only
+    /// while no work runs.
+    async fn sweep(&self) {
+        let layout = self.layout.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            sweep::sweep(&layout, std::time::SystemTime::now())
+        })
+        .await;
+        match swept {
+            Ok(Ok(swept)) if swept.files > 0 => tracing::info!(
+                files = swept.files,
+                bytes = swept.bytes,
+                "removed leftovers nothing uses from the DP's folder"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("sweeping the DP's folder failed: {}", e.sentence()),
+            Err(e) => tracing::warn!("sweeping the DP's folder stopped: {e}"),
         }
     }
 

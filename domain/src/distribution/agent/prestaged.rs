@@ -34,6 +34,7 @@ pub struct Imported {
 pub fn import(layout: &Layout, file: &Path) -> Result<Imported> {
     let store = layout.prestaged();
     fs::create_dir_all(store.root())?;
+    let _lock = lock(&store, true)?;
     let mut pending = PendingChunks::default();
     let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
     let (mut chunks, mut bytes, mut present) = (0u64, 0u64, 0u64);
@@ -91,6 +92,11 @@ fn versions(store: &ChunkStore) -> Vec<String> {
 /// other prestaged version needs.
 pub(super) fn release(store: &ChunkStore, manifest_sha256: &str) -> Result<()> {
     let path = store.manifest_path(manifest_sha256);
+    if !path.exists() {
+        return Ok(());
+    }
+    // An import adding a version that shares these chunks finishes first.
+    let _lock = lock(store, true)?;
     let Ok(bytes) = fs::read(&path) else {
         return Ok(());
     };
@@ -112,4 +118,28 @@ pub(super) fn release(store: &ChunkStore, manifest_sha256: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The prestaged store's lock (`prestaged/.lock`), held by an import, by a release and by a
+/// sweep, so none of them sees another's half-done work (an import's temporary chunks, or
+/// chunks a release judged unused that an import is about to name). `None` when `wait` is
+/// false and someone else holds it.
+pub(super) fn lock(store: &ChunkStore, wait: bool) -> Result<Option<fs::File>> {
+    use rustix::fs::{FlockOperation, flock};
+    fs::create_dir_all(store.root())?;
+    let file = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store.root().join(".lock"))?;
+    let operation = if wait {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    match flock(&file, operation) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
+        Err(e) => Err(std::io::Error::from(e).into()),
+    }
 }
