@@ -13,6 +13,8 @@
 //!    new version is a new WIM file, as Wimdeck writes revisions), against its size.
 //! 3. The content library's size for two editions that share most files, exported separately,
 //!    against the sum of their sizes.
+//! 4. The bytes a boot image's new revision needs on that DP after a driver was injected (a
+//!    real build: Wimdeck writes the revision as a new, compressed WIM), against its size.
 
 use std::{
     net::SocketAddr,
@@ -31,7 +33,11 @@ use domain::{
         assign::DistState,
         points::{DpSettings, NewDp},
     },
-    fixtures::{Arch, WindowsTree},
+    drivers::{catalog::DriverFilter, import::DriverImportRequest},
+    fixtures::{
+        self, Arch, WinPeRelease, WindowsTree,
+        drivers::{CatalogState, DriverPackage},
+    },
     jobs::JobState,
     testing::{Backend, TestDb, wait_until_final},
 };
@@ -170,11 +176,21 @@ fn mib_s(bytes: u64, secs: f64) -> String {
 }
 
 async fn import(domain: &Domain, admin: &Actor, wim: &Path, name: &str) -> i64 {
+    import_kind(domain, admin, wim, name, ImageKind::Os).await
+}
+
+async fn import_kind(
+    domain: &Domain,
+    admin: &Actor,
+    wim: &Path,
+    name: &str,
+    kind: ImageKind,
+) -> i64 {
     let job = domain
         .for_actor(admin)
         .catalog()
         .import(ImportRequest {
-            kind: ImageKind::Os,
+            kind,
             source: wim.display().to_string(),
             index: None,
             name: Some(name.into()),
@@ -482,5 +498,106 @@ async fn bench() {
         sum as f64 / 1048576.0,
         stored as f64 / sum as f64
     );
+
+    // 4. A driver injected into a boot image.
+    driver_injection(&domain, &admin, &root, dp).await;
     domain.close().await.expect("close");
+}
+
+/// Distributes a Windows PE boot image (about 300 MiB compressed), injects one network driver
+/// (1 MiB of binaries) with a real build, updates the DP and prints what the new revision
+/// needed there.
+async fn driver_injection(domain: &Domain, admin: &Actor, root: &Path, dp: i64) {
+    async fn job_done(domain: &Domain, job: i64) {
+        let job = wait_until_final(domain, job, LONG).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    }
+    let mut tree = WindowsTree::winpe(Arch::Amd64, WinPeRelease::V10);
+    for i in 0..2400usize {
+        let folder = ["Windows/System32", "Windows/SysWOW64", "Windows/WinSxS"][i % 3];
+        // 16 KiB to ~580 KiB, averaging ~300 KiB, as the boot benchmark's image.
+        tree.files.push((
+            format!("{folder}/file{i:05}.dll"),
+            16 * 1024 + (i * 7919) % (576 * 1024),
+        ));
+    }
+    let tree_dir = root.join("winpe");
+    tree.write(&tree_dir).expect("tree");
+    let wim = root.join("boot.wim");
+    fixtures::capture(&tree_dir, "Microsoft Windows PE (amd64)", &wim, true).expect("capture");
+    let boot = import_kind(domain, admin, &wim, "WinPE", ImageKind::Boot).await;
+    let object = ContentObject::new(ObjectType::BootImage, boot);
+    let actor = domain.for_actor(admin);
+    let job = actor
+        .distribution()
+        .distribute(
+            object,
+            Targets {
+                dps: vec![dp],
+                groups: vec![],
+            },
+        )
+        .await
+        .expect("distribute boot");
+    job_done(domain, job).await;
+    let first = domain
+        .content()
+        .latest(object)
+        .await
+        .expect("latest")
+        .expect("version");
+    wait_success(domain, admin, object, dp, first.number).await;
+
+    let mut package = DriverPackage::network("benchnic", &[Arch::Amd64]);
+    package.catalog = CatalogState::Valid;
+    package.binary_bytes = 1 << 20;
+    package
+        .write(&root.join("drivers/benchnic"))
+        .expect("package");
+    let job = actor
+        .drivers()
+        .import(DriverImportRequest {
+            source: root.join("drivers").display().to_string(),
+            name: None,
+            categories: Vec::new(),
+        })
+        .await
+        .expect("driver import");
+    job_done(domain, job).await;
+    let drivers = actor
+        .drivers()
+        .list(&DriverFilter::default())
+        .await
+        .expect("drivers")
+        .drivers;
+    let ids: Vec<i64> = drivers.iter().map(|d| d.id).collect();
+    actor.boot_drivers().add(boot, &ids).await.expect("add");
+    let job = actor.boot_images().build(boot).await.expect("build");
+    job_done(domain, job).await;
+    let job = actor.distribution().update(object).await.expect("update");
+    job_done(domain, job).await;
+    let second = domain
+        .content()
+        .latest(object)
+        .await
+        .expect("latest")
+        .expect("version");
+    assert!(second.number > first.number, "the build made a new version");
+    wait_success(domain, admin, object, dp, second.number).await;
+    let pair = actor
+        .distribution_status()
+        .pairs(Some(object), Some(dp))
+        .await
+        .expect("pairs")
+        .remove(0);
+    let needed = pair.bytes_needed.unwrap_or(0);
+    let total = pair.bytes_total.unwrap_or(1);
+    let driver_bytes: u64 = drivers.iter().map(|d| d.size_bytes).sum();
+    println!(
+        "| bytes sent for a boot image's new revision after one driver ({:.1} MiB) was injected | {:.1} MiB | {:.1} MiB (the whole boot image) | {:.2}% |",
+        driver_bytes as f64 / 1048576.0,
+        needed as f64 / 1048576.0,
+        total as f64 / 1048576.0,
+        needed as f64 * 100.0 / total as f64
+    );
 }

@@ -2,7 +2,7 @@
 //! lacks arrive.
 //!
 //! Each chunk is written once, straight into its file; the file's SHA-256 is computed as it is
-//! written and checked at its end. A chunk is hashed on its own only when that check fails (to
+//! written (on a thread of its own) and checked at its end. A chunk is hashed on its own only when that check fails (to
 //! find the damaged ones, which are fetched again and patched in) and when an assembly resumes
 //! after the agent was stopped: the verified prefix of each staged file is kept, the rest is
 //! fetched again.
@@ -13,7 +13,10 @@ use std::{
     io::{self, Read, Seek, SeekFrom, Write},
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, SyncSender},
+    },
 };
 
 use sha2::{Digest, Sha256};
@@ -115,23 +118,61 @@ impl Plan {
     /// `None` when `arrivals` ended early (the fetch stopped; its error says why). Stops with
     /// an error when `stop` is set.
     pub(super) fn assemble(
+        self,
+        manifest: &Manifest,
+        staging: &Path,
+        arrivals: impl FnMut() -> Option<(ChunkRef, Vec<u8>)>,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<usize>>> {
+        // The files' hashes are computed on a thread of their own, beside the writes: on a DP
+        // with two cores that is most of what a transfer costs beyond the copy itself.
+        let (to_hasher, messages) = std::sync::mpsc::sync_channel::<Hashing>(HASH_QUEUE);
+        let (written, digests) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(move || hash_files(messages));
+            let written = self.write_files(manifest, staging, arrivals, stop, to_hasher);
+            (written, hashing.join())
+        });
+        if written?.is_none() {
+            return Ok(None);
+        }
+        let digests =
+            digests.map_err(|_| Error::Internal("the DP's hashing thread stopped".into()))?;
+        let damaged = digests
+            .into_iter()
+            .filter(|(index, digest)| *digest != manifest.files[*index].sha256)
+            .map(|(index, _)| index)
+            .collect();
+        // Every file's data and every name, on disk before the folder can be switched to
+        // (once for the folder: a driver package has hundreds of small files).
+        fs::create_dir_all(staging)?;
+        rustix::fs::syncfs(File::open(staging)?).map_err(io::Error::from)?;
+        Ok(Some(damaged))
+    }
+
+    /// Writes the files [`Plan::assemble`] describes, handing each chunk to the hashing
+    /// thread once written. `None` when `arrivals` ended early.
+    fn write_files(
         mut self,
         manifest: &Manifest,
         staging: &Path,
         mut arrivals: impl FnMut() -> Option<(ChunkRef, Vec<u8>)>,
         stop: &AtomicBool,
-    ) -> Result<Option<Vec<usize>>> {
+        hasher: SyncSender<Hashing>,
+    ) -> Result<Option<()>> {
+        let hashing_stopped = || Error::Internal("the DP's hashing thread stopped".into());
         let mut sources = Sources::default();
-        let mut damaged = Vec::new();
         for (index, (file, start)) in manifest.files.iter().zip(self.starts).enumerate() {
             let Start::After {
                 chunks: first,
                 bytes,
-                mut hasher,
+                hasher: resumed,
             } = start
             else {
                 continue;
             };
+            hasher
+                .send(Hashing::Start(index, Box::new(resumed)))
+                .map_err(|_| hashing_stopped())?;
             let path = staging.join(&file.path);
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir)?;
@@ -183,22 +224,51 @@ impl Plan {
                     );
                     data
                 };
-                hasher.update(&data);
                 (&output).write_all(&data)?;
                 offset += u64::from(chunk.size);
                 writeback.wrote(u64::from(chunk.size))?;
+                hasher
+                    .send(Hashing::Data(data))
+                    .map_err(|_| hashing_stopped())?;
             }
             writeback.finish()?;
-            if hex::encode(hasher.finalize()) != file.sha256 {
-                damaged.push(index);
+            hasher.send(Hashing::End).map_err(|_| hashing_stopped())?;
+        }
+        Ok(Some(()))
+    }
+}
+
+/// Chunks waiting for the hashing thread (at most 8 MiB).
+const HASH_QUEUE: usize = 8;
+
+/// What the hashing thread is told, file by file.
+enum Hashing {
+    /// A file starts; the hasher has seen its verified prefix.
+    Start(usize, Box<Sha256>),
+    Data(Vec<u8>),
+    End,
+}
+
+/// The SHA-256 of each file, by index, as the writes hand over their chunks.
+fn hash_files(messages: Receiver<Hashing>) -> Vec<(usize, String)> {
+    let mut digests = Vec::new();
+    let mut current: Option<(usize, Box<Sha256>)> = None;
+    for message in messages {
+        match message {
+            Hashing::Start(index, hasher) => current = Some((index, hasher)),
+            Hashing::Data(data) => {
+                if let Some((_, hasher)) = &mut current {
+                    hasher.update(&data);
+                }
+            }
+            Hashing::End => {
+                if let Some((index, hasher)) = current.take() {
+                    digests.push((index, hex::encode(hasher.finalize())));
+                }
             }
         }
-        // Every file's data and every name, on disk before the folder can be switched to
-        // (once for the folder: a driver package has hundreds of small files).
-        fs::create_dir_all(staging)?;
-        rustix::fs::syncfs(File::open(staging)?).map_err(io::Error::from)?;
-        Ok(Some(damaged))
     }
+    digests
 }
 
 /// Checks the staged copy of `file` chunk by chunk: the verified prefix is recorded in `local`

@@ -438,10 +438,7 @@ async fn fetch(
         next = batches.get(index + 1).map(|b| ask(b));
         for chunk in *batch {
             agent.limiter.take(u64::from(chunk.size)).await;
-            let mut data = vec![0u8; chunk.size as usize];
-            reader.read_exact(&mut data).await.map_err(|e| {
-                Error::Conflict(format!("the transfer from the site broke off: {e}"))
-            })?;
+            let data = read_chunk(&mut reader, chunk.size as usize).await?;
             tally
                 .received
                 .fetch_add(u64::from(chunk.size), Ordering::Relaxed);
@@ -462,6 +459,25 @@ async fn fetch(
         }
     }
     Ok(())
+}
+
+/// The next `size` bytes of a chunks response (read into fresh memory, not zeroed first).
+async fn read_chunk(reader: &mut super::ChunkReader, size: usize) -> Result<Vec<u8>> {
+    let broke =
+        |e: std::io::Error| Error::Conflict(format!("the transfer from the site broke off: {e}"));
+    let mut data = Vec::with_capacity(size);
+    while data.len() < size {
+        let remaining = (size - data.len()) as u64;
+        let read = (&mut *reader)
+            .take(remaining)
+            .read_buf(&mut data)
+            .await
+            .map_err(broke)?;
+        if read == 0 {
+            return Err(broke(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+    Ok(data)
 }
 
 /// A request for chunks under way, given up when dropped.
