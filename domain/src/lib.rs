@@ -324,13 +324,15 @@ impl Domain {
     }
 
     /// Cleans up after a crash, area by area: what a job never committed (catalog files,
-    /// driver-store folders, temporaries) and boot image assets no recipe names. Run at
+    /// driver-store folders, temporaries of every store and of the content library) and boot
+    /// image assets no recipe names. Run at
     /// start-up, before the runner and before the console answers.
     pub async fn sweep(&self) -> Result<SweepReport> {
         Ok(SweepReport {
             catalog: catalog::store::sweep(self).await?,
             driver_folders: drivers::catalog::sweep(self).await?,
             boot_assets: boot::sweep(self).await?,
+            content: content::sweep::sweep(self).await?,
         })
     }
 
@@ -374,6 +376,8 @@ pub struct SweepReport {
     pub driver_folders: Vec<std::path::PathBuf>,
     /// Boot image assets (backgrounds, prestart folders) no recipe names any more.
     pub boot_assets: Vec<std::path::PathBuf>,
+    /// Temporary files of the content library and of prestaged files.
+    pub content: Vec<std::path::PathBuf>,
 }
 
 /// The domain as seen by one signed-in user.

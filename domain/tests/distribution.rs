@@ -2,7 +2,7 @@
 //! here; over HTTP in the server's tests): enrollment, distribute, update with only the
 //! changed chunks, validate, redistribute, remove, revocation, groups and permissions.
 
-use std::{collections::BTreeSet, io::Cursor, path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use domain::{
     Actor, Domain, Error,
@@ -14,7 +14,7 @@ use domain::{
     content::{ChunkRef, ContentObject},
     distribution::{
         actions::Targets,
-        agent::{Agent, AgentOptions, ChunkReader, SiteClient},
+        agent::{Agent, AgentOptions, ChunkStream, SiteClient},
         assign::DistState,
         points::{DpHealth, DpReport, DpSettings, NewDp},
         protocol::{
@@ -63,7 +63,7 @@ impl SiteClient for InProcess {
     fn chunks<'a>(
         &'a self,
         request: &'a ChunksRequest,
-    ) -> BoxFuture<'a, domain::Result<ChunkReader>> {
+    ) -> BoxFuture<'a, domain::Result<ChunkStream>> {
         Box::pin(async move {
             let dp = self.dp().await?;
             let plan: Vec<ChunkRef> = self.domain.dp_site().chunk_plan(&dp, request).await?;
@@ -72,7 +72,12 @@ impl SiteClient for InProcess {
             for chunk in &plan {
                 bytes.extend(store.read_chunk(chunk)?);
             }
-            Ok(Box::pin(Cursor::new(bytes)) as ChunkReader)
+            // In frames of 64 KiB, as a response arrives.
+            let frames: Vec<std::io::Result<bytes::Bytes>> = bytes
+                .chunks(64 * 1024)
+                .map(|f| Ok(bytes::Bytes::copy_from_slice(f)))
+                .collect();
+            Ok(Box::pin(futures::stream::iter(frames)) as ChunkStream)
         })
     }
 

@@ -61,6 +61,33 @@ test('add a DP and get its enrollment command once; distribute an OS image to th
   expect(unexpected(errors)).toEqual([]);
 });
 
+test('a DP page follows a change made in another window, live', async ({ page, context }, testInfo) => {
+  const errors = consoleErrors(page);
+  const name = `Live E2E ${testInfo.project.name}`;
+  await signIn(page);
+  await page.goto('/distribution-points');
+  await hydrated(page);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page).toHaveURL(/\/distribution-points\/\d+$/);
+  await hydrated(page);
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+
+  // Another window renames it.
+  const other = await context.newPage();
+  await other.goto(page.url());
+  await hydrated(other);
+  await other.getByLabel('Name', { exact: true }).fill(`${name} renamed`);
+  await other.getByRole('button', { name: 'Save' }).click();
+  await expect(other.getByRole('heading', { name: `${name} renamed` })).toBeVisible();
+
+  // The first window was not touched, and a DP page does not poll while nothing transfers:
+  // the server told it.
+  await expect(page.getByRole('heading', { name: `${name} renamed` })).toBeVisible({ timeout: 10_000 });
+  await other.close();
+  expect(unexpected(errors)).toEqual([]);
+});
+
 test('a Read-only Analyst sees distribution but changes nothing', async ({ page }) => {
   await signIn(page, 'analyst');
   await page.goto('/distribution-points');

@@ -314,6 +314,7 @@ pub async fn serve(domain: Domain) -> Result<(), Error> {
         .iter()
         .chain(&catalog.temporary_files)
         .chain(&swept.driver_folders)
+        .chain(&swept.content)
     {
         tracing::info!("removed {} left by an interrupted job", path.display());
     }

@@ -1,6 +1,7 @@
 //! Real crashes: a server working on an Optimize, an Apply drivers and a default boot image
-//! regeneration is killed with SIGKILL at random moments, started again, and after each start
-//! the catalog and the stores must agree exactly.
+//! regeneration (and on the new content versions they make: the images are distributed) is
+//! killed with SIGKILL at random moments, started again, and after each start the catalog, the
+//! stores and the content library must agree exactly.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -13,8 +14,11 @@ use std::{
 
 use domain::{
     Actor, Domain, Role,
+    authz::ObjectType,
     boot::{access::CustomizationEdit, defaults::UPDATE_DEFAULTS},
     catalog::{ImageKind, kinds::ImportRequest},
+    content::ContentObject,
+    distribution::actions::Targets,
     drivers::{catalog::DriverFilter, import::DriverImportRequest},
     fixtures::{self, Arch, WinPeRelease, WindowsTree, drivers::DriverPackage},
     jobs::{JobState, NewJob, Runner},
@@ -225,6 +229,42 @@ async fn check(site: &Site, domain: &Domain) -> usize {
         );
         checked += 1;
     }
+    // The content library: every version's manifest is stored, and every chunk it names is
+    // there, whole; nothing half-written is left.
+    let store = domain.content().store();
+    for content in domain.content().list().await.expect("contents") {
+        for version in domain
+            .content()
+            .versions(content.id)
+            .await
+            .expect("versions")
+        {
+            let manifest = store
+                .read_manifest(&version.manifest_sha256)
+                .unwrap_or_else(|e| panic!("{} version {}: {e}", content.name, version.number));
+            for chunk in manifest.distinct_chunks() {
+                store
+                    .read_chunk(&chunk)
+                    .unwrap_or_else(|e| panic!("{} version {}: {e}", content.name, version.number));
+                checked += 1;
+            }
+        }
+    }
+    let mut pending = vec![store.root().to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for path in files_in(&dir) {
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                assert!(
+                    !path.to_string_lossy().contains(domain::fsx::TEMP_MARK),
+                    "{} was left half-written",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
     for (source, hash) in &site.sources {
         assert_eq!(&sha256(source), hash, "{} changed", source.display());
         checked += 1;
@@ -317,6 +357,32 @@ async fn prepare(site: &Site, domain: &Domain, admin: &Actor) -> (i64, i64, i64)
             .await
             .expect("list the driver");
     }
+    // All three on "This server"'s DP: every change makes a new version of their content,
+    // the job the kills fall on too.
+    let runner = Runner::start(domain, fast_runner_options());
+    let site_dp = domain
+        .distribution_points()
+        .ensure_site()
+        .await
+        .expect("site dp")
+        .id;
+    for image in [ids[0], ids[1], default.id] {
+        let job = domain
+            .for_actor(admin)
+            .distribution()
+            .distribute(
+                ContentObject::new(ObjectType::BootImage, image),
+                Targets {
+                    dps: vec![site_dp],
+                    groups: vec![],
+                },
+            )
+            .await
+            .expect("distribute");
+        let job = wait_until_final(domain, job, SETTLE).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    }
+    runner.shutdown().await;
     (ids[0], ids[1], default.id)
 }
 
@@ -384,8 +450,17 @@ async fn crash_repeatedly(backend: Backend, kills: usize) {
         .expect("jobs")
         .jobs;
     let ended = |state: JobState| jobs.iter().filter(|j| j.state == state).count();
+    let mut versions = 0;
+    for content in domain.content().list().await.expect("contents") {
+        versions += domain
+            .content()
+            .versions(content.id)
+            .await
+            .expect("versions")
+            .len();
+    }
     println!(
-        "{backend:?}: {kills} kills (seed {seed}), {checks} invariant checks; jobs: {} succeeded, {} failed, {} interrupted",
+        "{backend:?}: {kills} kills (seed {seed}), {checks} invariant checks, {versions} content versions kept; jobs: {} succeeded, {} failed, {} interrupted",
         ended(JobState::Succeeded),
         ended(JobState::Failed),
         ended(JobState::Interrupted)

@@ -112,7 +112,7 @@ pub(crate) fn remove_with_temps(path: &Path) -> std::io::Result<()> {
 }
 
 /// Whether a job is queued or running.
-async fn job_active<C: ConnectionTrait>(db: &C, job_id: i64) -> Result<bool> {
+pub(crate) async fn job_active<C: ConnectionTrait>(db: &C, job_id: i64) -> Result<bool> {
     let job = jobs::Entity::find_by_id(job_id).one(db).await?;
     Ok(job.is_some_and(|j| {
         j.state == JobState::Queued.as_str() || j.state == JobState::Running.as_str()

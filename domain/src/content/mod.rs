@@ -17,6 +17,7 @@ mod collect;
 pub mod manifest;
 pub mod prestaged;
 pub mod store;
+pub mod sweep;
 
 use std::{collections::HashSet, path::PathBuf, sync::Arc};
 

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use domain::{
     distribution::{
-        agent::{ChunkReader, SiteClient},
+        agent::{ChunkStream, SiteClient},
         protocol::{
             ChunksRequest, DemandRequest, DemandResponse, EnrollRequest, EnrollResponse,
             PollRequest, PollResponse, StatusReport,
@@ -197,13 +197,13 @@ impl SiteClient for HttpSite {
     fn chunks<'a>(
         &'a self,
         request: &'a ChunksRequest,
-    ) -> BoxFuture<'a, domain::Result<ChunkReader>> {
+    ) -> BoxFuture<'a, domain::Result<ChunkStream>> {
         Box::pin(async move {
             let response = self
                 .send(self.http.post(self.url("/dp/v1/chunks")).json(request))
                 .await?;
             let stream = response.bytes_stream().map_err(std::io::Error::other);
-            Ok(Box::pin(tokio_util::io::StreamReader::new(stream)) as ChunkReader)
+            Ok(Box::pin(stream) as ChunkStream)
         })
     }
 

@@ -10,7 +10,7 @@
 use std::{
     collections::{HashMap, HashSet},
     fs::{self, File},
-    io::{self, Read, Seek, SeekFrom, Write},
+    io::{self, IoSlice, Read, Seek, SeekFrom, Write},
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
     sync::{
@@ -19,6 +19,7 @@ use std::{
     },
 };
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -121,7 +122,7 @@ impl Plan {
         self,
         manifest: &Manifest,
         staging: &Path,
-        arrivals: impl FnMut() -> Option<(ChunkRef, Vec<u8>)>,
+        arrivals: impl FnMut() -> Option<(ChunkRef, ChunkData)>,
         stop: &AtomicBool,
     ) -> Result<Option<Vec<usize>>> {
         // The files' hashes are computed on a thread of their own, beside the writes: on a DP
@@ -155,7 +156,7 @@ impl Plan {
         mut self,
         manifest: &Manifest,
         staging: &Path,
-        mut arrivals: impl FnMut() -> Option<(ChunkRef, Vec<u8>)>,
+        mut arrivals: impl FnMut() -> Option<(ChunkRef, ChunkData)>,
         stop: &AtomicBool,
         hasher: SyncSender<Hashing>,
     ) -> Result<Option<()>> {
@@ -193,7 +194,7 @@ impl Plan {
                 let data = if let Some(copy) = self.local.get(&chunk.sha256) {
                     // Unchecked here: the file's hash covers it. A copy gone or cut short is
                     // fetched by the repair; any other error stops the assembly.
-                    match sources.read(copy, chunk.size) {
+                    ChunkData::from(match sources.read(copy, chunk.size) {
                         Ok(data) => data,
                         Err(e)
                             if matches!(
@@ -204,7 +205,7 @@ impl Plan {
                             vec![0; chunk.size as usize]
                         }
                         Err(e) => return Err(e.into()),
-                    }
+                    })
                 } else {
                     let Some((arrived, data)) = arrivals() else {
                         return Ok(None);
@@ -224,7 +225,7 @@ impl Plan {
                     );
                     data
                 };
-                (&output).write_all(&data)?;
+                data.write_to(&output)?;
                 offset += u64::from(chunk.size);
                 writeback.wrote(u64::from(chunk.size))?;
                 hasher
@@ -238,6 +239,46 @@ impl Plan {
     }
 }
 
+/// A chunk's bytes: the frames of the response it came in (or one buffer, read locally).
+pub(super) struct ChunkData {
+    parts: Vec<Bytes>,
+}
+
+impl ChunkData {
+    pub(super) fn new(parts: Vec<Bytes>) -> Self {
+        Self { parts }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    /// The bytes in one buffer (for the rare copy that needs them so: the repair cache).
+    pub(super) fn to_vec(&self) -> Vec<u8> {
+        self.parts.concat()
+    }
+
+    /// Writes every part, as few system calls as the parts allow.
+    fn write_to(&self, mut output: &File) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = self.parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let written = output.write_vectored(rest)?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, written);
+        }
+        Ok(())
+    }
+}
+
+impl From<Vec<u8>> for ChunkData {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::new(vec![Bytes::from(bytes)])
+    }
+}
+
 /// Chunks waiting for the hashing thread (at most 8 MiB).
 const HASH_QUEUE: usize = 8;
 
@@ -245,7 +286,7 @@ const HASH_QUEUE: usize = 8;
 enum Hashing {
     /// A file starts; the hasher has seen its verified prefix.
     Start(usize, Box<Sha256>),
-    Data(Vec<u8>),
+    Data(ChunkData),
     End,
 }
 
@@ -258,7 +299,9 @@ fn hash_files(messages: Receiver<Hashing>) -> Vec<(usize, String)> {
             Hashing::Start(index, hasher) => current = Some((index, hasher)),
             Hashing::Data(data) => {
                 if let Some((_, hasher)) = &mut current {
-                    hasher.update(&data);
+                    for part in &data.parts {
+                        hasher.update(part);
+                    }
                 }
             }
             Hashing::End => {

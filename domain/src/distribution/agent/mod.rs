@@ -21,7 +21,6 @@ use std::{
     time::Duration,
 };
 
-use tokio::io::AsyncRead;
 use tokio_util::sync::CancellationToken;
 
 pub use layout::{Enrollment, Installed, Layout};
@@ -35,14 +34,15 @@ use super::{
 };
 use crate::{Error, Result, jobs::BoxFuture};
 
-/// The chunks' bytes, one after the other in the order asked.
-pub type ChunkReader = Pin<Box<dyn AsyncRead + Send>>;
+/// The chunks' bytes, one after the other in the order asked, in frames of any size (as the
+/// response arrives: they are written and hashed as they are, never copied to be joined).
+pub type ChunkStream = Pin<Box<dyn futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>;
 
 /// How an agent talks to its site.
 pub trait SiteClient: Send + Sync + 'static {
     fn poll<'a>(&'a self, request: &'a PollRequest) -> BoxFuture<'a, Result<PollResponse>>;
     fn manifest<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, Result<Vec<u8>>>;
-    fn chunks<'a>(&'a self, request: &'a ChunksRequest) -> BoxFuture<'a, Result<ChunkReader>>;
+    fn chunks<'a>(&'a self, request: &'a ChunksRequest) -> BoxFuture<'a, Result<ChunkStream>>;
     fn report<'a>(&'a self, report: &'a StatusReport) -> BoxFuture<'a, Result<()>>;
     fn demand<'a>(&'a self, request: &'a DemandRequest) -> BoxFuture<'a, Result<DemandResponse>>;
 }

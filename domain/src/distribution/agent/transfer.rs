@@ -11,12 +11,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::io::AsyncReadExt;
+use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Agent, Installed,
-    assemble::{self, LocalCopy, Plan},
+    assemble::{self, ChunkData, LocalCopy, Plan},
 };
 use crate::{
     Error, Result,
@@ -352,12 +352,12 @@ async fn repair(
     let extra: u64 = bad.iter().map(|c| u64::from(c.size)).sum();
     let cache = agent.layout.cache();
     let (sender, mut receiver) =
-        tokio::sync::mpsc::channel::<(ChunkRef, Vec<u8>)>(IN_FLIGHT_CHUNKS);
+        tokio::sync::mpsc::channel::<(ChunkRef, ChunkData)>(IN_FLIGHT_CHUNKS);
     let store = {
         let cache = cache.clone();
         tokio::task::spawn_blocking(move || {
             while let Some((chunk, data)) = receiver.blocking_recv() {
-                cache.cache_chunk(&chunk, &data)?;
+                cache.cache_chunk(&chunk, &data.to_vec())?;
             }
             Ok::<_, Error>(())
         })
@@ -404,7 +404,7 @@ async fn fetch(
     version: &VersionRef,
     chunks: &[ChunkRef],
     tally: &Tally,
-    sink: tokio::sync::mpsc::Sender<(ChunkRef, Vec<u8>)>,
+    sink: tokio::sync::mpsc::Sender<(ChunkRef, ChunkData)>,
 ) -> Result<()> {
     let mut batches = Vec::new();
     let mut batch_start = 0;
@@ -434,11 +434,12 @@ async fn fetch(
     let mut next = batches.first().map(|b| ask(b));
     for (index, batch) in batches.iter().enumerate() {
         let Some(asked) = next.take() else { break };
-        let mut reader = asked.join().await?;
+        let mut frames = asked.join().await?;
+        let mut frame = Bytes::new();
         next = batches.get(index + 1).map(|b| ask(b));
         for chunk in *batch {
             agent.limiter.take(u64::from(chunk.size)).await;
-            let data = read_chunk(&mut reader, chunk.size as usize).await?;
+            let data = read_chunk(&mut frames, &mut frame, chunk.size as usize).await?;
             tally
                 .received
                 .fetch_add(u64::from(chunk.size), Ordering::Relaxed);
@@ -461,30 +462,38 @@ async fn fetch(
     Ok(())
 }
 
-/// The next `size` bytes of a chunks response (read into fresh memory, not zeroed first).
-async fn read_chunk(reader: &mut super::ChunkReader, size: usize) -> Result<Vec<u8>> {
+/// The next `size` bytes of a chunks response: slices of its frames (`frame` holds what is
+/// left of the current one), nothing copied.
+async fn read_chunk(
+    frames: &mut super::ChunkStream,
+    frame: &mut Bytes,
+    size: usize,
+) -> Result<ChunkData> {
+    use futures::StreamExt;
     let broke =
         |e: std::io::Error| Error::Conflict(format!("the transfer from the site broke off: {e}"));
-    let mut data = Vec::with_capacity(size);
-    while data.len() < size {
-        let remaining = (size - data.len()) as u64;
-        let read = (&mut *reader)
-            .take(remaining)
-            .read_buf(&mut data)
-            .await
-            .map_err(broke)?;
-        if read == 0 {
-            return Err(broke(std::io::ErrorKind::UnexpectedEof.into()));
+    let mut parts = Vec::new();
+    let mut missing = size;
+    while missing > 0 {
+        if frame.is_empty() {
+            *frame = match frames.next().await {
+                Some(next) => next.map_err(broke)?,
+                None => return Err(broke(std::io::ErrorKind::UnexpectedEof.into())),
+            };
+            continue;
         }
+        let part = frame.split_to(missing.min(frame.len()));
+        missing -= part.len();
+        parts.push(part);
     }
-    Ok(data)
+    Ok(ChunkData::new(parts))
 }
 
 /// A request for chunks under way, given up when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<Result<super::ChunkReader>>);
+struct AbortOnDrop(tokio::task::JoinHandle<Result<super::ChunkStream>>);
 
 impl AbortOnDrop {
-    async fn join(mut self) -> Result<super::ChunkReader> {
+    async fn join(mut self) -> Result<super::ChunkStream> {
         (&mut self.0)
             .await
             .map_err(|e| Error::Internal(format!("a DP task stopped: {e}")))?
