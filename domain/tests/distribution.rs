@@ -210,13 +210,8 @@ impl Setup {
             "{again}"
         );
         let data = tempfile::tempdir().expect("dp dir");
-        let client = Arc::new(InProcess {
-            domain: self.domain.clone(),
-            credential: enrolled.credential.clone(),
-        });
-        let mut options = AgentOptions::new(data.path());
-        options.poll_wait_secs = 0;
-        (id, Agent::new(client, options), data, enrolled.credential)
+        let agent = agent_with(&self.domain, &enrolled.credential, data.path());
+        (id, agent, data, enrolled.credential)
     }
 
     pub(crate) async fn wait_job(&self, id: i64) {
@@ -229,6 +224,17 @@ impl Setup {
             runner.shutdown().await;
         }
     }
+}
+
+/// An agent in `dir` speaking to the site in process with `credential`.
+pub(crate) fn agent_with(domain: &Domain, credential: &str, dir: &Path) -> Arc<Agent> {
+    let client = Arc::new(InProcess {
+        domain: domain.clone(),
+        credential: credential.to_owned(),
+    });
+    let mut options = AgentOptions::new(dir);
+    options.poll_wait_secs = 0;
+    Agent::new(client, options)
 }
 
 /// One poll's worth of work for the agent, done.

@@ -22,7 +22,7 @@ use domain::{
 };
 use tokio::sync::broadcast;
 
-use crate::distribution::{Setup, sync};
+use crate::distribution::{Setup, agent_with, sync};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -216,4 +216,57 @@ async fn one_server_hears_its_own_events() {
         assert!(status.content_id.is_some());
         s.stop().await;
     }
+}
+
+#[tokio::test]
+async fn this_servers_dp_is_asked_again_for_what_its_folder_lacks() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let image = s.os_image("Pro").await;
+        let object = ContentObject::new(ObjectType::OsImage, image);
+        let points = s.domain.distribution_points();
+        let (site, credential) = points.issue_site_credential().await.expect("credential");
+        let folder = tempfile::tempdir().expect("folder");
+        let agent = agent_with(&s.domain, &credential, folder.path());
+        let job = s
+            .domain
+            .for_actor(&s.osd)
+            .distribution()
+            .distribute(
+                object,
+                Targets {
+                    dps: vec![site.id],
+                    groups: vec![],
+                },
+            )
+            .await
+            .expect("distribute");
+        s.wait_job(job).await;
+        sync(&agent, &s.domain, site.id).await;
+        assert_eq!(state_on(&s, object, site.id).await, DistState::Success);
+
+        // The folder holds it: nothing to ask.
+        let layout = domain::distribution::agent::Layout::new(folder.path());
+        assert_eq!(points.reconcile_site_dp(&layout).await.expect("same"), 0);
+        // Another server took over with its own, empty folder: asked again, and brought.
+        let other = tempfile::tempdir().expect("other folder");
+        let layout = domain::distribution::agent::Layout::new(other.path());
+        assert_eq!(points.reconcile_site_dp(&layout).await.expect("other"), 1);
+        assert_eq!(state_on(&s, object, site.id).await, DistState::Waiting);
+        let takeover = agent_with(&s.domain, &credential, other.path());
+        sync(&takeover, &s.domain, site.id).await;
+        assert_eq!(state_on(&s, object, site.id).await, DistState::Success);
+        assert_eq!(points.reconcile_site_dp(&layout).await.expect("again"), 0);
+        s.stop().await;
+    }
+}
+
+async fn state_on(s: &Setup, object: ContentObject, dp: i64) -> DistState {
+    s.domain
+        .for_actor(&s.osd)
+        .distribution_status()
+        .pairs(Some(object), Some(dp))
+        .await
+        .expect("pairs")[0]
+        .state
 }

@@ -81,8 +81,8 @@ test('a DP page follows a change made in another window, live', async ({ page, c
   await other.getByRole('button', { name: 'Save' }).click();
   await expect(other.getByRole('heading', { name: `${name} renamed` })).toBeVisible();
 
-  // The first window was not touched, and a DP page does not poll while nothing transfers:
-  // the server told it.
+  // The first window was not touched, and a DP page polls only every 30 s while nothing
+  // transfers: the server told it.
   await expect(page.getByRole('heading', { name: `${name} renamed` })).toBeVisible({ timeout: 10_000 });
   await other.close();
   expect(unexpected(errors)).toEqual([]);

@@ -349,13 +349,17 @@ pub async fn watch_job(
             }
         };
         loop {
-            let event = match tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
-                .await
-            {
-                Err(_) if tx.is_closed() => return,
-                Err(_) | Ok(Err(RecvError::Lagged(_))) => continue,
-                Ok(Err(RecvError::Closed)) => return,
-                Ok(Ok(event)) => event,
+            let event = tokio::select! {
+                // The page was left (the socket closed).
+                message = input.next() => match message {
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => return,
+                },
+                received = events.recv() => match received {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
             };
             if event.job_id != job_id {
                 continue;

@@ -9,16 +9,16 @@
 //! after `distribution.poll_wait_secs`, and pages poll too.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::status::Followed;
@@ -88,13 +88,16 @@ pub struct EventFilter {
     followed: Followed,
     /// The followed content's library id, once it has one.
     content_id: Option<i64>,
+    /// The DPs a user who sees only some may hear of (on the status page).
+    dps: Option<HashSet<i64>>,
 }
 
 impl EventFilter {
-    pub(crate) fn new(followed: Followed) -> Self {
+    pub(crate) fn new(followed: Followed, dps: Option<HashSet<i64>>) -> Self {
         Self {
             followed,
             content_id: None,
+            dps,
         }
     }
 
@@ -102,24 +105,25 @@ impl EventFilter {
     /// (an assignment made or dropped) may concern any content.
     pub async fn concerns(&mut self, domain: &Domain, event: &DistributionEvent) -> bool {
         match self.followed {
-            Followed::All => true,
+            Followed::All => self.dps.as_ref().is_none_or(|d| d.contains(&event.dp_id)),
             Followed::Dp(dp) => event.dp_id == dp,
-            Followed::Content(object) => {
-                let Some(content) = event.content_id else {
-                    return true;
-                };
-                if self.content_id.is_none() {
-                    // A content enters the library when first distributed.
-                    self.content_id = domain
-                        .content()
-                        .content_of(object)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|c| c.id);
+            Followed::Content(object) => match event.content_id {
+                None => {
+                    // A content enters the library when first distributed, which changes
+                    // some DP's work: looked up then, not on every report.
+                    if self.content_id.is_none() {
+                        self.content_id = domain
+                            .content()
+                            .content_of(object)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|c| c.id);
+                    }
+                    true
                 }
-                self.content_id == Some(content)
-            }
+                Some(content) => self.content_id == Some(content),
+            },
         }
     }
 }
@@ -132,6 +136,8 @@ pub(crate) struct Events {
     sender: broadcast::Sender<DistributionEvent>,
     wakers: Mutex<HashMap<i64, Arc<Notify>>>,
     listening: AtomicBool,
+    /// Payloads for the task that sends them with `NOTIFY` (started with the first).
+    notifier: OnceLock<mpsc::Sender<String>>,
 }
 
 impl Default for Events {
@@ -141,6 +147,7 @@ impl Default for Events {
             sender: broadcast::channel(1024).0,
             wakers: Mutex::default(),
             listening: AtomicBool::new(false),
+            notifier: OnceLock::new(),
         }
     }
 }
@@ -174,7 +181,16 @@ impl Events {
 
     fn deliver(&self, event: DistributionEvent) {
         if event.change == Change::Work {
-            self.waker(event.dp_id).notify_waiters();
+            // Only polls waiting here: an id from elsewhere adds nothing to the map.
+            let waiting = self
+                .wakers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&event.dp_id)
+                .cloned();
+            if let Some(notify) = waiting {
+                notify.notify_waiters();
+            }
         }
         // No subscribers is fine.
         let _ = self.sender.send(event);
@@ -186,21 +202,34 @@ impl Events {
 pub(crate) fn publish(domain: &Domain, event: DistributionEvent) {
     let events = domain.distribution_events();
     events.deliver(event);
-    if domain.database_kind() == DatabaseKind::Postgres {
-        let db = domain.db().clone();
-        let payload = event.encode(events.origin);
-        // Not awaited: the caller's change is committed, and a lost notification only delays
-        // the others (see the module's comment).
-        tokio::spawn(async move {
-            let statement = Statement::from_sql_and_values(
-                sea_orm::DatabaseBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), payload.into()],
-            );
-            if let Err(e) = db.execute_raw(statement).await {
-                tracing::warn!("could not tell other site servers of a distribution change: {e}");
-            }
-        });
+    if domain.database_kind() != DatabaseKind::Postgres {
+        return;
+    }
+    let notifier = events.notifier.get_or_init(|| {
+        let (sender, payloads) = mpsc::channel(NOTIFY_QUEUE);
+        tokio::spawn(notify(domain.db().clone(), payloads));
+        sender
+    });
+    // A full queue (the database is slow) drops the payload: the change is committed, and a
+    // lost notification only delays the others (see the module's comment).
+    let _ = notifier.try_send(event.encode(events.origin));
+}
+
+/// Notifications waiting to be sent.
+const NOTIFY_QUEUE: usize = 1024;
+
+/// Sends the payloads, one statement at a time (so at most one connection of the pool), until
+/// the domain is dropped.
+async fn notify(db: DatabaseConnection, mut payloads: mpsc::Receiver<String>) {
+    while let Some(payload) = payloads.recv().await {
+        let statement = Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), payload.into()],
+        );
+        if let Err(e) = db.execute_raw(statement).await {
+            tracing::warn!("could not tell other site servers of a distribution change: {e}");
+        }
     }
 }
 
@@ -226,6 +255,7 @@ async fn listen(db: DatabaseConnection, events: Arc<Events>, stopping: Cancellat
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
+            Err(sea_orm::sqlx::Error::PoolClosed) => return,
             Err(e) => {
                 tracing::warn!("distribution events: cannot listen yet: {e}");
                 tokio::select! {
@@ -256,15 +286,19 @@ async fn listen(db: DatabaseConnection, events: Arc<Events>, stopping: Cancellat
                 },
                 // The connection was lost; the listener reconnects on its next call.
                 Ok(None) => events.wake_all(),
+                // The domain closed its pool: nothing more to hear.
+                Err(sea_orm::sqlx::Error::PoolClosed) => return,
                 // Listen again on a new connection; don't spin while it can't.
                 Err(e) => {
                     tracing::warn!("distribution events: {e}");
-                    tokio::select! {
-                        () = stopping.cancelled() => return,
-                        () = tokio::time::sleep(RETRY) => break,
-                    }
+                    break;
                 }
             }
+        }
+        drop(listener);
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = tokio::time::sleep(RETRY) => {}
         }
     }
 }

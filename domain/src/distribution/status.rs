@@ -137,9 +137,22 @@ impl<'a> ActorStatus<'a> {
                         "You may not see distribution points.",
                     ));
                 }
+                // Who sees only some DPs hears of those only (DPs added later: by polling).
+                if self.actor.grants.visibility(ObjectType::DistributionPoint)
+                    != authz::Visibility::Everything
+                {
+                    let visible =
+                        super::points::ActorDistributionPoints::new(self.domain, self.actor)
+                            .list()
+                            .await?
+                            .into_iter()
+                            .map(|dp| dp.id)
+                            .collect();
+                    return Ok(super::events::EventFilter::new(followed, Some(visible)));
+                }
             }
         }
-        Ok(super::events::EventFilter::new(followed))
+        Ok(super::events::EventFilter::new(followed, None))
     }
 
     /// Every pair this user may see, optionally of one content or one DP.

@@ -106,41 +106,90 @@ pub async fn start_site_dp(
     }
     let domain = domain.clone();
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = run_site_dp(&domain, address, cancel).await {
-            tracing::error!("this server's distribution point stopped: {e}");
-        }
+        run_site_dp(&domain, address, cancel).await;
     })))
 }
 
-async fn run_site_dp(
-    domain: &Domain,
-    address: std::net::SocketAddr,
-    cancel: CancellationToken,
-) -> Result<(), Error> {
+async fn run_site_dp(domain: &Domain, address: std::net::SocketAddr, cancel: CancellationToken) {
     const RETRY: std::time::Duration = std::time::Duration::from_secs(10);
     let mut told = false;
-    let _lease = loop {
-        if let Some(lease) = domain.distribution_points().try_lease_site_dp().await? {
-            break lease;
-        }
-        if !told {
-            tracing::info!(
-                "this server's distribution point runs on another site server sharing the database; \
-                 this one takes over if that one stops"
-            );
-            told = true;
+    loop {
+        match hold_site_dp(domain, address, &cancel).await {
+            Ok(Held::Stopped) => return,
+            Ok(Held::Elsewhere) if !told => {
+                tracing::info!(
+                    "this server's distribution point runs on another site server sharing the \
+                     database; this one takes over if that one stops"
+                );
+                told = true;
+            }
+            Ok(Held::Elsewhere) => {}
+            Ok(Held::Lost) => {
+                tracing::warn!(
+                    "this server lost the database lock of its distribution point and stopped it; \
+                     it takes it again when it can"
+                );
+                told = false;
+            }
+            Err(e) => tracing::warn!("this server's distribution point: {e}; trying again"),
         }
         tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
+            () = cancel.cancelled() => return,
             () = tokio::time::sleep(RETRY) => {}
         }
+    }
+}
+
+/// How [`hold_site_dp`] ended.
+enum Held {
+    /// Another site server runs it.
+    Elsewhere,
+    /// The lease's database session ended: the agent was stopped.
+    Lost,
+    /// The server is stopping.
+    Stopped,
+}
+
+/// Runs "This server"'s DP for as long as this server holds its lease (checked every few
+/// seconds: a database restart ends the session that held it, and another server may take
+/// it).
+async fn hold_site_dp(
+    domain: &Domain,
+    address: std::net::SocketAddr,
+    cancel: &CancellationToken,
+) -> Result<Held, Error> {
+    const LEASE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+    let Some(mut lease) = domain.distribution_points().try_lease_site_dp().await? else {
+        return Ok(Held::Elsewhere);
     };
     let (_, credential) = domain.distribution_points().issue_site_credential().await?;
     let client = HttpSite::new(&format!("http://{address}"), &credential, Trust::System)?;
     let data_dir = domain.config().data_dir.join("dp");
     std::fs::create_dir_all(&data_dir)?;
-    Agent::new(Arc::new(client), AgentOptions::new(data_dir))
-        .run(cancel)
-        .await;
-    Ok(())
+    // What the site records of this DP may describe another server's folder.
+    let asked = domain
+        .distribution_points()
+        .reconcile_site_dp(&Layout::new(&data_dir))
+        .await?;
+    if asked > 0 {
+        tracing::info!(
+            "this server's distribution point lacks {asked} contents it is recorded as holding: asked for again"
+        );
+    }
+    let stop = cancel.child_token();
+    let agent =
+        tokio::spawn(Agent::new(Arc::new(client), AgentOptions::new(data_dir)).run(stop.clone()));
+    let held = loop {
+        tokio::select! {
+            () = cancel.cancelled() => break Held::Stopped,
+            () = tokio::time::sleep(LEASE_CHECK) => {
+                if !lease.alive().await {
+                    break Held::Lost;
+                }
+            }
+        }
+    };
+    stop.cancel();
+    let _ = agent.await;
+    Ok(held)
 }

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppError;
 
+/// Silence after which the socket says it is alive (proxies close idle ones after 60 s).
+#[cfg(feature = "ssr")]
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// What a page follows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Follow {
@@ -22,9 +26,11 @@ pub enum Follow {
     All,
 }
 
-/// Sends a counter each time what the followed page shows may have changed: at most about
-/// four times a second, however many DPs report. The client sends what it follows as its
-/// first message. Pages also poll, so a browser or proxy without websockets still updates.
+/// Sends a counter (from 1) each time what the followed page shows may have changed: at most
+/// about four times a second, however many DPs report; and 0 after 25 s of silence, so proxies
+/// keep the socket open. The client sends what it follows as its first message; the task ends
+/// when the socket closes. Pages also poll, so a browser or proxy without websockets still
+/// updates.
 #[server(endpoint = "watch_distribution", protocol = Websocket<JsonEncoding, JsonEncoding>)]
 pub async fn watch_distribution(
     input: BoxedStream<Follow, AppError>,
@@ -83,16 +89,28 @@ pub async fn watch_distribution(
             }
         };
         let mut sent = 0u64;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.reset();
         loop {
-            let event = match tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
-                .await
-            {
-                Err(_) if tx.is_closed() => return,
-                Err(_) => continue,
-                // Missed events: something changed.
-                Ok(Err(RecvError::Lagged(_))) => None,
-                Ok(Err(RecvError::Closed)) => return,
-                Ok(Ok(event)) => Some(event),
+            let event = tokio::select! {
+                // The page was left (the socket closed): nothing else comes from it.
+                message = input.next() => match message {
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => return,
+                },
+                // Proxies close a socket that stays silent; 0 says that nothing changed.
+                _ = heartbeat.tick() => {
+                    if tx.send(Ok(0)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                received = events.recv() => match received {
+                    Ok(event) => Some(event),
+                    // Missed events: something changed.
+                    Err(RecvError::Lagged(_)) => None,
+                    Err(RecvError::Closed) => return,
+                },
             };
             if let Some(event) = event
                 && !filter.concerns(&domain, &event).await
@@ -112,6 +130,7 @@ pub async fn watch_distribution(
             if tx.send(Ok(sent)).await.is_err() {
                 return;
             }
+            heartbeat.reset();
         }
     });
     Ok(rx.into())

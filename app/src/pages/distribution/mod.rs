@@ -42,32 +42,75 @@ pub(super) fn js_now() -> f64 {
 }
 
 /// Reloads a page (`reload`) whenever the server says what it shows changed, while the page
-/// is open (see [`watch_distribution`]). `target` is tracked: a new target follows anew.
+/// is open (see [`watch_distribution`]); a socket that closes is opened again 5 s later.
+/// `target` is tracked: a new target follows anew, and the old socket is closed.
 pub(super) fn follow(target: impl Fn() -> Follow + 'static, reload: RwSignal<u32>) {
     Effect::new(move |_| {
         let target = target();
-        let left = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let left_on_cleanup = left.clone();
-        on_cleanup(move || left_on_cleanup.store(true, std::sync::atomic::Ordering::Relaxed));
-        leptos::task::spawn_local(async move {
-            use futures::StreamExt;
-            let (mut tx, rx) = futures::channel::mpsc::channel(1);
-            if tx.try_send(Ok(target)).is_err() {
-                return;
+        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        let stop = std::sync::Mutex::new(Some(stop));
+        on_cleanup(move || {
+            if let Some(stop) = stop.lock().ok().and_then(|mut s| s.take()) {
+                let _ = stop.send(());
             }
-            if let Ok(mut changes) = watch_distribution(rx.into()).await {
-                while let Some(Ok(_)) = changes.next().await {
-                    // `try_`: the page may have been left.
-                    if left.load(std::sync::atomic::Ordering::Relaxed)
-                        || reload.try_update(|n| *n += 1).is_none()
-                    {
-                        break;
-                    }
+        });
+        leptos::task::spawn_local(async move {
+            use futures::future::{Either, select};
+            let mut stopped = stopped;
+            loop {
+                let watched = std::pin::pin!(watch(target.clone(), reload));
+                match select(watched, &mut stopped).await {
+                    // The page was left: dropping the socket closes it.
+                    Either::Left((Watched::Left, _)) | Either::Right(_) => return,
+                    Either::Left((Watched::Closed, _)) => {}
+                }
+                let pause = std::pin::pin!(pause(Duration::from_secs(5)));
+                if let Either::Right(_) = select(pause, &mut stopped).await {
+                    return;
                 }
             }
-            drop(tx);
         });
     });
+}
+
+/// How a [`watch`] ended.
+enum Watched {
+    /// The page is gone.
+    Left,
+    /// The socket closed (or never opened).
+    Closed,
+}
+
+/// Follows `target` over one socket, reloading the page on each change.
+async fn watch(target: Follow, reload: RwSignal<u32>) -> Watched {
+    use futures::StreamExt;
+    let (mut input, rx) = futures::channel::mpsc::channel(1);
+    if input.try_send(Ok(target)).is_err() {
+        return Watched::Closed;
+    }
+    let Ok(mut changes) = watch_distribution(rx.into()).await else {
+        return Watched::Closed;
+    };
+    while let Some(Ok(change)) = changes.next().await {
+        // 0 is the socket saying it is alive. `try_`: the page may have been left.
+        if change > 0 && reload.try_update(|n| *n += 1).is_none() {
+            return Watched::Left;
+        }
+    }
+    drop(input);
+    Watched::Closed
+}
+
+/// Waits `duration` (in the browser, where pages follow).
+async fn pause(duration: Duration) {
+    let (done, waited) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        duration,
+    );
+    let _ = waited.await;
 }
 
 pub(super) fn when(ms: Option<i64>) -> String {

@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::{PairTable, REFRESH, follow, js_now, prestaged::PrestagedFiles, summary_text};
+use super::{
+    IDLE_REFRESH, PairTable, REFRESH, follow, js_now, prestaged::PrestagedFiles, summary_text,
+};
 use crate::{
     api::distribution::{
         ContentDistributionView, DistributeContent, SetDistributionSettings,
@@ -28,6 +30,7 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
             reload.update(|n| *n += 1);
         }
     });
+    every(IDLE_REFRESH, move || reload.update(|n| *n += 1));
     let followed = object_type.clone();
     follow(
         move || Follow::Content {

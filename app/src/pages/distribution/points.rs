@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::{PairTable, REFRESH, bytes, follow, when};
+use super::{IDLE_REFRESH, PairTable, REFRESH, bytes, follow, when};
 use crate::{
     api::distribution::{
         CreateDistributionPoint, CreateDpGroup, DeleteDistributionPoint, DeleteDpGroup,
@@ -224,6 +224,7 @@ pub fn DistributionPointPage() -> impl IntoView {
     };
     let reload = RwSignal::new(0u32);
     follow(move || Follow::Dp(id()), reload);
+    every(IDLE_REFRESH, move || reload.update(|n| *n += 1));
     let detail = Resource::new(
         move || (id(), reload.get()),
         |(id, _)| distribution_point_detail(id),

@@ -279,7 +279,7 @@ impl From<Vec<u8>> for ChunkData {
     }
 }
 
-/// Chunks waiting for the hashing thread (at most 8 MiB).
+/// Chunks waiting for the hashing thread (each may keep alive the frame it was cut from).
 const HASH_QUEUE: usize = 8;
 
 /// What the hashing thread is told, file by file.

@@ -115,25 +115,39 @@ fn sweep_prestaged(layout: &Layout, swept: &mut Swept) -> Result<()> {
     let Some(_lock) = prestaged::lock(&store, false)? else {
         return Ok(());
     };
+    // Chunks go only when every manifest was read: one that cannot be is never a reason to
+    // remove the chunks it may name.
     let mut named: HashSet<String> = HashSet::new();
-    if let Ok(manifests) = fs::read_dir(store.root().join("manifests")) {
-        for entry in manifests.flatten() {
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().contains(TEMP_MARK) {
-                swept.remove_file(&path)?;
-            } else if let Some(manifest) =
-                fs::read(&path).ok().and_then(|b| Manifest::parse(&b).ok())
-            {
-                named.extend(manifest.distinct_chunks().into_iter().map(|c| c.sha256));
+    let mut every_manifest_read = true;
+    match fs::read_dir(store.root().join("manifests")) {
+        Ok(manifests) => {
+            for entry in manifests {
+                let Ok(entry) = entry else {
+                    every_manifest_read = false;
+                    continue;
+                };
+                let path = entry.path();
+                if entry.file_name().to_string_lossy().contains(TEMP_MARK) {
+                    swept.remove_file(&path)?;
+                    continue;
+                }
+                match fs::read(&path).ok().and_then(|b| Manifest::parse(&b).ok()) {
+                    Some(manifest) => {
+                        named.extend(manifest.distinct_chunks().into_iter().map(|c| c.sha256));
+                    }
+                    None => every_manifest_read = false,
+                }
             }
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(_) => every_manifest_read = false,
     }
     for (path, _) in files_under(&store.chunks_dir()) {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.contains(TEMP_MARK) || !named.contains(&name) {
+        if name.contains(TEMP_MARK) || (every_manifest_read && !named.contains(&name)) {
             swept.remove_file(&path)?;
         }
     }
@@ -305,5 +319,16 @@ mod tests {
         // cache chunk, old version (folder file and record), .current.tmp, two temporary
         // files, the stale staging file.
         assert_eq!(swept.files, 7, "{swept:?}");
+
+        // A manifest that cannot be read: no chunk is judged unused.
+        put(
+            &prestaged
+                .join("manifests")
+                .join(format!("{}.json", sha(0x14))),
+            b"not a manifest",
+        );
+        put(&orphan, b"orphan");
+        sweep(&layout, SystemTime::now()).expect("sweep");
+        assert!(orphan.exists());
     }
 }

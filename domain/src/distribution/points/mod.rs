@@ -370,7 +370,7 @@ impl<'a> DistributionPoints<'a> {
     /// is always granted.
     pub async fn try_lease_site_dp(&self) -> Result<Option<SiteDpLease>> {
         if self.domain.database_kind() != crate::db::DatabaseKind::Postgres {
-            return Ok(Some(SiteDpLease { _connection: None }));
+            return Ok(Some(SiteDpLease { connection: None }));
         }
         use sea_orm::sqlx::{Connection, Row};
         let pool = self.domain.db().get_postgres_connection_pool();
@@ -383,12 +383,55 @@ impl<'a> DistributionPoints<'a> {
         let held: bool = row.try_get(0).map_err(sqlx_error)?;
         if held {
             Ok(Some(SiteDpLease {
-                _connection: Some(connection),
+                connection: Some(connection),
             }))
         } else {
             let _ = connection.close().await;
             Ok(None)
         }
+    }
+
+    /// Asks again for what the site records "This server"'s DP as holding but its folder
+    /// (`layout`) lacks: after a takeover the folder is another server's, or it was emptied.
+    /// Returns how many contents were asked for.
+    pub async fn reconcile_site_dp(&self, layout: &super::agent::Layout) -> Result<usize> {
+        use crate::db::entities::distribution_assignments as assignments;
+        let site = self.ensure_site().await?;
+        let rows = assignments::Entity::find()
+            .filter(assignments::Column::DpId.eq(site.id))
+            .filter(assignments::Column::State.eq(super::assign::DistState::Success.as_str()))
+            .all(self.domain.db())
+            .await?;
+        let mut missing = Vec::new();
+        for row in rows {
+            let held = layout
+                .installed(row.content_id)?
+                .is_some_and(|(installed, _)| {
+                    Some(installed.version_id) == row.installed_version_id
+                });
+            if let (false, Some(target)) = (held, row.target_version_id) {
+                missing.push((row.content_id, self.domain.content().version(target).await?));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let now = self.domain.now_ms();
+        let txn = crate::db::begin_write(self.domain.db()).await?;
+        for (content_id, version) in &missing {
+            super::assign::request_in(
+                &txn,
+                *content_id,
+                site.id,
+                Some(version),
+                super::protocol::WorkAction::Install,
+                now,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        super::assign::wake_dp(self.domain, site.id);
+        Ok(missing.len())
     }
 
     /// Gives the site's DP a new credential for this server's own agent (it runs in the same
@@ -520,7 +563,21 @@ const SITE_DP_LOCK: i64 = 0x5744_5349_5445_4450;
 /// Held while this server runs "This server"'s DP (see
 /// [`DistributionPoints::try_lease_site_dp`]).
 pub struct SiteDpLease {
-    _connection: Option<sea_orm::sqlx::PgConnection>,
+    connection: Option<sea_orm::sqlx::PgConnection>,
+}
+
+impl SiteDpLease {
+    /// Whether the lease still holds: its database session answers (a session that ended,
+    /// with a database restart say, took the lock with it).
+    pub async fn alive(&mut self) -> bool {
+        match &mut self.connection {
+            None => true,
+            Some(connection) => sea_orm::sqlx::query("SELECT 1")
+                .execute(connection)
+                .await
+                .is_ok(),
+        }
+    }
 }
 
 fn sqlx_error(e: sea_orm::sqlx::Error) -> Error {
