@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use domain::{
-    Domain,
+    Actor, Domain,
     authz::ObjectType,
     content::ContentObject,
     distribution::{
@@ -83,25 +83,10 @@ async fn two_servers_on_one_database_distribute_as_one() {
 
     // Both servers distribute the same content at once, each to one DP: one version is made,
     // and both DPs are to hold it.
-    let distribute = |domain: &Domain, dp: i64| {
-        let (domain, osd) = (domain.clone(), s.osd.clone());
-        async move {
-            domain
-                .for_actor(&osd)
-                .distribution()
-                .distribute(
-                    object,
-                    Targets {
-                        dps: vec![dp],
-                        groups: vec![],
-                    },
-                )
-                .await
-                .expect("distribute")
-        }
-    };
-    let (first_job, second_job) =
-        tokio::join!(distribute(&s.domain, dp), distribute(&other, second_dp));
+    let (first_job, second_job) = tokio::join!(
+        queue_distribution(&s.domain, &s.osd, object, dp),
+        queue_distribution(&other, &s.osd, object, second_dp)
+    );
     s.wait_job(first_job).await;
     s.wait_job(second_job).await;
     let content = s
@@ -194,19 +179,7 @@ async fn one_server_hears_its_own_events() {
         let object = ContentObject::new(ObjectType::OsImage, image);
         let (dp, agent, _data, _) = s.dp("Branch 2").await;
         let mut pages = s.domain.subscribe_distribution();
-        let job = s
-            .domain
-            .for_actor(&s.osd)
-            .distribution()
-            .distribute(
-                object,
-                Targets {
-                    dps: vec![dp],
-                    groups: vec![],
-                },
-            )
-            .await
-            .expect("distribute");
+        let job = queue_distribution(&s.domain, &s.osd, object, dp).await;
         s.wait_job(job).await;
         let work = next_event(&mut pages, |e| e.change == Change::Work).await;
         assert_eq!(work.dp_id, dp, "{backend:?}");
@@ -228,19 +201,7 @@ async fn this_servers_dp_is_asked_again_for_what_its_folder_lacks() {
         let (site, credential) = points.issue_site_credential().await.expect("credential");
         let folder = tempfile::tempdir().expect("folder");
         let agent = agent_with(&s.domain, &credential, folder.path());
-        let job = s
-            .domain
-            .for_actor(&s.osd)
-            .distribution()
-            .distribute(
-                object,
-                Targets {
-                    dps: vec![site.id],
-                    groups: vec![],
-                },
-            )
-            .await
-            .expect("distribute");
+        let job = queue_distribution(&s.domain, &s.osd, object, site.id).await;
         s.wait_job(job).await;
         sync(&agent, &s.domain, site.id).await;
         assert_eq!(state_on(&s, object, site.id).await, DistState::Success);
@@ -269,4 +230,20 @@ async fn state_on(s: &Setup, object: ContentObject, dp: i64) -> DistState {
         .await
         .expect("pairs")[0]
         .state
+}
+
+/// Queues the distribution of `object` to one DP; returns the job.
+async fn queue_distribution(domain: &Domain, actor: &Actor, object: ContentObject, dp: i64) -> i64 {
+    domain
+        .for_actor(actor)
+        .distribution()
+        .distribute(
+            object,
+            Targets {
+                dps: vec![dp],
+                groups: vec![],
+            },
+        )
+        .await
+        .expect("distribute")
 }

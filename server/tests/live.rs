@@ -1,6 +1,6 @@
 //! Live distribution pages: the websocket that tells a page its view changed sends a tick when
 //! a DP's work changes, none for what the page does not show, and refuses to follow what the
-//! user may not see.
+//! user may not see or what is not a thing to follow.
 
 use std::time::Duration;
 
@@ -147,6 +147,32 @@ async fn pages_hear_of_changes_to_what_they_show_and_nothing_else() {
             "{follow}: {answer}"
         );
         rename(&domain, &admin, dps[0], &format!("Branch 1 {follow}")).await;
+        assert_eq!(next(&mut refused, Duration::from_secs(1)).await, None);
+    }
+
+    // What is not a thing to follow gets a clear error, and nothing follows.
+    for (follow, expected) in [
+        (
+            r#"{"Content":{"object_type":"../etc","object_id":1}}"#,
+            "Only boot images, OS images and driver packages are distributed",
+        ),
+        (r#"{"Dp":987654}"#, "NotFound"),
+    ] {
+        let mut refused = watch(address, &root, follow).await;
+        let answer = next(&mut refused, Duration::from_secs(10))
+            .await
+            .expect("an answer");
+        assert!(
+            answer.starts_with("1 ") && answer.contains(expected),
+            "{follow}: {answer}"
+        );
+        rename(
+            &domain,
+            &admin,
+            dps[0],
+            &format!("Branch 1 {}", follow.len()),
+        )
+        .await;
         assert_eq!(next(&mut refused, Duration::from_secs(1)).await, None);
     }
     server.abort();
