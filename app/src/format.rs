@@ -54,6 +54,18 @@ pub fn duration_secs(secs: u64) -> String {
     }
 }
 
+/// `text` percent-encoded for a URL's query (every byte but the unreserved ones).
+pub fn url_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

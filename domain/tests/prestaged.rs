@@ -2,8 +2,11 @@
 //! the content's prestaged setting; the file is made by a job, refused when damaged, and
 //! installs without a byte fetched.
 
+use std::collections::BTreeSet;
+
 use domain::{
-    authz::ObjectType,
+    Error,
+    authz::{ObjectType, ScopeSet},
     catalog::{ImageKind, kinds::ImageAction},
     content::ContentObject,
     distribution::{
@@ -202,6 +205,106 @@ async fn a_dp_enabled_for_prestaged_content_waits_for_the_file_and_installs_from
             .await
             .expect("delete");
         assert!(!path.exists());
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_distribute() {
+    for backend in BACKENDS {
+        let s = Setup::new(backend).await;
+        let (dp, _agent, _data, _) = s.dp("Branch").await;
+        let mut objects = Vec::new();
+        for name in ["Pro", "Education"] {
+            let object = ContentObject::new(ObjectType::OsImage, s.os_image(name).await);
+            let job = s
+                .domain
+                .for_actor(&s.admin)
+                .distribution()
+                .distribute(
+                    object,
+                    Targets {
+                        dps: vec![dp],
+                        groups: vec![],
+                    },
+                )
+                .await
+                .expect("distribute");
+            s.wait_job(job).await;
+            objects.push(object);
+        }
+        let prestaged = s.domain.for_actor(&s.osd).prestaged();
+        let choices = prestaged.choices().await.expect("choices");
+        let offered: Vec<(ContentObject, Option<i32>)> =
+            choices.iter().map(|(c, v)| (c.object, *v)).collect();
+        assert_eq!(offered.len(), 2, "{choices:?}");
+        assert!(objects.iter().all(|o| offered.contains(&(*o, Some(1)))));
+
+        // One file of both.
+        let job = prestaged.create(objects.clone()).await.expect("create");
+        s.wait_job(job).await;
+        let files = prestaged.files().await.expect("files");
+        assert_eq!(files.len(), 1);
+        let held: Vec<i64> = files[0].versions.iter().map(|v| v.object_id).collect();
+        assert_eq!(held.len(), 2);
+        assert!(objects.iter().all(|o| held.contains(&o.object_id)));
+        for object in &objects {
+            assert_eq!(prestaged.files_of(*object).await.expect("of").len(), 1);
+        }
+
+        // An OS Deployment Manager scoped to a lab is offered the lab's image only, and sees
+        // no file holding another.
+        let security = s.domain.for_actor(&s.admin).security();
+        let lab = security.create_scope("Lab", "").await.expect("scope");
+        let osd_role = security
+            .roles()
+            .await
+            .expect("roles")
+            .iter()
+            .find(|r| r.slug.as_deref() == Some("operating-system-deployment-manager"))
+            .expect("role")
+            .id;
+        let lab_osd = security
+            .create_user(
+                "lab-osd",
+                crate::PASSWORD,
+                osd_role,
+                ScopeSet::Only(BTreeSet::from([lab])),
+            )
+            .await
+            .expect("user");
+        let lab_osd = s.domain.accounts().actor(lab_osd).await.expect("actor");
+        security
+            .set_object_scopes(
+                ObjectType::OsImage,
+                objects[0].object_id,
+                &BTreeSet::from([lab]),
+            )
+            .await
+            .expect("image to lab");
+        let scoped = s.domain.for_actor(&lab_osd).prestaged();
+        let offered: Vec<ContentObject> = scoped
+            .choices()
+            .await
+            .expect("choices")
+            .into_iter()
+            .map(|(c, _)| c.object)
+            .collect();
+        assert_eq!(offered, vec![objects[0]]);
+        assert!(scoped.files().await.expect("files").is_empty());
+        let err = scoped
+            .create(objects.clone())
+            .await
+            .expect_err("an image outside the scopes");
+        assert!(matches!(err, Error::Forbidden(_)), "{err}");
+
+        // A Read-only Analyst makes none and is offered nothing.
+        let analyst = s.domain.for_actor(&s.analyst).prestaged();
+        assert!(!analyst.may_create());
+        assert!(matches!(
+            analyst.choices().await.expect_err("analyst"),
+            Error::Forbidden(_)
+        ));
         s.stop().await;
     }
 }

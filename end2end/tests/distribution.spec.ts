@@ -142,5 +142,61 @@ test('a DP enabled for prestaged content; a prestaged content file made, listed 
   expect(download.headers()['content-disposition']).toContain('attachment');
   expect((await download.body()).subarray(0, 17).toString()).toBe('WIMDECK-PRESTAGED');
   await page.screenshot({ path: testInfo.outputPath('prestaged.png'), fullPage: true });
+
+  // One file of several contents, chosen on the Distribution status page.
+  await page.goto('/distribution');
+  await hydrated(page);
+  const section = page.getByRole('region', { name: 'Prestaged content' });
+  const form = section.getByRole('form', { name: 'New prestaged content file' });
+  const boxes = form.getByRole('checkbox');
+  expect(await boxes.count()).toBeGreaterThanOrEqual(1);
+  // Nothing chosen: refused, saying so.
+  await form.getByRole('button', { name: 'Create prestaged content file' }).click();
+  await expect(section.getByRole('alert')).toContainText('Choose at least one content');
+  const count = await boxes.count();
+  for (let i = 0; i < count; i++) await boxes.nth(i).check();
+  await form.getByRole('button', { name: 'Create prestaged content file' }).click();
+  const queued = section.getByRole('status');
+  await expect(queued).toContainText(/Queued: job \d+/);
+  const job = (await queued.getByRole('link').textContent())!.replace('job ', '');
+  const made = section.getByRole('table', { name: 'Prestaged content files' }).getByRole('row', { name: new RegExp(`prestaged-${job}\\.wdprestage`) });
+  await expect(made).toBeVisible({ timeout: 45_000 });
+  await expect(made.getByRole('cell').nth(1)).toContainText(count > 1 ? /\(version \d+\), .*\(version \d+\)/ : /\(version \d+\)/);
+  await page.screenshot({ path: testInfo.outputPath('prestaged-several.png'), fullPage: true });
+  expect(unexpected(errors)).toEqual([]);
+});
+
+test('a DP group gets members chosen from every DP; the lists filter and say how much matched', async ({ page }, testInfo) => {
+  const errors = consoleErrors(page);
+  const group = `Group E2E ${testInfo.project.name}`;
+  await signIn(page);
+  await page.goto('/distribution-points');
+  await hydrated(page);
+  await page.getByRole('textbox', { name: 'New group' }).fill(group);
+  await page.getByRole('button', { name: 'Add group' }).click();
+  const details = page.locator('details.group', { hasText: group });
+  await expect(details).toContainText('0 member(s)');
+
+  // The member boxes appear when the group is opened.
+  await details.locator('summary').click();
+  await details.getByLabel('This server').check();
+  await details.getByRole('button', { name: 'Save members' }).click();
+  await expect(page.locator('details.group', { hasText: group })).toContainText('1 member(s)');
+  await expect(page.locator('details.group', { hasText: group }).locator('summary')).toContainText('This server');
+
+  // Filtering the list.
+  await page.getByLabel('Filter').fill('this server');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/q=this(\+|%20)server/);
+  const dps = page.getByRole('table', { name: 'Distribution points' });
+  await expect(dps.locator('tbody tr')).toHaveCount(1);
+  await expect(page.getByText(/^1–1 of 1 \(\d+ in all\)$/)).toBeVisible();
+
+  // The status page filters by state; its tiles lead there too.
+  await page.goto('/distribution');
+  await hydrated(page);
+  await page.getByRole('link', { name: /failed/ }).click();
+  await expect(page).toHaveURL(/\/distribution\?state=failed$/);
+  await expect(page.getByLabel('Status')).toHaveValue('failed');
   expect(unexpected(errors)).toEqual([]);
 });

@@ -185,22 +185,44 @@ async fn bench(size: usize) {
     // 3. The pages, with every DP and pair.
     let cookie = sign_in(&http, &site).await;
     let mut rows = Vec::new();
-    for (label, method, path) in [
+    let package_page = format!("/drivers?package={}", object.object_id);
+    let panel_form = format!("object_type=driver-package&object_id={}", object.object_id);
+    for (label, method, path, form) in [
         (
             "Distribution points page (HTML)",
             "GET",
             "/distribution-points",
+            "",
         ),
-        ("Distribution status page (HTML)", "GET", "/distribution"),
         (
-            "its server function (every pair, refreshed every 2 s)",
+            "Distribution status page (HTML)",
+            "GET",
+            "/distribution",
+            "",
+        ),
+        (
+            "its server function (a page of pairs, read again on each change)",
             "POST",
             "/api/distribution_status",
+            "",
         ),
         (
             "Distribution points list server function",
             "POST",
             "/api/list_distribution_points",
+            "",
+        ),
+        (
+            "the package's page with its Distribution panel (HTML)",
+            "GET",
+            package_page.as_str(),
+            "",
+        ),
+        (
+            "the panel's server function",
+            "POST",
+            "/api/content_distribution",
+            panel_form.as_str(),
         ),
     ] {
         let mut times = Vec::new();
@@ -213,7 +235,7 @@ async fn bench(size: usize) {
                     .post(format!("{site}{path}"))
                     .header("Origin", &site)
                     .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(""),
+                    .body(form.to_owned()),
             };
             let response = request
                 .header("Cookie", &cookie)

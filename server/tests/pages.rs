@@ -5,14 +5,17 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use domain::{
     Domain, Role,
+    authz::ObjectType,
     catalog::{ImageKind, kinds::ImportRequest},
+    content::ContentObject,
+    distribution::actions::Targets,
     drivers::{catalog::DriverFilter, import::DriverImportRequest},
     fixtures::{self, Arch, drivers::DriverPackage},
     jobs::{JobState, Runner},
     testing::{BACKENDS, TestDb, fast_runner_options, wait_until_final},
 };
 
-use crate::{PASSWORD, body_text, get, send, sign_in};
+use crate::{PASSWORD, body_text, get, post_form, send, sign_in};
 
 /// Names an attacker would give: each closes the title and opens something the browser obeys.
 const HOSTILE_IMAGE: &str =
@@ -390,6 +393,155 @@ async fn the_architecture_picker_shows_every_architecture_and_unknown() {
         assert!(
             selected[0].contains(&format!("value=\"{architecture}\"")),
             "{architecture:?}: {picker}"
+        );
+    }
+}
+
+/// The rows of the first table with `aria-label="{label}"`: each row's HTML.
+fn table_rows(html: &str, label: &str) -> Vec<String> {
+    let start = html
+        .find(&format!("aria-label=\"{label}\""))
+        .unwrap_or_else(|| panic!("no table {label}"));
+    let table = &html[start..start + html[start..].find("</table>").expect("table ends")];
+    table
+        .split("<tr")
+        .skip(2) // what precedes the first row, and the header row
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn distribution_lists_are_filtered_and_paged() {
+    use domain::distribution::points::{DpSettings, NewDp};
+    for backend in BACKENDS {
+        let site = Site::new(backend).await;
+        let app = server::router(site.domain.clone());
+        let cookie = sign_in(&app, "admin", PASSWORD).await;
+        let points = site.domain.for_actor(&site.admin).distribution_points();
+        for n in 1..=120 {
+            let description = if n % 2 == 0 { "Lab wing" } else { "" };
+            points
+                .create(NewDp {
+                    name: format!("Branch {n:03}"),
+                    settings: DpSettings {
+                        description: description.into(),
+                        ..Default::default()
+                    },
+                })
+                .await
+                .expect("dp");
+        }
+        let answer = |path: &'static str| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            async move {
+                let response = send(&app, get(path, Some(&cookie))).await;
+                (response.status(), body_text(response).await)
+            }
+        };
+        let page = |path: &'static str| async move {
+            let (status, html) = answer(path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            html
+        };
+
+        // The second page of a filter; "This server" does not match it.
+        let html = page("/distribution-points?q=branch&page=2").await;
+        assert!(html.contains("51–100 of 120 (121 in all)"), "{html}");
+        let rows = table_rows(&html, "Distribution points");
+        assert_eq!(rows.len(), 50);
+        assert!(rows[0].contains("Branch 051") && rows[49].contains("Branch 100"));
+        assert!(
+            html.contains("href=\"/distribution-points?q=branch\""),
+            "previous"
+        );
+        assert!(
+            html.contains("href=\"/distribution-points?q=branch&amp;page=3\""),
+            "next"
+        );
+
+        // Every word must be found, in the name or the description; then by status.
+        let html = page("/distribution-points?q=BRANCH+lab").await;
+        assert!(html.contains("1–50 of 60 (121 in all)"), "{html}");
+        let html = page("/distribution-points?health=not-enrolled&q=branch&page=3").await;
+        assert!(html.contains("101–120 of 120 (121 in all)"), "{html}");
+        assert_eq!(table_rows(&html, "Distribution points").len(), 20);
+        // A page past the end shows the last one.
+        let html = page("/distribution-points?page=99").await;
+        assert!(html.contains("101–121 of 121"), "{html}");
+
+        // A filter the page does not offer gets a clear error, not a list.
+        let (status, html) = answer("/distribution-points?health=sideways").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(html.contains("is not a status to filter by"), "{html}");
+        let (status, html) = answer("/distribution?state=%3Cb%3Edone").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(html.contains("is not a state to filter by"), "{html}");
+        assert!(!html.contains("<b>done"));
+        let html = page("/distribution?state=failed&q=branch").await;
+        assert!(html.contains("Nothing distributed yet."), "{html}");
+
+        // The OS image sent to all 120: its panel and the status page list 50 at a time.
+        let dps: Vec<i64> = points
+            .list()
+            .await
+            .expect("dps")
+            .into_iter()
+            .filter(|dp| dp.name.starts_with("Branch"))
+            .map(|dp| dp.id)
+            .collect();
+        let runner = Runner::start(&site.domain, fast_runner_options());
+        let object = ContentObject::new(ObjectType::OsImage, site.os_image);
+        let job = site
+            .domain
+            .for_actor(&site.admin)
+            .distribution()
+            .distribute(
+                object,
+                Targets {
+                    dps,
+                    groups: vec![],
+                },
+            )
+            .await
+            .expect("distribute");
+        let job = wait_until_final(&site.domain, job, Duration::from_secs(60)).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        runner.shutdown().await;
+        let panel = |form: String| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            async move {
+                let response = send(
+                    &app,
+                    post_form("/api/content_distribution", &form, Some(&cookie)),
+                )
+                .await;
+                let status = response.status();
+                let body = body_text(response).await;
+                assert_eq!(status, StatusCode::OK, "{form}: {body}");
+                serde_json::from_str::<serde_json::Value>(&body).expect("json")
+            }
+        };
+        let os = site.os_image;
+        let view = panel(format!("object_type=os-image&object_id={os}&page=3")).await;
+        assert_eq!(view["page"]["offset"], 100);
+        assert_eq!(view["page"]["matched"], 120);
+        assert_eq!(view["pairs"].as_array().expect("pairs").len(), 20);
+        assert_eq!(view["summary"]["total"], 120);
+        assert_eq!(view["pairs"][0]["dp_name"], "Branch 101");
+        let view = panel(format!(
+            "object_type=os-image&object_id={os}&q=branch+11&state=waiting"
+        ))
+        .await;
+        // Branch 011 and 110 to 119.
+        assert_eq!(view["page"]["matched"], 11);
+        assert_eq!(view["summary"]["total"], 120);
+        let view = panel(format!("object_type=os-image&object_id={os}&state=success")).await;
+        assert_eq!(view["page"]["matched"], 0);
+        let html = page("/distribution?state=waiting&page=2").await;
+        assert!(html.contains("51–100 of 120"), "{html}");
+        assert_eq!(
+            table_rows(&html, "Content on distribution points").len(),
+            50
         );
     }
 }

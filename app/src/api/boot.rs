@@ -354,11 +354,11 @@ pub async fn customize_boot_image(
     };
     let scratch = match scratch_mb.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(text) => Some(text.parse::<u32>().map_err(|_| AppError::Invalid {
-            field: "scratch_mb".into(),
-            message: format!(
-                "\"{text}\" is not a scratch space size in MB: choose one from the list."
-            ),
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            AppError::invalid(
+                "scratch_mb",
+                &format!("\"{text}\" is not a scratch space size in MB: choose one from the list."),
+            )
         })?),
     };
     let edit = CustomizationEdit {
@@ -515,12 +515,10 @@ pub async fn create_shell_image(
             },
         },
         other => {
-            return Err(AppError::Invalid {
-                field: "shell".into(),
-                message: format!(
-                    "\"{other}\" is not a kind of image to make: choose capture or discover."
-                ),
-            });
+            return Err(AppError::invalid(
+                "shell",
+                &format!("\"{other}\" is not a kind of image to make: choose capture or discover."),
+            ));
         }
     };
     Ok(domain

@@ -406,7 +406,7 @@ pub const DECLARED: &[Declared] = &[
     declare(
         <distribution::prestaged::CreatePrestagedFile as ServerFn>::PATH,
         Needs::All(&[(T::OsImage, O::Distribute)]),
-        "object_type=os-image&object_id={os}",
+        "contents=os-image:{os}",
     ),
     declare(
         <distribution::prestaged::DeletePrestagedFile as ServerFn>::PATH,

@@ -8,7 +8,8 @@
 //! - [`events`]: changes told to DPs' long polls and to pages, across site servers;
 //! - [`site`]: the site's side of the protocol ([`protocol`]) that DPs speak;
 //! - [`agent`]: the DP's side: fetch, verify, assemble, report;
-//! - [`jobs`]: the content library's jobs and the distribution job.
+//! - [`jobs`]: the content library's jobs and the distribution job;
+//! - [`listing`]: filtering and paging of the lists pages show.
 
 pub mod actions;
 pub mod agent;
@@ -17,6 +18,7 @@ pub mod demand;
 pub mod events;
 pub mod groups;
 pub mod jobs;
+pub mod listing;
 pub mod points;
 pub mod prestage;
 pub mod protocol;

@@ -16,7 +16,7 @@ use crate::{
     Actor, Config, Domain, Error, Result,
     authz::{ObjectType, Operation},
     content::{
-        ContentObject,
+        Content, ContentObject,
         prestaged::{self, EXTENSION, PackageIndex, PackagedVersion},
     },
     jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, NewJob},
@@ -27,6 +27,13 @@ pub const PRESTAGE_JOB: &str = "content-prestage";
 
 /// The most contents one file may hold.
 const MAX_OBJECTS: usize = 100;
+
+/// The kinds of object whose content goes in prestaged files.
+const CONTENT_KINDS: [ObjectType; 3] = [
+    ObjectType::BootImage,
+    ObjectType::OsImage,
+    ObjectType::DriverPackage,
+];
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,8 +75,8 @@ fn path_of(config: &Config, name: &str) -> Result<PathBuf> {
 
 /// Distribute on each object of a file. An object deleted since the file was made needs
 /// Distribute on its kind (its scopes are gone with it).
-async fn check_file(domain: &Domain, actor: &Actor, index: &PackageIndex) -> Result<()> {
-    for version in &index.contents {
+async fn check_file(domain: &Domain, actor: &Actor, contents: &[PackagedVersion]) -> Result<()> {
+    for version in contents {
         let object = ContentObject::new(version.object_type, version.object_id);
         match check_object(domain, actor, object, Operation::Distribute).await {
             Err(Error::NotFound(_)) => actor.require(object.object_type, Operation::Distribute)?,
@@ -107,66 +114,134 @@ impl<'a> ActorPrestaged<'a> {
             .await
     }
 
+    /// Whether the user may make prestaged files of some kind of content.
+    pub fn may_create(&self) -> bool {
+        CONTENT_KINDS
+            .iter()
+            .any(|kind| self.actor.holds(*kind, Operation::Distribute))
+    }
+
+    /// The library's contents the user may put in a file (Distribute on each; content is in
+    /// the library once distributed or versioned), with their newest version's number.
+    pub async fn choices(&self) -> Result<Vec<(Content, Option<i32>)>> {
+        if !self.may_create() {
+            return Err(Error::forbidden(
+                ObjectType::OsImage,
+                Operation::Distribute,
+                "You may not distribute any content.",
+            ));
+        }
+        let mut out = Vec::new();
+        for content in self.domain.content().list().await? {
+            match check_object(
+                self.domain,
+                self.actor,
+                content.object,
+                Operation::Distribute,
+            )
+            .await
+            {
+                Ok(_) => {}
+                // Not the user's to send, or its object is gone: not offered.
+                Err(Error::Forbidden(_) | Error::NotFound(_)) => continue,
+                Err(other) => return Err(other),
+            }
+            let newest = self
+                .domain
+                .content()
+                .versions(content.id)
+                .await?
+                .first()
+                .map(|v| v.number);
+            out.push((content, newest));
+        }
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name).then(a.0.id.cmp(&b.0.id)));
+        Ok(out)
+    }
+
     /// The files holding `object`'s content, newest first (Read on the object).
     pub async fn files_of(&self, object: ContentObject) -> Result<Vec<PrestagedFile>> {
         check_object(self.domain, self.actor, object, Operation::Read).await?;
-        let dir = folder(self.domain.config());
-        tokio::task::spawn_blocking(move || {
-            let mut files = Vec::new();
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                return Ok(files);
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !name.ends_with(&format!(".{EXTENSION}")) || name.starts_with('.') {
-                    continue;
-                }
-                let Ok(index) = prestaged::read_index(&entry.path()) else {
-                    continue;
-                };
-                if !index
-                    .contents
-                    .iter()
-                    .any(|v| v.object_type == object.object_type && v.object_id == object.object_id)
-                {
-                    continue;
-                }
-                files.push(PrestagedFile {
-                    name,
-                    bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
-                    created_at_ms: index.created_at_ms,
-                    created_by: index.created_by,
-                    versions: index.contents,
-                });
-            }
-            files.sort_by(|a, b| {
-                b.created_at_ms
-                    .cmp(&a.created_at_ms)
-                    .then(b.name.cmp(&a.name))
-            });
-            Ok(files)
+        scan(self.domain.config(), move |index| {
+            index
+                .contents
+                .iter()
+                .any(|v| v.object_type == object.object_type && v.object_id == object.object_id)
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// Every file the user may download (Distribute on everything in it), newest first.
+    pub async fn files(&self) -> Result<Vec<PrestagedFile>> {
+        let mut files = Vec::new();
+        for file in scan(self.domain.config(), |_| true).await? {
+            match check_file(self.domain, self.actor, &file.versions).await {
+                Ok(()) => files.push(file),
+                Err(Error::Forbidden(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(files)
     }
 
     /// A file to download: its path, once the user may distribute everything in it.
     pub async fn open(&self, name: &str) -> Result<PathBuf> {
         let path = path_of(self.domain.config(), name)?;
         let index = read_index(&path).await?;
-        check_file(self.domain, self.actor, &index).await?;
+        check_file(self.domain, self.actor, &index.contents).await?;
         Ok(path)
     }
 
     pub async fn delete(&self, name: &str) -> Result<()> {
         let path = path_of(self.domain.config(), name)?;
         let index = read_index(&path).await?;
-        check_file(self.domain, self.actor, &index).await?;
+        check_file(self.domain, self.actor, &index.contents).await?;
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
+}
+
+/// The prestaged files whose index `keep` takes, newest first (unreadable ones left out).
+async fn scan(
+    config: &Config,
+    keep: impl Fn(&PackageIndex) -> bool + Send + 'static,
+) -> Result<Vec<PrestagedFile>> {
+    let dir = folder(config);
+    tokio::task::spawn_blocking(move || {
+        let mut files = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(files);
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(&format!(".{EXTENSION}")) || name.starts_with('.') {
+                continue;
+            }
+            let Ok(index) = prestaged::read_index(&entry.path()) else {
+                continue;
+            };
+            if !keep(&index) {
+                continue;
+            }
+            files.push(PrestagedFile {
+                name,
+                bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
+                created_at_ms: index.created_at_ms,
+                created_by: index.created_by,
+                versions: index.contents,
+            });
+        }
+        files.sort_by(|a, b| {
+            b.created_at_ms
+                .cmp(&a.created_at_ms)
+                .then(b.name.cmp(&a.name))
+        });
+        Ok(files)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 async fn read_index(path: &Path) -> Result<PackageIndex> {

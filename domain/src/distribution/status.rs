@@ -61,7 +61,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, state: DistState) {
+    pub(crate) fn add(&mut self, state: DistState) {
         self.total += 1;
         match state {
             DistState::Success => self.success += 1,

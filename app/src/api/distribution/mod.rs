@@ -45,11 +45,30 @@ pub struct GroupRow {
     pub contents: usize,
 }
 
+/// How many rows a distribution list shows at once.
+pub const PAGE_SIZE: usize = 50;
+
+/// Where a list's rows sit among those that matched its filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    /// Rows that matched the filter.
+    pub matched: u32,
+    /// The first row's position among them (0-based).
+    pub offset: u32,
+    pub size: u32,
+    /// Rows there are, filter or not.
+    pub total: u32,
+}
+
 /// The Distribution points page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DpListView {
+    /// The DPs of this page that matched the filter.
     pub rows: Vec<DpRow>,
+    pub page: PageInfo,
     pub groups: Vec<GroupRow>,
+    /// Every DP the user sees, to choose group members from (empty unless `may_create`).
+    pub choices: Vec<(i64, String)>,
     pub may_create: bool,
     pub offline_after_minutes: u32,
 }
@@ -136,7 +155,10 @@ pub struct ContentDistributionView {
     pub differential: bool,
     /// (number, total bytes, bytes it brought to the library, created at).
     pub newest_version: Option<(i32, u64, u64, i64)>,
+    /// The DPs of this page that matched the filter, problems first.
     pub pairs: Vec<PairView>,
+    pub page: PageInfo,
+    /// Every DP it was sent to, filter or not.
     pub summary: SummaryView,
     /// DPs and groups it can be sent to by this user: (id, name).
     pub dps: Vec<(i64, String)>,
@@ -171,18 +193,35 @@ pub struct LibraryView {
 /// The Distribution status page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
+    /// Every pair the user sees, filter or not.
     pub summary: SummaryView,
+    /// The pairs of this page that matched the filter, problems first.
     pub pairs: Vec<PairView>,
+    pub page: PageInfo,
     pub library: LibraryView,
+    /// For users who may distribute some kind of content.
+    pub prestaged: Option<prestaged::PrestagedView>,
 }
 
-/// The Distribution points page.
+/// The Distribution points page: the DPs whose name or description has every word of `q`
+/// and whose status is `health` (`online`, `offline`, `not-enrolled`, `disabled`,
+/// `revoked`), [`PAGE_SIZE`] at a time (`page` from 1).
 #[server(endpoint = "list_distribution_points")]
-pub async fn list_distribution_points() -> Result<DpListView, AppError> {
+pub async fn list_distribution_points(
+    q: Option<String>,
+    health: Option<String>,
+    page: Option<u32>,
+) -> Result<DpListView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
+    use domain::distribution::listing;
+    let filter = listing::DpFilter::new(
+        health.as_deref().unwrap_or_default(),
+        q.as_deref().unwrap_or_default(),
+    )?;
     let points = domain.for_actor(&actor).distribution_points();
     let dps = points.list().await?;
+    let total = dps.len();
     let pairs = domain
         .for_actor(&actor)
         .distribution_status()
@@ -208,10 +247,24 @@ pub async fn list_distribution_points() -> Result<DpListView, AppError> {
             contents: g.contents.len(),
         })
         .collect();
+    let may_create = points.may_create();
+    let choices = if may_create {
+        dps.iter().map(|d| (d.id, d.name.clone())).collect()
+    } else {
+        Vec::new()
+    };
+    let shown = listing::points(dps, &filter, ssr::window(page));
+    let contents = ssr::contents_per_dp(&pairs);
     Ok(DpListView {
-        rows: dps.iter().map(|d| ssr::dp_row(d, &pairs)).collect(),
+        page: ssr::page_info(&shown, total),
+        rows: shown
+            .rows
+            .iter()
+            .map(|d| ssr::dp_row(d, contents.get(&d.id).copied().unwrap_or_default()))
+            .collect(),
         groups,
-        may_create: points.may_create(),
+        choices,
+        may_create,
         offline_after_minutes: domain.config().distribution.offline_after_minutes,
     })
 }
@@ -263,7 +316,13 @@ pub async fn distribution_point_detail(id: i64) -> Result<DpDetailView, AppError
         .await?;
     use domain::authz::Operation;
     Ok(DpDetailView {
-        row: ssr::dp_row(&dp, &pairs),
+        row: ssr::dp_row(
+            &dp,
+            ssr::contents_per_dp(&pairs)
+                .get(&id)
+                .copied()
+                .unwrap_or_default(),
+        ),
         settings: ssr::settings_view(&dp.settings),
         enrolled_at_ms: dp.enrolled_at_ms,
         revoked_at_ms: dp.revoked_at_ms,
@@ -390,21 +449,26 @@ pub async fn delete_dp_group(id: i64) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The Distribution tab of an image or a driver package.
+/// The Distribution tab of an image or a driver package: its DPs are filtered and paged as
+/// on the Distribution status page (`q`, `state`, `page`).
 #[server(endpoint = "content_distribution")]
 pub async fn content_distribution(
     object_type: String,
     object_id: i64,
+    q: Option<String>,
+    state: Option<String>,
+    page: Option<u32>,
 ) -> Result<ContentDistributionView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
     let object = ssr::object(&object_type, object_id)?;
+    let filter = ssr::pair_filter(q, state)?;
     let status = domain
         .for_actor(&actor)
         .distribution_status()
         .content(object)
         .await?;
-    ssr::content_view(&domain, &actor, status).await
+    ssr::content_view(&domain, &actor, status, &filter, ssr::window(page)).await
 }
 
 /// Sends content to DPs and groups (ids, comma-separated); returns the job's id.
@@ -534,12 +598,20 @@ pub async fn distribution_history(
         .collect())
 }
 
-/// The Distribution status page: every content on every DP this user may see, and the
-/// library's size.
+/// The Distribution status page: the library's size, and every content on every DP this user
+/// may see, counted; listed are those whose content or DP name has every word of `q` and
+/// whose state is `state` (`failed`, `in-progress`, `waiting`, `success`), problems first,
+/// [`PAGE_SIZE`] at a time (`page` from 1).
 #[server(endpoint = "distribution_status")]
-pub async fn distribution_status() -> Result<StatusView, AppError> {
+pub async fn distribution_status(
+    q: Option<String>,
+    state: Option<String>,
+    page: Option<u32>,
+) -> Result<StatusView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
+    use domain::distribution::listing;
+    let filter = ssr::pair_filter(q, state)?;
     domain
         .for_actor(&actor)
         .distribution_points()
@@ -550,14 +622,14 @@ pub async fn distribution_status() -> Result<StatusView, AppError> {
         .distribution_status()
         .pairs(None, None)
         .await?;
+    let total = pairs.len();
+    let (shown, summary) = listing::pairs(pairs, &filter, ssr::window(page));
     let stats = domain.content().stats().await?;
-    let mut summary = SummaryView::default();
-    for pair in &pairs {
-        ssr::count(&mut summary, pair.state);
-    }
     Ok(StatusView {
-        summary,
-        pairs: pairs.iter().map(ssr::pair).collect(),
+        prestaged: prestaged::overview(&domain, &actor).await?,
+        summary: ssr::summary_view(&summary),
+        page: ssr::page_info(&shown, total),
+        pairs: shown.rows.iter().map(ssr::pair).collect(),
         library: LibraryView {
             contents: stats.contents,
             versions: stats.versions,

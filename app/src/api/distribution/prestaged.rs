@@ -1,6 +1,6 @@
-//! Prestaged content files of a content: create (a job), delete; they are listed with the
-//! content's distribution ([`super::content_distribution`]) and downloaded from
-//! [`PRESTAGED_ROUTE`](crate::api::permissions::PRESTAGED_ROUTE).
+//! Prestaged content files: create one of chosen contents (a job), list, delete. A content's
+//! files are also listed with its distribution ([`super::content_distribution`]); files are
+//! downloaded from [`PRESTAGED_ROUTE`](crate::api::permissions::PRESTAGED_ROUTE).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,57 @@ pub struct PrestagedFileView {
     pub download: String,
 }
 
+/// A content that can go in a prestaged file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrestageChoice {
+    /// `os-image:3`: what [`create_prestaged_file`] takes.
+    pub key: String,
+    pub name: String,
+    /// "OS image", "Boot image", "Driver package".
+    pub kind: String,
+    /// The newest version's number (a file holds the newest version, made then if needed).
+    pub version: Option<i32>,
+}
+
+/// The Prestaged content section of the Distribution status page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrestagedView {
+    pub choices: Vec<PrestageChoice>,
+    /// Files the user may download (Distribute on everything in them).
+    pub files: Vec<PrestagedFileView>,
+}
+
+/// What the Distribution status page shows of prestaged content, for a user who may
+/// distribute some kind of content.
+#[cfg(feature = "ssr")]
+pub(crate) async fn overview(
+    domain: &domain::Domain,
+    actor: &domain::Actor,
+) -> Result<Option<PrestagedView>, AppError> {
+    let prestaged = domain.for_actor(actor).prestaged();
+    if !prestaged.may_create() {
+        return Ok(None);
+    }
+    let choices = prestaged
+        .choices()
+        .await?
+        .into_iter()
+        .map(|(content, version)| PrestageChoice {
+            key: super::ssr::object_key(content.object),
+            name: content.name,
+            kind: content.object.object_type.label().to_owned(),
+            version,
+        })
+        .collect();
+    let files = prestaged
+        .files()
+        .await?
+        .into_iter()
+        .map(file_view)
+        .collect();
+    Ok(Some(PrestagedView { choices, files }))
+}
+
 #[cfg(feature = "ssr")]
 pub(crate) fn file_view(f: domain::distribution::prestage::PrestagedFile) -> PrestagedFileView {
     PrestagedFileView {
@@ -31,18 +82,14 @@ pub(crate) fn file_view(f: domain::distribution::prestage::PrestagedFile) -> Pre
     }
 }
 
-/// Queues the writing of a prestaged content file of the content's newest version; returns
-/// the job.
+/// Queues the writing of one prestaged content file holding the newest version of each
+/// content (`contents`: keys such as `os-image:3`, comma-separated); returns the job.
 #[server(endpoint = "create_prestaged_file")]
-pub async fn create_prestaged_file(object_type: String, object_id: i64) -> Result<i64, AppError> {
+pub async fn create_prestaged_file(contents: String) -> Result<i64, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
-    let object = super::ssr::object(&object_type, object_id)?;
-    Ok(domain
-        .for_actor(&actor)
-        .prestaged()
-        .create(vec![object])
-        .await?)
+    let objects = super::ssr::object_keys(&contents)?;
+    Ok(domain.for_actor(&actor).prestaged().create(objects).await?)
 }
 
 /// Deletes a prestaged content file.

@@ -10,19 +10,19 @@ use domain::{
     content::ContentObject,
     distribution::{
         assign::DistState,
+        listing::{self, Page, PairFilter, StateGroup, Window},
         points::{DistributionPoint, DpKind, DpSettings},
         protocol::WorkAction,
-        status::{ContentDistribution, PairStatus},
+        status::{ContentDistribution, PairStatus, Summary},
     },
 };
+use std::collections::HashMap;
 
 use super::*;
 
+/// A refusal of a form field (400, as the domain's own refusals).
 pub(crate) fn invalid(field: &str, message: &str) -> AppError {
-    AppError::Invalid {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }
+    AppError::invalid(field, message)
 }
 
 pub(crate) fn checked(value: Option<String>) -> bool {
@@ -67,6 +67,32 @@ pub(crate) fn object(object_type: &str, id: i64) -> Result<ContentObject, AppErr
         }
     };
     Ok(ContentObject::new(object_type, id))
+}
+
+/// `os-image:3`: an object as forms name it.
+pub(crate) fn object_key(object: ContentObject) -> String {
+    format!("{}:{}", object.object_type.slug(), object.object_id)
+}
+
+/// Objects named by comma-separated [`object_key`]s.
+pub(crate) fn object_keys(text: &str) -> Result<Vec<ContentObject>, AppError> {
+    let choose = || invalid("contents", "Choose content from the list.");
+    let objects: Vec<ContentObject> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|key| {
+            let (kind, id) = key.split_once(':').ok_or_else(choose)?;
+            object(kind, id.parse().map_err(|_| choose())?)
+        })
+        .collect::<Result<_, _>>()?;
+    if objects.is_empty() {
+        return Err(invalid(
+            "contents",
+            "Choose at least one content to put in the file.",
+        ));
+    }
+    Ok(objects)
 }
 
 pub(crate) fn action(text: &str) -> Result<WorkAction, AppError> {
@@ -141,8 +167,34 @@ pub(crate) fn settings_view(settings: &DpSettings) -> DpSettingsView {
     }
 }
 
-pub(crate) fn dp_row(dp: &DistributionPoint, pairs: &[PairStatus]) -> DpRow {
-    let mine: Vec<&PairStatus> = pairs.iter().filter(|p| p.dp_id == dp.id).collect();
+/// Contents in place and contents sent, per DP.
+pub(crate) fn contents_per_dp(pairs: &[PairStatus]) -> HashMap<i64, (u32, u32)> {
+    let mut out: HashMap<i64, (u32, u32)> = HashMap::new();
+    for pair in pairs {
+        let (ok, total) = out.entry(pair.dp_id).or_default();
+        *ok += u32::from(pair.state == DistState::Success);
+        *total += 1;
+    }
+    out
+}
+
+/// The `page`th window (from 1) of a list.
+pub(crate) fn window(page: Option<u32>) -> Window {
+    Window::page(page.unwrap_or(1) as usize, PAGE_SIZE)
+}
+
+pub(crate) fn page_info<T>(page: &Page<T>, total: usize) -> PageInfo {
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    PageInfo {
+        matched: narrow(page.matched),
+        offset: narrow(page.offset),
+        size: narrow(PAGE_SIZE),
+        total: narrow(total),
+    }
+}
+
+/// `contents`: in place, and sent (see [`contents_per_dp`]).
+pub(crate) fn dp_row(dp: &DistributionPoint, contents: (u32, u32)) -> DpRow {
     DpRow {
         id: dp.id,
         name: dp.name.clone(),
@@ -162,11 +214,8 @@ pub(crate) fn dp_row(dp: &DistributionPoint, pairs: &[PairStatus]) -> DpRow {
         free_bytes: dp.free_bytes,
         library_bytes: dp.library_bytes,
         agent_version: dp.agent_version.clone().unwrap_or_default(),
-        contents_ok: mine
-            .iter()
-            .filter(|p| p.state == DistState::Success)
-            .count() as u32,
-        contents_total: mine.len() as u32,
+        contents_ok: contents.0,
+        contents_total: contents.1,
         row_version: dp.row_version,
     }
 }
@@ -204,20 +253,33 @@ pub(crate) fn pair(p: &PairStatus) -> PairView {
     }
 }
 
-pub(crate) fn count(summary: &mut SummaryView, state: DistState) {
-    summary.total += 1;
-    match state {
-        DistState::Success => summary.success += 1,
-        DistState::InProgress => summary.in_progress += 1,
-        DistState::Waiting | DistState::Removing => summary.waiting += 1,
-        DistState::Failed | DistState::ValidationFailed => summary.failed += 1,
+pub(crate) fn summary_view(s: &Summary) -> SummaryView {
+    SummaryView {
+        total: s.total,
+        success: s.success,
+        in_progress: s.in_progress,
+        waiting: s.waiting,
+        failed: s.failed,
     }
+}
+
+/// What a list of pairs shows: `state` one of [`StateGroup`]'s slugs, `q` words.
+pub(crate) fn pair_filter(
+    q: Option<String>,
+    state: Option<String>,
+) -> Result<PairFilter, AppError> {
+    Ok(PairFilter {
+        state: StateGroup::parse(state.as_deref().unwrap_or_default())?,
+        text: q.unwrap_or_default(),
+    })
 }
 
 pub(crate) async fn content_view(
     domain: &Domain,
     actor: &Actor,
     status: ContentDistribution,
+    filter: &PairFilter,
+    window: Window,
 ) -> Result<ContentDistributionView, AppError> {
     let object = status.object;
     let object_type = object.object_type;
@@ -229,17 +291,14 @@ pub(crate) async fn content_view(
     let (may_distribute, may_validate, may_modify) =
         (rights.distribute, rights.validate, rights.modify);
     let (dps, groups) = if may_distribute {
-        let points = domain.for_actor(actor).distribution_points();
-        let mut dps = Vec::new();
-        for dp in points.list().await? {
-            if points
-                .operations_on(dp.id)
-                .await?
-                .contains(&Operation::Distribute)
-            {
-                dps.push((dp.id, dp.name));
-            }
-        }
+        let dps = domain
+            .for_actor(actor)
+            .distribution_points()
+            .list_allowing(Operation::Distribute)
+            .await?
+            .into_iter()
+            .map(|dp| (dp.id, dp.name))
+            .collect();
         let groups = domain
             .for_actor(actor)
             .dp_groups()
@@ -264,7 +323,8 @@ pub(crate) async fn content_view(
     } else {
         Vec::new()
     };
-    let s = &status.summary;
+    let total = status.pairs.len();
+    let (shown, _) = listing::pairs(status.pairs, filter, window);
     Ok(ContentDistributionView {
         object_type: match object_type {
             ObjectType::BootImage => "boot-image",
@@ -281,14 +341,9 @@ pub(crate) async fn content_view(
             .newest_version
             .as_ref()
             .map(|v| (v.number, v.total_bytes, v.new_bytes, v.created_at_ms)),
-        pairs: status.pairs.iter().map(pair).collect(),
-        summary: SummaryView {
-            total: s.total,
-            success: s.success,
-            in_progress: s.in_progress,
-            waiting: s.waiting,
-            failed: s.failed,
-        },
+        pairs: shown.rows.iter().map(pair).collect(),
+        page: page_info(&shown, total),
+        summary: summary_view(&status.summary),
         dps,
         groups,
         prestaged_files,
@@ -313,4 +368,37 @@ pub(crate) fn site_url() -> Result<String, AppError> {
         })
         .unwrap_or("SITE");
     Ok(format!("{}://{host}", if tls { "https" } else { "http" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_name_contents_and_anything_else_is_refused() {
+        let objects = object_keys("os-image:3, boot-image:12,,driver-package:7").expect("keys");
+        assert_eq!(
+            objects,
+            [
+                ContentObject::new(ObjectType::OsImage, 3),
+                ContentObject::new(ObjectType::BootImage, 12),
+                ContentObject::new(ObjectType::DriverPackage, 7),
+            ]
+        );
+        assert_eq!(object_key(objects[1]), "boot-image:12");
+        for bad in [
+            "",
+            " , ",
+            "os-image",
+            "os-image:x",
+            "user:1",
+            "../os-image:1",
+        ] {
+            let error = object_keys(bad).expect_err(bad);
+            assert!(
+                matches!(&error, AppError::Invalid { field, .. } if field == "contents" || field == "object_type"),
+                "{bad}: {error:?}"
+            );
+        }
+    }
 }

@@ -10,13 +10,16 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::{components::Form, hooks::use_query_map};
 
 pub use panel::DistributionPanel;
 pub use points::{DistributionPointPage, DistributionPointsPage};
+use prestaged::PrestagedSection;
 
 use crate::{
     api::distribution::{
-        ContentOnDp, PairView, StatusView, SummaryView, distribution_history, distribution_status,
+        ContentOnDp, PageInfo, PairView, StatusView, SummaryView, distribution_history,
+        distribution_status,
         live::{Follow, watch_distribution},
     },
     components::error::{ErrorBanner, action_error},
@@ -261,15 +264,88 @@ fn PairActions(pair: PairView, distribute: bool, validate: bool) -> impl IntoVie
     }
 }
 
+/// The states the status page and the panels filter by: (value, label).
+pub(super) const STATES: [(&str, &str); 4] = [
+    ("failed", "Failed"),
+    ("in-progress", "In progress"),
+    ("waiting", "Waiting"),
+    ("success", "Success"),
+];
+
+/// `base?name=value&…&page=N`: the non-empty `params`, and the page unless it is the first.
+pub(super) fn list_href(base: &str, params: &[(&str, String)], page: u32) -> String {
+    let mut query: Vec<String> = params
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name}={}", format::url_component(value)))
+        .collect();
+    if page > 1 {
+        query.push(format!("page={page}"));
+    }
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", query.join("&"))
+    }
+}
+
+/// "51–100 of 420 (500 in all)" and the ways to the pages before and after: what
+/// `go(page, label)` makes (a link or a button). Nothing when one page shows every row.
+#[component]
+pub(super) fn Pager<V: IntoView + 'static>(
+    info: PageInfo,
+    go: impl Fn(u32, &'static str) -> V,
+) -> impl IntoView {
+    let size = info.size.max(1);
+    // Everything on one page, nothing filtered out: nothing to say.
+    if info.matched == info.total && info.total <= size {
+        return ().into_any();
+    }
+    let page = info.offset / size + 1;
+    let shown_to = (info.offset + size).min(info.matched);
+    let mut text = if info.matched == 0 {
+        "None matches.".to_owned()
+    } else {
+        format!("{}–{shown_to} of {}", info.offset + 1, info.matched)
+    };
+    if info.matched != info.total {
+        text.push_str(&format!(" ({} in all)", info.total));
+    }
+    let previous = (page > 1).then(|| go(page - 1, "← Previous"));
+    let next = (shown_to < info.matched).then(|| go(page + 1, "Next →"));
+    let nav = (previous.is_some() || next.is_some())
+        .then(|| view! { <nav class="pager" aria-label="Pages">{previous}{next}</nav> });
+    view! {
+        <p class="muted">{text}</p>
+        {nav}
+    }
+    .into_any()
+}
+
+/// [`Pager`]'s links to pages of a list at `base` with query `params`.
+pub(super) fn page_links(
+    base: &'static str,
+    params: Vec<(&'static str, String)>,
+) -> impl Fn(u32, &'static str) -> AnyView {
+    move |page, label| view! { <a href=list_href(base, &params, page)>{label}</a> }.into_any()
+}
+
 #[component]
 pub fn DistributionStatusPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |name: &str| query.read().get(name).unwrap_or_default();
     let reload = RwSignal::new(0u32);
-    let status = Resource::new(move || reload.get(), |_| distribution_status());
+    let status = Resource::new(
+        move || (param("q"), param("state"), param("page"), reload.get()),
+        |(q, state, page, _)| distribution_status(Some(q), Some(state), page.parse().ok()),
+    );
     follow(|| Follow::All, reload);
-    // Rates and percentages move while transfers run; health changes with time alone.
+    // Rates and percentages move while transfers run, and a prestaged file appears when its
+    // job ends; health changes with time alone.
     let busy = RwSignal::new(false);
+    let (watch_until, queued) = (RwSignal::new(0.0_f64), RwSignal::new(None));
     every(REFRESH, move || {
-        if busy.get_untracked() {
+        if busy.get_untracked() || js_now() < watch_until.get_untracked() {
             reload.update(|n| *n += 1);
         }
     });
@@ -280,7 +356,12 @@ pub fn DistributionStatusPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {
-                    Ok(view) => view! { <StatusBody view busy /> }.into_any(),
+                    Ok(mut view) => {
+                        let prestaged = view.prestaged.take().map(|view| view! {
+                            <PrestagedSection view reload watch_until queued />
+                        });
+                        view! { <StatusBody view busy q=param("q") state=param("state") />{prestaged} }.into_any()
+                    }
                     Err(error) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
@@ -289,7 +370,7 @@ pub fn DistributionStatusPage() -> impl IntoView {
 }
 
 #[component]
-fn StatusBody(view: StatusView, busy: RwSignal<bool>) -> impl IntoView {
+fn StatusBody(view: StatusView, busy: RwSignal<bool>, q: String, state: String) -> impl IntoView {
     busy.set(view.summary.in_progress + view.summary.waiting > 0);
     let l = &view.library;
     let library = format!(
@@ -302,15 +383,35 @@ fn StatusBody(view: StatusView, busy: RwSignal<bool>) -> impl IntoView {
     );
     let s = &view.summary;
     let failed_class = if s.failed > 0 { "alert" } else { "" };
+    // A tile lists the pairs it counts.
+    let tile = |state: &str| list_href("/distribution", &[("state", state.to_owned())], 1);
+    let go = page_links(
+        "/distribution",
+        vec![("q", q.clone()), ("state", state.clone())],
+    );
     view! {
         <ul class="tiles" aria-label="Summary">
-            <li><strong>{s.success}</strong>" in place"</li>
-            <li><strong>{s.in_progress}</strong>" in progress"</li>
-            <li><strong>{s.waiting}</strong>" waiting"</li>
-            <li class=failed_class><strong>{s.failed}</strong>" failed"</li>
+            <li><a href=tile("success")><strong>{s.success}</strong>" in place"</a></li>
+            <li><a href=tile("in-progress")><strong>{s.in_progress}</strong>" in progress"</a></li>
+            <li><a href=tile("waiting")><strong>{s.waiting}</strong>" waiting"</a></li>
+            <li class=failed_class><a href=tile("failed")><strong>{s.failed}</strong>" failed"</a></li>
         </ul>
         <p class="muted">{library}</p>
+        <Form method="GET" action="/distribution" attr:class="filters">
+            <label>"Filter"
+                <input type="search" name="q" value=q.clone() placeholder="Content or distribution point" />
+            </label>
+            <label>"Status"
+                <select name="state">
+                    <option value="" selected=state.is_empty()>"Any"</option>
+                    {STATES.iter().map(|(v, l)| view! { <option value=*v selected=state == *v>{*l}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="secondary">"Filter"</button>
+        </Form>
+        {(view.page.total == 0).then(|| view! { <p class="muted">"Nothing distributed yet."</p> })}
         <PairTableWithContent pairs=view.pairs />
+        <Pager info=view.page go />
     }
 }
 
@@ -318,7 +419,7 @@ fn StatusBody(view: StatusView, busy: RwSignal<bool>) -> impl IntoView {
 #[component]
 fn PairTableWithContent(pairs: Vec<PairView>) -> impl IntoView {
     if pairs.is_empty() {
-        return view! { <p class="muted">"Nothing distributed yet."</p> }.into_any();
+        return ().into_any();
     }
     view! {
         <div class="table-scroll">

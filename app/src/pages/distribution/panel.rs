@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 
 use super::{
-    IDLE_REFRESH, PairTable, REFRESH, follow, js_now, prestaged::PrestagedFiles, summary_text,
+    IDLE_REFRESH, Pager, PairTable, REFRESH, STATES, follow, js_now, prestaged::PrestagedFiles,
+    summary_text,
 };
 use crate::{
     api::distribution::{
@@ -39,10 +40,26 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
         },
         reload,
     );
+    // Which of its DPs the panel lists (as the Distribution status page filters them).
+    let shown = Shown {
+        q: RwSignal::new(String::new()),
+        state: RwSignal::new(String::new()),
+        page: RwSignal::new(1u32),
+    };
     let object = object_type.clone();
     let status = Resource::new(
-        move || (object.clone(), reload.get()),
-        move |(object, _)| content_distribution(object, id),
+        move || {
+            (
+                object.clone(),
+                shown.q.get(),
+                shown.state.get(),
+                shown.page.get(),
+                reload.get(),
+            )
+        },
+        move |(object, q, state, page, _)| {
+            content_distribution(object, id, Some(q), Some(state), Some(page))
+        },
     );
     view! {
         <section class="panel" id="distribution" aria-label="Distribution">
@@ -50,7 +67,7 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match status.await {
-                        Ok(view) => view! { <ContentDistribution view reload watch_until queued /> }.into_any(),
+                        Ok(view) => view! { <ContentDistribution view reload watch_until queued shown /> }.into_any(),
                         Err(error) => view! { <ErrorBanner error /> }.into_any(),
                     }
                 })}
@@ -59,12 +76,24 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
     }
 }
 
+/// The filter and page of the panel's DPs.
+#[derive(Clone, Copy)]
+struct Shown {
+    q: RwSignal<String>,
+    state: RwSignal<String>,
+    page: RwSignal<u32>,
+}
+
+/// The panel offers a filter once it lists more DPs than this.
+const FILTER_FROM: u32 = 10;
+
 #[component]
 fn ContentDistribution(
     view: ContentDistributionView,
     reload: RwSignal<u32>,
     watch_until: RwSignal<f64>,
     queued: RwSignal<Option<i64>>,
+    shown: Shown,
 ) -> impl IntoView {
     let distribute = ServerAction::<DistributeContent>::new();
     let update = ServerAction::<UpdateDistributionPoints>::new();
@@ -83,10 +112,7 @@ fn ContentDistribution(
             reload.update(|n| *n += 1);
         }
     });
-    let busy = view
-        .pairs
-        .iter()
-        .any(|p| matches!(p.state.as_str(), "waiting" | "in-progress" | "removing"));
+    let busy = view.summary.waiting + view.summary.in_progress > 0;
     if busy {
         watch_until.update(|t| *t = t.max(js_now() + 5_000.0));
     }
@@ -133,7 +159,12 @@ fn ContentDistribution(
         {move || queued.get().map(|job| view! {
             <p class="muted" role="status">"Queued: " <a href=format!("/jobs/{job}")>{format!("job {job}")}</a></p>
         })}
+        {(view.page.total > FILTER_FROM || !shown.q.get_untracked().is_empty() || !shown.state.get_untracked().is_empty())
+            .then(|| view! { <PairFilters shown /> })}
         <PairTable pairs=view.pairs.clone() show_dp=true actions=(view.may_distribute, view.may_validate) />
+        <Pager info=view.page go=move |page, label| view! {
+            <button type="button" class="secondary small" on:click=move |_| shown.page.set(page)>{label}</button>
+        } />
         {view.may_distribute.then(|| view! {
             <ActionForm action=distribute attr:class="grid" attr:aria-label="Distribute content">
                 <input type="hidden" name="object_type" value=object_type.clone() />
@@ -185,5 +216,27 @@ fn ContentDistribution(
                 {action_error(settings.value())}
             </details>
         })}
+    }
+}
+
+/// The filter of the panel's DPs: it applies as soon as it changes.
+#[component]
+fn PairFilters(shown: Shown) -> impl IntoView {
+    view! {
+        <div class="filters" role="search" aria-label="Filter distribution points">
+            <label>"Filter"
+                <input type="search" placeholder="Distribution point"
+                    prop:value=move || shown.q.get()
+                    on:change=move |ev| { shown.q.set(event_target_value(&ev)); shown.page.set(1); } />
+            </label>
+            <label>"Status"
+                <select on:change=move |ev| { shown.state.set(event_target_value(&ev)); shown.page.set(1); }>
+                    <option value="" selected=move || shown.state.get().is_empty()>"Any"</option>
+                    {STATES.iter().map(|(v, l)| view! {
+                        <option value=*v selected=move || shown.state.get() == *v>{*l}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+        </div>
     }
 }

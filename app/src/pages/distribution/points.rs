@@ -3,9 +3,12 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::{
+    components::Form,
+    hooks::{use_navigate, use_params_map, use_query_map},
+};
 
-use super::{IDLE_REFRESH, PairTable, REFRESH, bytes, follow, when};
+use super::{IDLE_REFRESH, Pager, PairTable, REFRESH, bytes, follow, page_links, when};
 use crate::{
     api::distribution::{
         CreateDistributionPoint, CreateDpGroup, DeleteDistributionPoint, DeleteDpGroup,
@@ -18,10 +21,27 @@ use crate::{
     pages::{jobs::widgets::every, security::SecurityPanel},
 };
 
+/// The statuses the list filters by: (value, label).
+const HEALTH: [(&str, &str); 5] = [
+    ("online", "Online"),
+    ("offline", "Offline"),
+    ("not-enrolled", "Not enrolled"),
+    ("disabled", "Disabled"),
+    ("revoked", "Revoked"),
+];
+
+/// How many members a group names before "and N more".
+const NAMED_MEMBERS: usize = 8;
+
 #[component]
 pub fn DistributionPointsPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |name: &str| query.read().get(name).unwrap_or_default();
     let reload = RwSignal::new(0u32);
-    let list = Resource::new(move || reload.get(), |_| list_distribution_points());
+    let list = Resource::new(
+        move || (param("q"), param("health"), param("page"), reload.get()),
+        |(q, health, page, _)| list_distribution_points(Some(q), Some(health), page.parse().ok()),
+    );
     every(REFRESH * 5, move || reload.update(|n| *n += 1));
     view! {
         <Title text="Distribution points" />
@@ -29,7 +49,7 @@ pub fn DistributionPointsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(view) => view! { <DpList view reload /> }.into_any(),
+                    Ok(view) => view! { <DpList view reload q=param("q") health=param("health") /> }.into_any(),
                     Err(error) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
@@ -38,11 +58,27 @@ pub fn DistributionPointsPage() -> impl IntoView {
 }
 
 #[component]
-fn DpList(view: DpListView, reload: RwSignal<u32>) -> impl IntoView {
+fn DpList(view: DpListView, reload: RwSignal<u32>, q: String, health: String) -> impl IntoView {
     let may_create = view.may_create;
-    let all: Vec<(i64, String)> = view.rows.iter().map(|r| (r.id, r.name.clone())).collect();
+    let all = StoredValue::new(view.choices);
+    let go = page_links(
+        "/distribution-points",
+        vec![("q", q.clone()), ("health", health.clone())],
+    );
     view! {
         <p class="muted">{format!("A DP that has not reported for {} minutes is shown offline.", view.offline_after_minutes)}</p>
+        <Form method="GET" action="/distribution-points" attr:class="filters">
+            <label>"Filter"
+                <input type="search" name="q" value=q.clone() placeholder="Name or description" />
+            </label>
+            <label>"Status"
+                <select name="health">
+                    <option value="" selected=health.is_empty()>"Any"</option>
+                    {HEALTH.iter().map(|(v, l)| view! { <option value=*v selected=health == *v>{*l}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="secondary">"Filter"</button>
+        </Form>
         <div class="table-scroll">
             <table class="list" aria-label="Distribution points">
                 <thead><tr>
@@ -65,10 +101,11 @@ fn DpList(view: DpListView, reload: RwSignal<u32>) -> impl IntoView {
                 </tbody>
             </table>
         </div>
+        <Pager info=view.page go />
         <section class="panel" aria-label="Distribution point groups">
             <h2>"Groups"</h2>
             {view.groups.is_empty().then(|| view! { <p class="muted">"No group yet. Content sent to a group goes to each of its members, and to DPs that join it later."</p> })}
-            {view.groups.into_iter().map(|g| view! { <GroupRow group=g all=all.clone() may_edit=may_create reload /> }).collect_view()}
+            {view.groups.into_iter().map(|g| view! { <GroupRow group=g all may_edit=may_create reload /> }).collect_view()}
             {may_create.then(|| view! { <NewGroup reload /> })}
         </section>
         {may_create.then(|| view! { <NewDp /> })}
@@ -78,7 +115,8 @@ fn DpList(view: DpListView, reload: RwSignal<u32>) -> impl IntoView {
 #[component]
 fn GroupRow(
     group: crate::api::distribution::GroupRow,
-    all: Vec<(i64, String)>,
+    /// Every DP, to choose members from.
+    all: StoredValue<Vec<(i64, String)>>,
     may_edit: bool,
     reload: RwSignal<u32>,
 ) -> impl IntoView {
@@ -106,14 +144,28 @@ fn GroupRow(
             .collect::<Vec<_>>()
             .join(",")
     };
-    let names = group
+    let mut names = group
         .members
         .iter()
+        .take(NAMED_MEMBERS)
         .map(|(_, n)| n.clone())
         .collect::<Vec<_>>()
         .join(", ");
+    if group.members.len() > NAMED_MEMBERS {
+        names.push_str(&format!(
+            " and {} more",
+            group.members.len() - NAMED_MEMBERS
+        ));
+    }
+    // The member boxes (one per DP) are drawn when the group is opened.
+    let open = RwSignal::new(false);
     view! {
-        <details class="group" data-group-id=group.id>
+        <details class="group" data-group-id=group.id on:toggle=move |ev| {
+            use wasm_bindgen::JsCast;
+            if let Some(details) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok()) {
+                open.set(details.open());
+            }
+        }>
             <summary>
                 <strong>{group.name.clone()}</strong>
                 {format!(" — {} member(s), {} content(s) sent", group.members.len(), group.contents)}
@@ -126,8 +178,7 @@ fn GroupRow(
                     <input type="hidden" name="members" prop:value=ids />
                     <fieldset>
                         <legend>"Members"</legend>
-                        {all.iter().map(|(id, name)| {
-                            let id = *id;
+                        {move || open.get().then(|| all.get_value().into_iter().map(|(id, name)| {
                             view! {
                                 <label class="check">
                                     <input type="checkbox"
@@ -136,10 +187,10 @@ fn GroupRow(
                                             let on = event_target_checked(&ev);
                                             chosen.update(|c| { c.retain(|x| *x != id); if on { c.push(id); } });
                                         } />
-                                    {name.clone()}
+                                    {name}
                                 </label>
                             }
-                        }).collect_view()}
+                        }).collect_view())}
                     </fieldset>
                     <button type="submit">"Save members"</button>
                 </ActionForm>

@@ -76,7 +76,7 @@ fn ListView(
                 q.push("desc=1".into());
             }
             if !text.is_empty() {
-                q.push(format!("q={}", urlencoding(&text)));
+                q.push(format!("q={}", format::url_component(&text)));
             }
             if !arch.is_empty() {
                 q.push(format!("arch={arch}"));
@@ -187,16 +187,4 @@ fn UpdateDefaults() -> impl IntoView {
         </ActionForm>
         {action_error(update.value())}
     }
-}
-
-/// Percent-encodes a query value (the filter text).
-fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

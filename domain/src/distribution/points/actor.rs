@@ -66,6 +66,27 @@ impl<'a> ActorDistributionPoints<'a> {
             .collect())
     }
 
+    /// The DPs this user may do `operation` on (the scopes read once, not per DP).
+    pub async fn list_allowing(&self, operation: Operation) -> Result<Vec<DistributionPoint>> {
+        if !self.actor.holds(ObjectType::DistributionPoint, operation) {
+            return Ok(Vec::new());
+        }
+        let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::DistributionPoint).await?;
+        Ok(self
+            .points
+            .list()
+            .await?
+            .into_iter()
+            .filter(|p| {
+                self.actor.may(
+                    ObjectType::DistributionPoint,
+                    operation,
+                    scopes.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
+                )
+            })
+            .collect())
+    }
+
     /// The DP, after checking `operation` on it.
     pub async fn checked(&self, id: i64, operation: Operation) -> Result<DistributionPoint> {
         self.actor
