@@ -292,6 +292,14 @@ async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_dis
             .collect();
         assert_eq!(offered, vec![objects[0]]);
         assert!(scoped.files().await.expect("files").is_empty());
+        // Not even beside the lab's image: the file would name the other one.
+        assert!(
+            scoped
+                .files_of(objects[0])
+                .await
+                .expect("files of")
+                .is_empty()
+        );
         let err = scoped
             .create(objects.clone())
             .await

@@ -404,6 +404,11 @@ pub const DECLARED: &[Declared] = &[
         "object_type=os-image&object_id={os}&dp={dp}",
     ),
     declare(
+        <distribution::prestaged::PrestagedFiles as ServerFn>::PATH,
+        Needs::SignedIn,
+        "",
+    ),
+    declare(
         <distribution::prestaged::CreatePrestagedFile as ServerFn>::PATH,
         Needs::All(&[(T::OsImage, O::Distribute)]),
         "contents=os-image:{os}",

@@ -56,12 +56,25 @@ impl Window {
     }
 }
 
-/// Whether every word of `text` is in one of `fields` (case-insensitive); no words match all.
-pub fn matches(text: &str, fields: &[&str]) -> bool {
-    let fields: Vec<String> = fields.iter().map(|f| f.to_lowercase()).collect();
-    text.split_whitespace()
-        .map(str::to_lowercase)
-        .all(|word| fields.iter().any(|f| f.contains(&word)))
+/// The words a list is filtered by: a row matches when each is in one of its fields
+/// (case-insensitive). No words match every row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Words(Vec<String>);
+
+impl Words {
+    pub fn new(text: &str) -> Self {
+        Self(text.split_whitespace().map(str::to_lowercase).collect())
+    }
+
+    pub fn found_in(&self, fields: &[&str]) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let fields: Vec<String> = fields.iter().map(|f| f.to_lowercase()).collect();
+        self.0
+            .iter()
+            .all(|word| fields.iter().any(|f| f.contains(word.as_str())))
+    }
 }
 
 /// The states a page filters pairs by: those a [`Summary`] counts.
@@ -100,15 +113,6 @@ impl StateGroup {
         }
     }
 
-    pub fn label(self) -> &'static str {
-        match self {
-            StateGroup::Failed => "Failed",
-            StateGroup::InProgress => "In progress",
-            StateGroup::Waiting => "Waiting",
-            StateGroup::Success => "Success",
-        }
-    }
-
     /// `""` is any state.
     pub fn parse(text: &str) -> Result<Option<Self>> {
         if text.is_empty() {
@@ -131,8 +135,8 @@ impl StateGroup {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairFilter {
     pub state: Option<StateGroup>,
-    /// Words found in the content's or the DP's name.
-    pub text: String,
+    /// Found in the content's or the DP's name.
+    pub words: Words,
 }
 
 /// Pairs that matched, problems first (failed, in progress, waiting, in place), then by
@@ -147,7 +151,7 @@ pub fn pairs(
         .into_iter()
         .inspect(|p| summary.add(p.state))
         .filter(|p| filter.state.is_none_or(|s| StateGroup::of(p.state) == s))
-        .filter(|p| matches(&filter.text, &[&p.content_name, &p.dp_name]))
+        .filter(|p| filter.words.found_in(&[&p.content_name, &p.dp_name]))
         .collect();
     rows.sort_by(|a, b| {
         (
@@ -170,8 +174,8 @@ pub fn pairs(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DpFilter {
     pub health: Option<DpHealth>,
-    /// Words found in the DP's name or description.
-    pub text: String,
+    /// Found in the DP's name or description.
+    pub words: Words,
 }
 
 impl DpFilter {
@@ -192,7 +196,7 @@ impl DpFilter {
         };
         Ok(Self {
             health,
-            text: text.trim().to_owned(),
+            words: Words::new(text),
         })
     }
 }
@@ -206,7 +210,7 @@ pub fn points(
     let rows = all
         .into_iter()
         .filter(|dp| filter.health.is_none_or(|h| dp.health == h))
-        .filter(|dp| matches(&filter.text, &[&dp.name, &dp.settings.description]))
+        .filter(|dp| filter.words.found_in(&[&dp.name, &dp.settings.description]))
         .collect();
     window.cut(rows)
 }
@@ -245,11 +249,11 @@ mod tests {
 
     #[test]
     fn every_word_must_be_found_in_some_field() {
-        assert!(matches("", &["anything"]));
-        assert!(matches("  ", &[]));
-        assert!(matches("branch LAB", &["Branch 12", "lab wing"]));
-        assert!(!matches("branch 13", &["Branch 12", "lab wing"]));
-        assert!(matches("größe", &["GRÖSSE", "Größe"]));
+        assert!(Words::new("").found_in(&["anything"]));
+        assert!(Words::new("  ").found_in(&[]));
+        assert!(Words::new("branch LAB").found_in(&["Branch 12", "lab wing"]));
+        assert!(!Words::new("branch 13").found_in(&["Branch 12", "lab wing"]));
+        assert!(Words::new("größe").found_in(&["GRÖSSE", "Größe"]));
     }
 
     #[test]
@@ -319,7 +323,7 @@ mod tests {
 
         let failed_on_branch = PairFilter {
             state: Some(StateGroup::Failed),
-            text: "branch 2".into(),
+            words: Words::new("branch 2"),
         };
         let (page, summary) = pairs(all, &failed_on_branch, Window::page(1, 1));
         assert_eq!((page.matched, page.rows.len()), (1, 1));
@@ -331,7 +335,7 @@ mod tests {
     fn health_filters_parse_kebab_case() {
         let filter = DpFilter::new("not-enrolled", " lab ").expect("parses");
         assert_eq!(filter.health, Some(DpHealth::NotEnrolled));
-        assert_eq!(filter.text, "lab");
+        assert_eq!(filter.words, Words::new("lab"));
         assert_eq!(DpFilter::new("", "").expect("any").health, None);
         assert!(DpFilter::new("Online", "").is_err());
     }

@@ -6,19 +6,24 @@
 //! Making, downloading and deleting a file need Distribute on every content it holds; seeing
 //! it listed needs Read.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
+use sea_orm::{ColumnTrait, EntityTrait, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::actions::check_object;
 use crate::{
     Actor, Config, Domain, Error, Result,
-    authz::{ObjectType, Operation},
+    authz::{self, ObjectType, Operation},
     content::{
         Content, ContentObject,
         prestaged::{self, EXTENSION, PackageIndex, PackagedVersion},
     },
+    db::entities::content_versions,
     jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, NewJob},
 };
 
@@ -26,7 +31,7 @@ use crate::{
 pub const PRESTAGE_JOB: &str = "content-prestage";
 
 /// The most contents one file may hold.
-const MAX_OBJECTS: usize = 100;
+pub const MAX_OBJECTS: usize = 100;
 
 /// The kinds of object whose content goes in prestaged files.
 const CONTENT_KINDS: [ObjectType; 3] = [
@@ -122,7 +127,8 @@ impl<'a> ActorPrestaged<'a> {
     }
 
     /// The library's contents the user may put in a file (Distribute on each; content is in
-    /// the library once distributed or versioned), with their newest version's number.
+    /// the library once distributed or versioned), with their newest version's number, by
+    /// name. Scopes and versions are read once for all.
     pub async fn choices(&self) -> Result<Vec<(Content, Option<i32>)>> {
         if !self.may_create() {
             return Err(Error::forbidden(
@@ -131,44 +137,60 @@ impl<'a> ActorPrestaged<'a> {
                 "You may not distribute any content.",
             ));
         }
-        let mut out = Vec::new();
-        for content in self.domain.content().list().await? {
-            match check_object(
-                self.domain,
-                self.actor,
-                content.object,
-                Operation::Distribute,
-            )
-            .await
-            {
-                Ok(_) => {}
-                // Not the user's to send, or its object is gone: not offered.
-                Err(Error::Forbidden(_) | Error::NotFound(_)) => continue,
-                Err(other) => return Err(other),
-            }
-            let newest = self
-                .domain
-                .content()
-                .versions(content.id)
-                .await?
-                .first()
-                .map(|v| v.number);
-            out.push((content, newest));
+        let db = self.domain.db();
+        let mut scopes = HashMap::new();
+        for kind in CONTENT_KINDS {
+            scopes.insert(kind, authz::scopes::of_all(db, kind).await?);
         }
+        let newest: HashMap<i64, i32> = content_versions::Entity::find()
+            .select_only()
+            .column(content_versions::Column::ContentId)
+            .column_as(content_versions::Column::Number.max(), "number")
+            .group_by(content_versions::Column::ContentId)
+            .into_tuple::<(i64, i32)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let mut out: Vec<(Content, Option<i32>)> = self
+            .domain
+            .content()
+            .list()
+            .await?
+            .into_iter()
+            .filter(|content| {
+                let kind = content.object.object_type;
+                let of_object = scopes
+                    .get(&kind)
+                    .and_then(|all| all.get(&content.object.object_id))
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                CONTENT_KINDS.contains(&kind)
+                    && self.actor.may(kind, Operation::Distribute, of_object)
+            })
+            .map(|content| {
+                let version = newest.get(&content.id).copied();
+                (content, version)
+            })
+            .collect();
         out.sort_by(|a, b| a.0.name.cmp(&b.0.name).then(a.0.id.cmp(&b.0.id)));
         Ok(out)
     }
 
-    /// The files holding `object`'s content, newest first (Read on the object).
+    /// The files holding `object`'s content that the user may download (Distribute on
+    /// everything in them: a file's list names its other contents), newest first.
     pub async fn files_of(&self, object: ContentObject) -> Result<Vec<PrestagedFile>> {
         check_object(self.domain, self.actor, object, Operation::Read).await?;
-        scan(self.domain.config(), move |index| {
-            index
-                .contents
-                .iter()
-                .any(|v| v.object_type == object.object_type && v.object_id == object.object_id)
-        })
-        .await
+        Ok(self
+            .files()
+            .await?
+            .into_iter()
+            .filter(|file| {
+                file.versions
+                    .iter()
+                    .any(|v| v.object_type == object.object_type && v.object_id == object.object_id)
+            })
+            .collect())
     }
 
     /// Every file the user may download (Distribute on everything in it), newest first.

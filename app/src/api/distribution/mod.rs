@@ -199,8 +199,6 @@ pub struct StatusView {
     pub pairs: Vec<PairView>,
     pub page: PageInfo,
     pub library: LibraryView,
-    /// For users who may distribute some kind of content.
-    pub prestaged: Option<prestaged::PrestagedView>,
 }
 
 /// The Distribution points page: the DPs whose name or description has every word of `q`
@@ -626,7 +624,6 @@ pub async fn distribution_status(
     let (shown, summary) = listing::pairs(pairs, &filter, ssr::window(page));
     let stats = domain.content().stats().await?;
     Ok(StatusView {
-        prestaged: prestaged::overview(&domain, &actor).await?,
         summary: ssr::summary_view(&summary),
         page: ssr::page_info(&shown, total),
         pairs: shown.rows.iter().map(ssr::pair).collect(),

@@ -35,18 +35,32 @@ pub struct PrestageChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrestagedView {
     pub choices: Vec<PrestageChoice>,
+    /// The most contents one file holds.
+    pub max_contents: u32,
     /// Files the user may download (Distribute on everything in them).
     pub files: Vec<PrestagedFileView>,
 }
 
-/// What the Distribution status page shows of prestaged content, for a user who may
-/// distribute some kind of content.
 #[cfg(feature = "ssr")]
-pub(crate) async fn overview(
-    domain: &domain::Domain,
-    actor: &domain::Actor,
-) -> Result<Option<PrestagedView>, AppError> {
-    let prestaged = domain.for_actor(actor).prestaged();
+pub(crate) fn file_view(f: domain::distribution::prestage::PrestagedFile) -> PrestagedFileView {
+    PrestagedFileView {
+        download: format!("{}{}", crate::api::permissions::PRESTAGED_ROUTE, f.name),
+        name: f.name,
+        bytes: f.bytes,
+        created_at_ms: f.created_at_ms,
+        created_by: f.created_by,
+        versions: f.versions.into_iter().map(|v| (v.name, v.number)).collect(),
+    }
+}
+
+/// The Prestaged content section of the Distribution status page: what the user may put in
+/// a file, and the files they may download; nothing for a user who may distribute no
+/// content (the section is not shown).
+#[server(endpoint = "prestaged_files")]
+pub async fn prestaged_files() -> Result<Option<PrestagedView>, AppError> {
+    let actor = crate::api::ssr::actor()?;
+    let domain = crate::api::ssr::domain()?;
+    let prestaged = domain.for_actor(&actor).prestaged();
     if !prestaged.may_create() {
         return Ok(None);
     }
@@ -67,19 +81,12 @@ pub(crate) async fn overview(
         .into_iter()
         .map(file_view)
         .collect();
-    Ok(Some(PrestagedView { choices, files }))
-}
-
-#[cfg(feature = "ssr")]
-pub(crate) fn file_view(f: domain::distribution::prestage::PrestagedFile) -> PrestagedFileView {
-    PrestagedFileView {
-        download: format!("{}{}", crate::api::permissions::PRESTAGED_ROUTE, f.name),
-        name: f.name,
-        bytes: f.bytes,
-        created_at_ms: f.created_at_ms,
-        created_by: f.created_by,
-        versions: f.versions.into_iter().map(|v| (v.name, v.number)).collect(),
-    }
+    Ok(Some(PrestagedView {
+        choices,
+        max_contents: u32::try_from(domain::distribution::prestage::MAX_OBJECTS)
+            .unwrap_or(u32::MAX),
+        files,
+    }))
 }
 
 /// Queues the writing of one prestaged content file holding the newest version of each

@@ -270,7 +270,7 @@ pub(crate) fn pair_filter(
 ) -> Result<PairFilter, AppError> {
     Ok(PairFilter {
         state: StateGroup::parse(state.as_deref().unwrap_or_default())?,
-        text: q.unwrap_or_default(),
+        words: listing::Words::new(q.as_deref().unwrap_or_default()),
     })
 }
 

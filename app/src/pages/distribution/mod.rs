@@ -340,12 +340,10 @@ pub fn DistributionStatusPage() -> impl IntoView {
         |(q, state, page, _)| distribution_status(Some(q), Some(state), page.parse().ok()),
     );
     follow(|| Follow::All, reload);
-    // Rates and percentages move while transfers run, and a prestaged file appears when its
-    // job ends; health changes with time alone.
+    // Rates and percentages move while transfers run; health changes with time alone.
     let busy = RwSignal::new(false);
-    let (watch_until, queued) = (RwSignal::new(0.0_f64), RwSignal::new(None));
     every(REFRESH, move || {
-        if busy.get_untracked() || js_now() < watch_until.get_untracked() {
+        if busy.get_untracked() {
             reload.update(|n| *n += 1);
         }
     });
@@ -356,16 +354,12 @@ pub fn DistributionStatusPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {
-                    Ok(mut view) => {
-                        let prestaged = view.prestaged.take().map(|view| view! {
-                            <PrestagedSection view reload watch_until queued />
-                        });
-                        view! { <StatusBody view busy q=param("q") state=param("state") />{prestaged} }.into_any()
-                    }
+                    Ok(view) => view! { <StatusBody view busy q=param("q") state=param("state") /> }.into_any(),
                     Err(error) => view! { <ErrorBanner error /> }.into_any(),
                 }
             })}
         </Transition>
+        <PrestagedSection />
     }
 }
 
@@ -444,4 +438,23 @@ fn PairTableWithContent(pairs: Vec<PairView>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_href;
+
+    #[test]
+    fn list_links_keep_what_was_typed_and_leave_out_empty_filters() {
+        let params = [("q", "a&b #1+2 größe".to_owned()), ("state", String::new())];
+        assert_eq!(
+            list_href("/distribution", &params, 3),
+            "/distribution?q=a%26b%20%231%2B2%20gr%C3%B6%C3%9Fe&page=3"
+        );
+        assert_eq!(list_href("/distribution", &params[1..], 1), "/distribution");
+        assert_eq!(
+            list_href("/distribution-points", &[("health", "offline".into())], 1),
+            "/distribution-points?health=offline"
+        );
+    }
 }

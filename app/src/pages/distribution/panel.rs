@@ -126,7 +126,7 @@ fn ContentDistribution(
                 view! {
                     <label class="check">
                         <input type="checkbox"
-                            prop:checked=move || chosen.get().contains(&id)
+                            prop:checked=move || chosen.with(|c| c.contains(&id))
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
                                 chosen.update(|c| { c.retain(|x| *x != id); if on { c.push(id); } });
@@ -161,7 +161,10 @@ fn ContentDistribution(
         })}
         {(view.page.total > FILTER_FROM || !shown.q.get_untracked().is_empty() || !shown.state.get_untracked().is_empty())
             .then(|| view! { <PairFilters shown /> })}
-        <PairTable pairs=view.pairs.clone() show_dp=true actions=(view.may_distribute, view.may_validate) />
+        // A filter that hides every DP leaves the pager to say so.
+        {(view.page.total == 0 || !view.pairs.is_empty()).then(|| view! {
+            <PairTable pairs=view.pairs.clone() show_dp=true actions=(view.may_distribute, view.may_validate) />
+        })}
         <Pager info=view.page go=move |page, label| view! {
             <button type="button" class="secondary small" on:click=move |_| shown.page.set(page)>{label}</button>
         } />

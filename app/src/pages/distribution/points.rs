@@ -182,7 +182,7 @@ fn GroupRow(
                             view! {
                                 <label class="check">
                                     <input type="checkbox"
-                                        prop:checked=move || chosen.get().contains(&id)
+                                        prop:checked=move || chosen.with(|c| c.contains(&id))
                                         on:change=move |ev| {
                                             let on = event_target_checked(&ev);
                                             chosen.update(|c| { c.retain(|x| *x != id); if on { c.push(id); } });

@@ -6,9 +6,9 @@ use leptos::prelude::*;
 
 use crate::{
     api::distribution::prestaged::{
-        CreatePrestagedFile, DeletePrestagedFile, PrestagedFileView, PrestagedView,
+        CreatePrestagedFile, DeletePrestagedFile, PrestagedFileView, PrestagedView, prestaged_files,
     },
-    components::error::action_error,
+    components::error::{ErrorBanner, action_error},
     format,
 };
 
@@ -63,28 +63,74 @@ pub fn PrestagedFiles(
 }
 
 /// The Prestaged content section of the Distribution status page: one file of the chosen
-/// contents, and every file the user may download. The page reads its view again
-/// (`reload`), every 2 s while a file is being written (`watch_until`); `queued` names the
-/// job, which outlives this section's redraws.
+/// contents, and every file the user may download; nothing for a user who may distribute no
+/// content. It reads its view when shown, after a delete, and every 2 s for a minute after a
+/// file was asked for; its choices and actions outlive those reads.
 #[component]
-pub fn PrestagedSection(
-    view: PrestagedView,
-    reload: RwSignal<u32>,
-    watch_until: RwSignal<f64>,
-    queued: RwSignal<Option<i64>>,
-) -> impl IntoView {
+pub fn PrestagedSection() -> impl IntoView {
+    let reload = RwSignal::new(0u32);
+    let view = Resource::new(move || reload.get(), |_| prestaged_files());
     let create = ServerAction::<CreatePrestagedFile>::new();
     let delete = ServerAction::<DeletePrestagedFile>::new();
     let chosen = RwSignal::new(Vec::<String>::new());
+    let queued = RwSignal::new(None::<i64>);
+    let watch_until = RwSignal::new(0.0_f64);
     Effect::new(move |_| {
         if let Some(Ok(job)) = create.value().get() {
             queued.set(Some(job));
+            chosen.set(Vec::new());
             watch_until.set(super::js_now() + 60_000.0);
         }
         if matches!(delete.value().get(), Some(Ok(()))) {
             reload.update(|n| *n += 1);
         }
     });
+    crate::pages::jobs::widgets::every(super::REFRESH, move || {
+        if super::js_now() < watch_until.get_untracked() {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let actions = Actions {
+        create,
+        delete,
+        chosen,
+        queued,
+    };
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match view.await {
+                    Ok(Some(view)) => view! { <PrestagedBody view actions /> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(error) => view! { <ErrorBanner error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What the section keeps across reads of its view.
+#[derive(Clone, Copy)]
+struct Actions {
+    create: ServerAction<CreatePrestagedFile>,
+    delete: ServerAction<DeletePrestagedFile>,
+    /// The contents ticked (their keys).
+    chosen: RwSignal<Vec<String>>,
+    queued: RwSignal<Option<i64>>,
+}
+
+#[component]
+fn PrestagedBody(view: PrestagedView, actions: Actions) -> impl IntoView {
+    let Actions {
+        create,
+        delete,
+        chosen,
+        queued,
+    } = actions;
+    let legend = format!(
+        "Contents to put in the file (the newest version of each; at most {})",
+        view.max_contents
+    );
     let choices = if view.choices.is_empty() {
         view! { <p class="muted">"No content you may distribute is in the library yet: distribute it once first."</p> }.into_any()
     } else {
@@ -92,14 +138,14 @@ pub fn PrestagedSection(
             <ActionForm action=create attr:class="grid" attr:aria-label="New prestaged content file">
                 <input type="hidden" name="contents" prop:value=move || chosen.get().join(",") />
                 <fieldset>
-                    <legend>"Contents to put in the file (the newest version of each)"</legend>
+                    <legend>{legend}</legend>
                     {view.choices.into_iter().map(|c| {
                         let key = StoredValue::new(c.key.clone());
                         let version = c.version.map(|v| format!(" (version {v})")).unwrap_or_default();
                         view! {
                             <label class="check">
                                 <input type="checkbox"
-                                    prop:checked=move || chosen.get().contains(&key.get_value())
+                                    prop:checked=move || chosen.with(|c| key.with_value(|k| c.contains(k)))
                                     on:change=move |ev| {
                                         let on = event_target_checked(&ev);
                                         chosen.update(|c| { c.retain(|k| *k != key.get_value()); if on { c.push(key.get_value()); } });

@@ -66,23 +66,29 @@ impl<'a> ActorDistributionPoints<'a> {
             .collect())
     }
 
-    /// The DPs this user may do `operation` on (the scopes read once, not per DP).
+    /// The DPs this user sees and may do `operation` on (the scopes read once, not per DP);
+    /// none for a user who may not see DPs.
     pub async fn list_allowing(&self, operation: Operation) -> Result<Vec<DistributionPoint>> {
-        if !self.actor.holds(ObjectType::DistributionPoint, operation) {
+        if !self.actor.holds(ObjectType::DistributionPoint, operation)
+            || !self
+                .actor
+                .holds(ObjectType::DistributionPoint, Operation::Read)
+        {
             return Ok(Vec::new());
         }
         let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::DistributionPoint).await?;
+        let visibility = self.actor.grants.visibility(ObjectType::DistributionPoint);
         Ok(self
             .points
             .list()
             .await?
             .into_iter()
             .filter(|p| {
-                self.actor.may(
-                    ObjectType::DistributionPoint,
-                    operation,
-                    scopes.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
-                )
+                let of_dp = scopes.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
+                authz::scopes::visible(&visibility, of_dp)
+                    && self
+                        .actor
+                        .may(ObjectType::DistributionPoint, operation, of_dp)
             })
             .collect())
     }
