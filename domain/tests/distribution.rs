@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use domain::{
     Actor, Domain, Error,
-    authz::{ObjectType, ScopeSet},
+    authz::ObjectType,
     catalog::{
         ImageKind,
         kinds::{ImageAction, ImportRequest},
@@ -466,27 +466,8 @@ async fn distribution_needs_the_right_on_content_and_dp_and_revoked_dps_are_refu
 
         // Nor does an OS Deployment Manager to a DP outside their scopes, though they may
         // distribute the content.
+        let (lab, lab_osd) = crate::lab_osd(&s.domain, &s.admin).await;
         let security = s.domain.for_actor(&s.admin).security();
-        let lab = security
-            .create_scope("Lab", "test benches")
-            .await
-            .expect("scope");
-        let roles = security.roles().await.expect("roles");
-        let osd_role = roles
-            .iter()
-            .find(|r| r.slug.as_deref() == Some("operating-system-deployment-manager"))
-            .expect("role")
-            .id;
-        let lab_osd = security
-            .create_user(
-                "lab-osd",
-                crate::PASSWORD,
-                osd_role,
-                ScopeSet::Only(BTreeSet::from([lab])),
-            )
-            .await
-            .expect("user");
-        let lab_osd = s.domain.accounts().actor(lab_osd).await.expect("actor");
         security
             .set_object_scopes(ObjectType::OsImage, image, &BTreeSet::from([lab]))
             .await

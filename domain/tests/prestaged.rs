@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use domain::{
     Error,
-    authz::{ObjectType, ScopeSet},
+    authz::ObjectType,
     catalog::{ImageKind, kinds::ImageAction},
     content::ContentObject,
     distribution::{
@@ -254,26 +254,8 @@ async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_dis
 
         // An OS Deployment Manager scoped to a lab is offered the lab's image only, and sees
         // no file holding another.
+        let (lab, lab_osd) = crate::lab_osd(&s.domain, &s.admin).await;
         let security = s.domain.for_actor(&s.admin).security();
-        let lab = security.create_scope("Lab", "").await.expect("scope");
-        let osd_role = security
-            .roles()
-            .await
-            .expect("roles")
-            .iter()
-            .find(|r| r.slug.as_deref() == Some("operating-system-deployment-manager"))
-            .expect("role")
-            .id;
-        let lab_osd = security
-            .create_user(
-                "lab-osd",
-                crate::PASSWORD,
-                osd_role,
-                ScopeSet::Only(BTreeSet::from([lab])),
-            )
-            .await
-            .expect("user");
-        let lab_osd = s.domain.accounts().actor(lab_osd).await.expect("actor");
         security
             .set_object_scopes(
                 ObjectType::OsImage,

@@ -70,3 +70,30 @@ pub(crate) async fn osd_and_analyst(domain: &Domain) -> (domain::Actor, domain::
     let osd = actors.pop().expect("osd");
     (osd, analyst)
 }
+
+/// A new scope "Lab" and an OS Deployment Manager "lab-osd" limited to it, made by `admin`.
+pub(crate) async fn lab_osd(domain: &Domain, admin: &domain::Actor) -> (i64, domain::Actor) {
+    let security = domain.for_actor(admin).security();
+    let lab = security
+        .create_scope("Lab", "test benches")
+        .await
+        .expect("scope");
+    let osd_role = security
+        .roles()
+        .await
+        .expect("roles")
+        .iter()
+        .find(|r| r.slug.as_deref() == Some("operating-system-deployment-manager"))
+        .expect("role")
+        .id;
+    let id = security
+        .create_user(
+            "lab-osd",
+            PASSWORD,
+            osd_role,
+            domain::authz::ScopeSet::Only(std::collections::BTreeSet::from([lab])),
+        )
+        .await
+        .expect("user");
+    (lab, domain.accounts().actor(id).await.expect("actor"))
+}

@@ -50,20 +50,7 @@ impl<'a> ActorDistributionPoints<'a> {
     pub async fn list(&self) -> Result<Vec<DistributionPoint>> {
         self.actor
             .require(ObjectType::DistributionPoint, Operation::Read)?;
-        let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::DistributionPoint).await?;
-        let visibility = self.actor.grants.visibility(ObjectType::DistributionPoint);
-        Ok(self
-            .points
-            .list()
-            .await?
-            .into_iter()
-            .filter(|p| {
-                authz::scopes::visible(
-                    &visibility,
-                    scopes.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
-                )
-            })
-            .collect())
+        self.visible(None).await
     }
 
     /// The DPs this user sees and may do `operation` on (the scopes read once, not per DP);
@@ -76,6 +63,11 @@ impl<'a> ActorDistributionPoints<'a> {
         {
             return Ok(Vec::new());
         }
+        self.visible(Some(operation)).await
+    }
+
+    /// The DPs this user sees, and may do `operation` on when one is given.
+    async fn visible(&self, operation: Option<Operation>) -> Result<Vec<DistributionPoint>> {
         let scopes = authz::scopes::of_all(self.domain.db(), ObjectType::DistributionPoint).await?;
         let visibility = self.actor.grants.visibility(ObjectType::DistributionPoint);
         Ok(self
@@ -86,9 +78,8 @@ impl<'a> ActorDistributionPoints<'a> {
             .filter(|p| {
                 let of_dp = scopes.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
                 authz::scopes::visible(&visibility, of_dp)
-                    && self
-                        .actor
-                        .may(ObjectType::DistributionPoint, operation, of_dp)
+                    && operation
+                        .is_none_or(|op| self.actor.may(ObjectType::DistributionPoint, op, of_dp))
             })
             .collect())
     }
