@@ -288,6 +288,29 @@ async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_dis
             .expect_err("an image outside the scopes");
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
 
+        // A deleted image's content stays while a DP holds it, but is offered no more.
+        let row_version = s
+            .domain
+            .catalog()
+            .get(objects[1].object_id)
+            .await
+            .expect("image")
+            .row_version;
+        s.domain
+            .for_actor(&s.admin)
+            .catalog()
+            .delete(ImageKind::Os, objects[1].object_id, row_version)
+            .await
+            .expect("delete");
+        let offered: Vec<ContentObject> = prestaged
+            .choices()
+            .await
+            .expect("choices")
+            .into_iter()
+            .map(|(c, _)| c.object)
+            .collect();
+        assert_eq!(offered, vec![objects[0]]);
+
         // A Read-only Analyst makes none and is offered nothing.
         let analyst = s.domain.for_actor(&s.analyst).prestaged();
         assert!(!analyst.may_create());

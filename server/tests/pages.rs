@@ -477,6 +477,10 @@ async fn distribution_lists_are_filtered_and_paged() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(html.contains("is not a state to filter by"), "{html}");
         assert!(!html.contains("<b>done"));
+        // Typed words come back escaped, in the field and in the page links.
+        let html = page("/distribution-points?q=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("None matches."), "{html}");
         let html = page("/distribution?state=failed&q=branch").await;
         assert!(html.contains("Nothing distributed yet."), "{html}");
 

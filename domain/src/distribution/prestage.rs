@@ -7,7 +7,7 @@
 //! it listed needs Read.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
 };
 
@@ -23,7 +23,7 @@ use crate::{
         Content, ContentObject,
         prestaged::{self, EXTENSION, PackageIndex, PackagedVersion},
     },
-    db::entities::content_versions,
+    db::entities::{content_versions, driver_packages, images},
     jobs::{BoxFuture, Completion, JobContext, JobError, JobGrant, JobKind, NewJob},
 };
 
@@ -128,7 +128,8 @@ impl<'a> ActorPrestaged<'a> {
 
     /// The library's contents the user may put in a file (Distribute on each; content is in
     /// the library once distributed or versioned), with their newest version's number, by
-    /// name. Scopes and versions are read once for all.
+    /// name; not those whose object was deleted. Scopes, versions and objects are read once
+    /// for all.
     pub async fn choices(&self) -> Result<Vec<(Content, Option<i32>)>> {
         if !self.may_create() {
             return Err(Error::forbidden(
@@ -152,12 +153,36 @@ impl<'a> ActorPrestaged<'a> {
             .await?
             .into_iter()
             .collect();
+        // A deleted object's content stays until no DP holds it: not offered meanwhile.
+        let images: HashSet<i64> = images::Entity::find()
+            .select_only()
+            .column(images::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let packages: HashSet<i64> = driver_packages::Entity::find()
+            .select_only()
+            .column(driver_packages::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
         let mut out: Vec<(Content, Option<i32>)> = self
             .domain
             .content()
             .list()
             .await?
             .into_iter()
+            .filter(|content| {
+                let id = content.object.object_id;
+                match content.object.object_type {
+                    ObjectType::DriverPackage => packages.contains(&id),
+                    _ => images.contains(&id),
+                }
+            })
             .filter(|content| {
                 let kind = content.object.object_type;
                 let of_object = scopes
