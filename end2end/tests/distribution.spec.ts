@@ -39,9 +39,34 @@ test('add a DP and get its enrollment command once; distribute an OS image to th
   await page.goto('/os-images/3');
   await hydrated(page);
   const panel = page.getByRole('region', { name: 'Distribution' });
-  await panel.getByLabel('This server').check();
-  await panel.getByRole('button', { name: 'Distribute content' }).click();
+  // DPs are found by name; what is chosen stays chosen while the words change.
+  const find = panel.getByLabel('Find distribution points and groups');
+  const offered = panel.getByRole('group', { name: 'Distribution points' });
+  await find.fill(dpName.toUpperCase());
+  await offered.getByLabel(dpName).check();
+  await find.fill('this server');
+  await expect(offered.getByLabel(dpName)).toHaveCount(0);
+  const chosen = panel.getByRole('group', { name: 'Chosen' });
+  await expect(chosen).toContainText(dpName);
+  await panel.screenshot({ path: testInfo.outputPath('distribute-form.png') });
+  await chosen.getByRole('button', { name: `Do not send to ${dpName}` }).click();
+  await expect(chosen).toHaveCount(0);
+  await find.fill('no such distribution point');
+  await expect(offered).toContainText('No distribution point you may send it to matches.');
+  await find.fill('');
+  await expect(offered).not.toContainText('Loading');
   const row = panel.getByRole('table', { name: 'Distribution status' }).getByRole('row', { name: /This server/ });
+  const already = offered.getByText(/1 distribution point that has it already is not listed/);
+  if (await already.count() > 0) {
+    // The other project's run sent it already: this server is not offered again.
+    await expect(offered.getByLabel('This server')).toHaveCount(0);
+    await row.getByRole('button', { name: 'Redistribute' }).click();
+  } else {
+    await offered.getByLabel('This server').check();
+    await panel.getByRole('button', { name: 'Distribute content' }).click();
+    // Once its job made the assignment, the DP is no longer offered.
+    await expect(already).toBeVisible({ timeout: 45_000 });
+  }
   await expect(row).toContainText(/Success \(version \d+\)/, { timeout: 45_000 });
   await expect(panel).toContainText(/Version \d+ in the content library/);
 

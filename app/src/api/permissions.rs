@@ -378,6 +378,14 @@ pub const DECLARED: &[Declared] = &[
         "object_type=os-image&object_id={os}&dps={dp}",
     ),
     declare(
+        <distribution::DistributionTargets as ServerFn>::PATH,
+        Needs::All(&[
+            (T::OsImage, O::Distribute),
+            (T::DistributionPoint, O::Distribute),
+        ]),
+        "object_type=os-image&object_id={os}&q=branch",
+    ),
+    declare(
         <distribution::UpdateDistributionPoints as ServerFn>::PATH,
         Needs::All(&[
             (T::OsImage, O::Distribute),

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{
     assign::{self, ContentSettings},
     jobs::DistributeParams,
+    listing,
     points::ActorDistributionPoints,
     protocol::WorkAction,
 };
@@ -33,6 +34,19 @@ pub struct ContentRights {
 pub struct Targets {
     pub dps: Vec<i64>,
     pub groups: Vec<i64>,
+}
+
+/// Where a user may send a content, found by words: at most a page of each, and how many more
+/// matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetChoices {
+    /// DPs the user may distribute to that do not hold the content (nor are getting it), by
+    /// name: (id, name).
+    pub dps: listing::Page<(i64, String)>,
+    /// The user's groups: (id, name).
+    pub groups: listing::Page<(i64, String)>,
+    /// DPs the user may distribute to that were left out because they hold it already.
+    pub holding: usize,
 }
 
 /// Distribution on behalf of a signed-in user.
@@ -138,6 +152,62 @@ impl<'a> ActorDistribution<'a> {
             update: true,
         })
         .await
+    }
+
+    /// The DPs (found by name or description) and groups (by name or description) this user
+    /// may send the object to, at most `limit` of each. A fleet has hundreds of DPs, so a
+    /// form asks for the few it shows.
+    pub async fn choices(
+        &self,
+        object: ContentObject,
+        words: &listing::Words,
+        limit: usize,
+    ) -> Result<TargetChoices> {
+        check_object(self.domain, self.actor, object, Operation::Distribute).await?;
+        self.actor.require(
+            crate::authz::ObjectType::DistributionPoint,
+            Operation::Distribute,
+        )?;
+        let holders: std::collections::HashSet<i64> =
+            match self.domain.content().content_of(object).await? {
+                Some(content) => assign::holders(self.domain.db(), content.id)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => Default::default(),
+            };
+        let (holding, free): (Vec<_>, Vec<_>) =
+            ActorDistributionPoints::new(self.domain, self.actor)
+                .list_allowing(Operation::Distribute)
+                .await?
+                .into_iter()
+                .partition(|dp| holders.contains(&dp.id));
+        let window = listing::Window::page(1, limit);
+        let filter = listing::DpFilter {
+            health: None,
+            words: words.clone(),
+        };
+        let dps = listing::points(free, &filter, window).map(|dp| (dp.id, dp.name));
+        let sees_dps = self
+            .actor
+            .holds(crate::authz::ObjectType::DistributionPoint, Operation::Read);
+        let groups = if sees_dps {
+            super::groups::ActorGroups::new(self.domain, self.actor)
+                .list()
+                .await?
+        } else {
+            Vec::new()
+        };
+        let groups = groups
+            .into_iter()
+            .filter(|g| words.found_in(&[&g.name, &g.description]))
+            .map(|g| (g.id, g.name))
+            .collect();
+        Ok(TargetChoices {
+            dps,
+            groups: window.cut(groups),
+            holding: holding.len(),
+        })
     }
 
     /// What this user may do with the object's distribution (its scopes decide).

@@ -23,6 +23,16 @@ pub struct Page<T> {
     pub offset: usize,
 }
 
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            matched: self.matched,
+            offset: self.offset,
+        }
+    }
+}
+
 /// Which rows of a list a page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -40,7 +50,7 @@ impl Window {
         }
     }
 
-    fn cut<T>(self, rows: Vec<T>) -> Page<T> {
+    pub fn cut<T>(self, rows: Vec<T>) -> Page<T> {
         let matched = rows.len();
         // Past the end: the last page, not an empty one (a filter may have shrunk the list).
         let offset = if self.offset < matched {

@@ -81,9 +81,6 @@ pub struct ContentDistributionView {
     pub page: PageInfo,
     /// Every DP it was sent to, filter or not.
     pub summary: SummaryView,
-    /// DPs and groups it can be sent to by this user: (id, name).
-    pub dps: Vec<(i64, String)>,
-    pub groups: Vec<(i64, String)>,
     /// Prestaged content files holding it (for users who may distribute it).
     pub prestaged_files: Vec<prestaged::PrestagedFileView>,
     pub may_distribute: bool,
@@ -164,6 +161,55 @@ pub async fn distribute_content(
         .distribution()
         .distribute(object, targets)
         .await?)
+}
+
+/// How many DPs (and groups) the Distribute form lists at once.
+pub const TARGETS_SHOWN: usize = 20;
+
+/// What the Distribute form offers for the words typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetsView {
+    /// The words asked for, as typed.
+    pub q: String,
+    /// DPs that may receive it and do not have it: (id, name).
+    pub dps: Vec<(i64, String)>,
+    /// Further DPs that matched.
+    pub more_dps: u32,
+    pub groups: Vec<(i64, String)>,
+    pub more_groups: u32,
+    /// DPs left out because they have it.
+    pub holding: u32,
+}
+
+/// The DPs and groups a content can be sent to by this user, found by words (`q`) in their
+/// names and descriptions, [`TARGETS_SHOWN`] of each at most.
+#[server(endpoint = "distribution_targets")]
+pub async fn distribution_targets(
+    object_type: String,
+    object_id: i64,
+    q: Option<String>,
+) -> Result<TargetsView, AppError> {
+    let actor = crate::api::ssr::actor()?;
+    let domain = crate::api::ssr::domain()?;
+    let object = ssr::object(&object_type, object_id)?;
+    let q = q.unwrap_or_default();
+    let words = domain::distribution::listing::Words::new(&q);
+    let choices = domain
+        .for_actor(&actor)
+        .distribution()
+        .choices(object, &words, TARGETS_SHOWN)
+        .await?;
+    let more = |page: &domain::distribution::listing::Page<_>| {
+        u32::try_from(page.matched - page.rows.len()).unwrap_or(u32::MAX)
+    };
+    Ok(TargetsView {
+        q,
+        more_dps: more(&choices.dps),
+        more_groups: more(&choices.groups),
+        dps: choices.dps.rows,
+        groups: choices.groups.rows,
+        holding: u32::try_from(choices.holding).unwrap_or(u32::MAX),
+    })
 }
 
 /// Sends the newest version to every DP that has the content; returns the job's id.

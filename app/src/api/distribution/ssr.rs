@@ -6,7 +6,7 @@
 
 use domain::{
     Actor, Domain,
-    authz::{ObjectType, Operation},
+    authz::ObjectType,
     content::ContentObject,
     distribution::{
         assign::DistState,
@@ -290,27 +290,6 @@ pub(crate) async fn content_view(
         .await?;
     let (may_distribute, may_validate, may_modify) =
         (rights.distribute, rights.validate, rights.modify);
-    let (dps, groups) = if may_distribute {
-        let dps = domain
-            .for_actor(actor)
-            .distribution_points()
-            .list_allowing(Operation::Distribute)
-            .await?
-            .into_iter()
-            .map(|dp| (dp.id, dp.name))
-            .collect();
-        let groups = domain
-            .for_actor(actor)
-            .dp_groups()
-            .list()
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g.name))
-            .collect();
-        (dps, groups)
-    } else {
-        (Vec::new(), Vec::new())
-    };
     let prestaged_files = if may_distribute {
         domain
             .for_actor(actor)
@@ -344,8 +323,6 @@ pub(crate) async fn content_view(
         pairs: shown.rows.iter().map(pair).collect(),
         page: page_info(&shown, total),
         summary: summary_view(&status.summary),
-        dps,
-        groups,
         prestaged_files,
         may_distribute,
         may_validate,

@@ -5,6 +5,7 @@
 mod panel;
 mod points;
 mod prestaged;
+mod targets;
 
 use std::time::Duration;
 

@@ -4,13 +4,15 @@
 use leptos::prelude::*;
 
 use super::{
-    IDLE_REFRESH, Pager, PairTable, REFRESH, STATES, follow, js_now, prestaged::PrestagedFiles,
+    IDLE_REFRESH, Pager, PairTable, REFRESH, STATES, follow, js_now,
+    prestaged::PrestagedFiles,
     summary_text,
+    targets::{DistributeForm, Picker},
 };
 use crate::{
     api::distribution::{
-        ContentDistributionView, DistributeContent, SetDistributionSettings,
-        UpdateDistributionPoints, content_distribution, live::Follow,
+        ContentDistributionView, SetDistributionSettings, UpdateDistributionPoints,
+        content_distribution, live::Follow,
     },
     components::error::{ErrorBanner, action_error},
     format,
@@ -46,6 +48,16 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
         state: RwSignal::new(String::new()),
         page: RwSignal::new(1u32),
     };
+    // Outside the refreshed part, so a refresh keeps what the admin chose.
+    let picker = Picker::new(object_type.clone(), id);
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = picker.distribute.value().get() {
+            queued.set(Some(job));
+            watch_until.set(js_now() + 60_000.0);
+            reload.update(|n| *n += 1);
+            picker.distributed();
+        }
+    });
     let object = object_type.clone();
     let status = Resource::new(
         move || {
@@ -67,7 +79,7 @@ pub fn DistributionPanel(#[prop(into)] object_type: String, id: i64) -> impl Int
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match status.await {
-                        Ok(view) => view! { <ContentDistribution view reload watch_until queued shown /> }.into_any(),
+                        Ok(view) => view! { <ContentDistribution view reload watch_until queued shown picker /> }.into_any(),
                         Err(error) => view! { <ErrorBanner error /> }.into_any(),
                     }
                 })}
@@ -94,16 +106,12 @@ fn ContentDistribution(
     watch_until: RwSignal<f64>,
     queued: RwSignal<Option<i64>>,
     shown: Shown,
+    picker: Picker,
 ) -> impl IntoView {
-    let distribute = ServerAction::<DistributeContent>::new();
     let update = ServerAction::<UpdateDistributionPoints>::new();
     let settings = ServerAction::<SetDistributionSettings>::new();
     Effect::new(move |_| {
-        let job = match (distribute.value().get(), update.value().get()) {
-            (Some(Ok(job)), _) | (_, Some(Ok(job))) => Some(job),
-            _ => None,
-        };
-        if let Some(job) = job {
+        if let Some(Ok(job)) = update.value().get() {
             queued.set(Some(job));
             watch_until.set(js_now() + 60_000.0);
             reload.update(|n| *n += 1);
@@ -116,27 +124,6 @@ fn ContentDistribution(
     if busy {
         watch_until.update(|t| *t = t.max(js_now() + 5_000.0));
     }
-    let dps = RwSignal::new(Vec::<i64>::new());
-    let groups = RwSignal::new(Vec::<i64>::new());
-    let joined = |ids: Vec<i64>| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let checkboxes = |items: Vec<(i64, String)>, chosen: RwSignal<Vec<i64>>| {
-        items
-            .into_iter()
-            .map(|(id, name)| {
-                view! {
-                    <label class="check">
-                        <input type="checkbox"
-                            prop:checked=move || chosen.with(|c| c.contains(&id))
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                chosen.update(|c| { c.retain(|x| *x != id); if on { c.push(id); } });
-                            } />
-                        {name}
-                    </label>
-                }
-            })
-            .collect_view()
-    };
     let object_type = view.object_type.clone();
     let (for_update, for_settings, for_prestaged) = (
         object_type.clone(),
@@ -169,18 +156,7 @@ fn ContentDistribution(
             <button type="button" class="secondary small" on:click=move |_| shown.page.set(page)>{label}</button>
         } />
         {view.may_distribute.then(|| view! {
-            <ActionForm action=distribute attr:class="grid" attr:aria-label="Distribute content">
-                <input type="hidden" name="object_type" value=object_type.clone() />
-                <input type="hidden" name="object_id" value=id />
-                <input type="hidden" name="dps" prop:value=move || joined(dps.get()) />
-                <input type="hidden" name="groups" prop:value=move || joined(groups.get()) />
-                <fieldset><legend>"Distribution points"</legend>{checkboxes(view.dps.clone(), dps)}</fieldset>
-                {(!view.groups.is_empty()).then(|| view! {
-                    <fieldset><legend>"Groups"</legend>{checkboxes(view.groups.clone(), groups)}</fieldset>
-                })}
-                <button type="submit">"Distribute content"</button>
-            </ActionForm>
-            {action_error(distribute.value())}
+            <DistributeForm picker holders=view.summary.total />
             {(view.summary.total > 0).then(|| view! {
                 <ActionForm action=update>
                     <input type="hidden" name="object_type" value=for_update.clone() />
