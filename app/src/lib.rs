@@ -124,36 +124,37 @@ pub fn App() -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
+    // Every page is rendered whole on the server (`SsrMode::Async`): an object's title (its
+    // name) is in the head before any script runs, and a render that stalls has sent nothing
+    // yet, so the server can render the page again (`server::render_deadline`).
     view! {
         <Title formatter=title_text />
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <Routes fallback=NotFoundPage>
-                    <Route path=path!("/sign-in") view={Lazy::<SignInRoute>::new()} />
-                    <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} />
+                    <Route path=path!("/sign-in") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::Async />
                     <ParentRoute path=path!("") view=ConsoleLayout>
-                        <Route path=path!("") view={Lazy::<DashboardRoute>::new()} />
-                        <Route path=path!("/boot-images") view={Lazy::<BootImagesRoute>::new()} />
-                        <Route path=path!("/boot-images/add") view={Lazy::<AddBootImageRoute>::new()} />
-                        // An object's page is rendered whole on the server: its title (the
-                        // object's name) is in the head before any script runs.
+                        <Route path=path!("") view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/boot-images") view={Lazy::<BootImagesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/boot-images/add") view={Lazy::<AddBootImageRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/boot-images/:id") view={Lazy::<BootImageRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/os-images") view={Lazy::<OsImagesRoute>::new()} />
-                        <Route path=path!("/os-images/add") view={Lazy::<AddOsImageRoute>::new()} />
+                        <Route path=path!("/os-images") view={Lazy::<OsImagesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/os-images/add") view={Lazy::<AddOsImageRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/os-images/:id") view={Lazy::<OsImageRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/drivers") view={Lazy::<DriversRoute>::new()} />
+                        <Route path=path!("/drivers") view={Lazy::<DriversRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/drivers/:id") view={Lazy::<DriverRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/jobs") view={Lazy::<JobsRoute>::new()} />
-                        <Route path=path!("/jobs/schedules") view={Lazy::<SchedulesRoute>::new()} />
-                        <Route path=path!("/jobs/:id") view={Lazy::<JobDetailRoute>::new()} />
-                        <Route path=path!("/distribution-points") view={Lazy::<DistributionPointsRoute>::new()} />
+                        <Route path=path!("/jobs") view={Lazy::<JobsRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/jobs/schedules") view={Lazy::<SchedulesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/jobs/:id") view={Lazy::<JobDetailRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/distribution-points") view={Lazy::<DistributionPointsRoute>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/distribution-points/:id") view={Lazy::<DistributionPointRoute>::new()} ssr=SsrMode::Async />
-                        <Route path=path!("/distribution") view={Lazy::<DistributionStatusRoute>::new()} />
-                        <Route path=path!("/security/users") view={Lazy::<UsersRoute>::new()} />
-                        <Route path=path!("/security/roles") view={Lazy::<RolesRoute>::new()} />
-                        <Route path=path!("/security/scopes") view={Lazy::<ScopesRoute>::new()} />
-                        <Route path=path!("/security/audit") view={Lazy::<AuditRoute>::new()} />
-                        <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} />
+                        <Route path=path!("/distribution") view={Lazy::<DistributionStatusRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/security/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/security/roles") view={Lazy::<RolesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/security/scopes") view={Lazy::<ScopesRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/security/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async />
                     </ParentRoute>
                 </Routes>
             </div>

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cli;
 pub mod dp;
 mod http_layer;
+mod render_deadline;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -94,6 +95,7 @@ pub fn router(domain: Domain) -> Router {
             provide_domain,
             app::shell,
         ))
+        .layer(middleware::from_fn(render_deadline::rerender_stalled))
         .with_state(options)
         .merge(probes)
         .layer(middleware::from_fn_with_state(

@@ -14,7 +14,7 @@ mod uploads;
 
 use axum::{
     Router,
-    body::{Body, to_bytes},
+    body::Body,
     http::{Request, Response, header},
 };
 use domain::{
@@ -52,10 +52,29 @@ pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response<Body>
 }
 
 pub(crate) async fn body_text(response: Response<Body>) -> String {
-    let bytes = tokio::time::timeout(ANSWER_LIMIT, to_bytes(response.into_body(), 4 << 20))
-        .await
-        .unwrap_or_else(|_| panic!("the body did not end within {ANSWER_LIMIT:?}"))
-        .expect("body");
+    use futures::StreamExt;
+    let mut stream = response.into_body().into_data_stream();
+    let mut bytes = Vec::new();
+    let deadline = tokio::time::Instant::now() + ANSWER_LIMIT;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk.expect("body")),
+            Ok(None) => break,
+            // Where a streamed page stopped tells which part of it never finished.
+            Err(_) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let from = text.len().saturating_sub(4000);
+                let from = (from..text.len())
+                    .find(|i| text.is_char_boundary(*i))
+                    .unwrap_or(0);
+                panic!(
+                    "the body did not end within {ANSWER_LIMIT:?}; it stopped after:\n{}",
+                    &text[from..]
+                )
+            }
+        }
+        assert!(bytes.len() <= 4 << 20, "the body passed 4 MiB");
+    }
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
