@@ -16,7 +16,6 @@ use domain::{
         actions::Targets,
         agent::{Agent, AgentOptions, ChunkStream, SiteClient},
         assign::DistState,
-        listing::Words,
         points::{DpHealth, DpReport, DpSettings, NewDp},
         protocol::{
             ChunksRequest, DemandRequest, DemandResponse, EnrollRequest, PROTOCOL, PollRequest,
@@ -455,7 +454,7 @@ async fn distribution_needs_the_right_on_content_and_dp_and_revoked_dps_are_refu
             groups: vec![],
         };
 
-        // A Read-only Analyst distributes nothing, and is offered nothing.
+        // A Read-only Analyst distributes nothing.
         let err = s
             .domain
             .for_actor(&s.analyst)
@@ -464,62 +463,6 @@ async fn distribution_needs_the_right_on_content_and_dp_and_revoked_dps_are_refu
             .await
             .expect_err("analyst");
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
-        let err = s
-            .domain
-            .for_actor(&s.analyst)
-            .distribution()
-            .choices(object, &Words::new(""), 20)
-            .await
-            .expect_err("analyst");
-        assert!(matches!(err, Error::Forbidden(_)), "{err}");
-        // The form's choices: found by words in names and descriptions, a page at most.
-        s.domain
-            .for_actor(&s.admin)
-            .dp_groups()
-            .create("Branches", "every branch office")
-            .await
-            .expect("group");
-        let offered = |words: &str, limit| {
-            let (domain, admin) = (&s.domain, &s.admin);
-            let words = Words::new(words);
-            async move {
-                let choices = domain
-                    .for_actor(admin)
-                    .distribution()
-                    .choices(object, &words, limit)
-                    .await
-                    .expect("choices");
-                let names = |page: &domain::distribution::listing::Page<(i64, String)>| {
-                    page.rows.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>()
-                };
-                (
-                    names(&choices.dps),
-                    choices.dps.matched,
-                    names(&choices.groups),
-                    choices.holding,
-                )
-            }
-        };
-        assert_eq!(
-            offered("", 1).await,
-            (
-                vec!["Branch 1".to_owned()],
-                2,
-                vec!["Branches".to_owned()],
-                0
-            )
-        );
-        assert_eq!(
-            offered("BRANCH", 20).await,
-            (
-                vec!["Branch 1".to_owned()],
-                1,
-                vec!["Branches".to_owned()],
-                0
-            )
-        );
-        assert_eq!(offered("office", 20).await.2, vec!["Branches".to_owned()]);
-        assert_eq!(offered("<b>nowhere", 20).await, (vec![], 0, vec![], 0));
 
         // Nor does an OS Deployment Manager to a DP outside their scopes, though they may
         // distribute the content.
@@ -552,18 +495,6 @@ async fn distribution_needs_the_right_on_content_and_dp_and_revoked_dps_are_refu
             .await
             .expect("both in scope");
         s.wait_job(job).await;
-        // Once it has the content, the DP is no longer offered; the user's other DPs (none
-        // here: "This server" is outside the lab) are.
-        let choices = s
-            .domain
-            .for_actor(&lab_osd)
-            .distribution()
-            .choices(object, &Words::new(""), 20)
-            .await
-            .expect("lab choices");
-        assert!(choices.dps.rows.is_empty(), "{:?}", choices.dps);
-        assert_eq!(choices.holding, 1);
-        assert_eq!(offered("", 20).await.3, 1, "the admin sees the same");
         // The analyst sees the DP's status but changes nothing.
         let err = s
             .domain

@@ -16,6 +16,7 @@ mod prestaged;
 mod security;
 mod sessions;
 mod site_servers;
+mod targets;
 mod wim;
 
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 //! PostgreSQL, on current-thread and multi-threaded runtimes, on the simplest page shape (one
 //! resource awaited in one `<Suspense>`), with no database work pending when it happened. Every
 //! page is rendered whole (`SsrMode::Async`), so a stalled render has sent nothing yet: after
-//! [`DEADLINE`] it is dropped and the page rendered again, and a page that stalls every time
-//! answers 503 with a sentence instead of never answering.
+//! [`DEADLINE`] it is dropped (tasks it spawned may linger) and the page rendered again, and a
+//! page that stalls every time answers 503 with a sentence instead of never answering.
 
 use std::time::Duration;
 
@@ -19,20 +19,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-/// Far beyond any page's render (tens of milliseconds, a second for a large WIM's browser).
-const DEADLINE: Duration = Duration::from_secs(15);
+/// Far beyond any page's render (tens of milliseconds, a second for a large WIM's browser), and
+/// beyond the database pool's wait for a connection (30 s): a render slowed by a busy database
+/// ends with its own error instead of being started again beside itself.
+const DEADLINE: Duration = Duration::from_secs(40);
 
 /// Renders of one request at most.
 const ATTEMPTS: u32 = 2;
 
-/// Paths that are no pages: the bundle, server functions, uploads, downloads, probes.
+/// Pages are what the console's routes answer to GET; the bundle and the server functions
+/// (with the downloads under `/api/`) are no pages. The DP protocol, uploads and probes are
+/// outside this layer.
 fn is_page(request: &Request) -> bool {
     let path = request.uri().path();
-    request.method() == Method::GET
-        && !["/pkg/", "/api/", "/dp/"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-        && !matches!(path, "/healthz" | "/readyz")
+    request.method() == Method::GET && !path.starts_with("/pkg/") && !path.starts_with("/api/")
 }
 
 pub(crate) async fn rerender_stalled(request: Request, next: Next) -> Response {

@@ -43,7 +43,7 @@ pub struct TargetChoices {
     /// DPs the user may distribute to that do not hold the content (nor are getting it), by
     /// name: (id, name).
     pub dps: listing::Page<(i64, String)>,
-    /// The user's groups: (id, name).
+    /// Groups whose every member the user may distribute to: (id, name).
     pub groups: listing::Page<(i64, String)>,
     /// DPs the user may distribute to that were left out because they hold it already.
     pub holding: usize,
@@ -155,8 +155,8 @@ impl<'a> ActorDistribution<'a> {
     }
 
     /// The DPs (found by name or description) and groups (by name or description) this user
-    /// may send the object to, at most `limit` of each. A fleet has hundreds of DPs, so a
-    /// form asks for the few it shows.
+    /// may send the object to, at most `limit` of each; a group only when the user may send to
+    /// every member. A fleet has hundreds of DPs, so a form asks for the few it shows.
     pub async fn choices(
         &self,
         object: ContentObject,
@@ -182,27 +182,30 @@ impl<'a> ActorDistribution<'a> {
                 .await?
                 .into_iter()
                 .partition(|dp| holders.contains(&dp.id));
+        // A group is offered when the user may send to every member (else the distribution
+        // is refused); group names are seen by whoever sees DPs.
+        let may_send: std::collections::HashSet<i64> =
+            free.iter().chain(&holding).map(|dp| dp.id).collect();
+        let sees_dps = self
+            .actor
+            .holds(crate::authz::ObjectType::DistributionPoint, Operation::Read);
+        let groups = if sees_dps {
+            super::groups::Groups::new(self.domain).list().await?
+        } else {
+            Vec::new()
+        };
+        let groups = groups
+            .into_iter()
+            .filter(|g| g.members.iter().all(|m| may_send.contains(m)))
+            .filter(|g| words.found_in(&[&g.name, &g.description]))
+            .map(|g| (g.id, g.name))
+            .collect();
         let window = listing::Window::page(1, limit);
         let filter = listing::DpFilter {
             health: None,
             words: words.clone(),
         };
         let dps = listing::points(free, &filter, window).map(|dp| (dp.id, dp.name));
-        let sees_dps = self
-            .actor
-            .holds(crate::authz::ObjectType::DistributionPoint, Operation::Read);
-        let groups = if sees_dps {
-            super::groups::ActorGroups::new(self.domain, self.actor)
-                .list()
-                .await?
-        } else {
-            Vec::new()
-        };
-        let groups = groups
-            .into_iter()
-            .filter(|g| words.found_in(&[&g.name, &g.description]))
-            .map(|g| (g.id, g.name))
-            .collect();
         Ok(TargetChoices {
             dps,
             groups: window.cut(groups),

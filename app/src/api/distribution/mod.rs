@@ -171,6 +171,8 @@ pub const TARGETS_SHOWN: usize = 20;
 pub struct TargetsView {
     /// The words asked for, as typed.
     pub q: String,
+    /// The caller's number for the question, given back (a form keeps only its latest answer).
+    pub ask: u64,
     /// DPs that may receive it and do not have it: (id, name).
     pub dps: Vec<(i64, String)>,
     /// Further DPs that matched.
@@ -182,12 +184,13 @@ pub struct TargetsView {
 }
 
 /// The DPs and groups a content can be sent to by this user, found by words (`q`) in their
-/// names and descriptions, [`TARGETS_SHOWN`] of each at most.
+/// names and descriptions, [`TARGETS_SHOWN`] of each at most; `ask` is given back.
 #[server(endpoint = "distribution_targets")]
 pub async fn distribution_targets(
     object_type: String,
     object_id: i64,
     q: Option<String>,
+    ask: Option<u64>,
 ) -> Result<TargetsView, AppError> {
     let actor = crate::api::ssr::actor()?;
     let domain = crate::api::ssr::domain()?;
@@ -204,6 +207,7 @@ pub async fn distribution_targets(
     };
     Ok(TargetsView {
         q,
+        ask: ask.unwrap_or_default(),
         more_dps: more(&choices.dps),
         more_groups: more(&choices.groups),
         dps: choices.dps.rows,

@@ -3,6 +3,8 @@
 //! and keeps what was chosen while the words change. Its state lives in the panel, so the
 //! panel's refreshes (every few seconds while transfers run) keep what the admin chose.
 
+use std::time::Duration;
+
 use leptos::prelude::*;
 
 use crate::{
@@ -20,6 +22,8 @@ pub(super) struct Picker {
     q: RwSignal<String>,
     /// How many DPs had the content when the form last asked (they are not offered).
     asked_at: StoredValue<Option<u32>>,
+    /// The number of the latest question: only its answer is shown.
+    asked: StoredValue<u64>,
     /// The answer to the words typed last (an older answer arriving late is dropped).
     found: RwSignal<Option<TargetsView>>,
     dps: RwSignal<Vec<(i64, String)>>,
@@ -35,13 +39,14 @@ impl Picker {
             id,
             q: RwSignal::new(String::new()),
             asked_at: StoredValue::new(None),
+            asked: StoredValue::new(0),
             found: RwSignal::new(None),
             dps: RwSignal::new(Vec::new()),
             groups: RwSignal::new(Vec::new()),
         };
         Effect::new(move |_| {
             if let Some(Ok(answer)) = picker.find.value().get()
-                && answer.q == picker.q.get_untracked()
+                && answer.ask == picker.asked.get_value()
             {
                 picker.found.set(Some(answer));
             }
@@ -50,16 +55,39 @@ impl Picker {
     }
 
     fn search(self) {
+        self.asked.update_value(|n| *n += 1);
         self.find.dispatch(DistributionTargets {
             object_type: self.object_type.get_value(),
             object_id: self.id,
             q: Some(self.q.get_untracked()),
+            ask: Some(self.asked.get_value()),
         });
     }
 
-    /// After a distribution: nothing chosen (the DPs offered are read again once its job has
-    /// made their assignments).
+    /// Asks once typing pauses, not at every key.
+    fn search_soon(self) {
+        let typed = self.q.get_untracked();
+        set_timeout(
+            move || {
+                if self.q.try_get_untracked().is_some_and(|q| q == typed) {
+                    self.search();
+                }
+            },
+            TYPING_PAUSE,
+        );
+    }
+
+    /// After a distribution: nothing chosen, and the DPs it went to no longer offered (they
+    /// are read again once its job has made their assignments).
     pub fn distributed(self) {
+        let sent: Vec<i64> = self
+            .dps
+            .with_untracked(|c| c.iter().map(|(id, _)| *id).collect());
+        self.found.update(|found| {
+            if let Some(found) = found {
+                found.dps.retain(|(id, _)| !sent.contains(id));
+            }
+        });
         self.dps.set(Vec::new());
         self.groups.set(Vec::new());
     }
@@ -72,6 +100,9 @@ fn joined(chosen: &[(i64, String)]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// How long typing must pause before the form asks.
+const TYPING_PAUSE: Duration = Duration::from_millis(250);
 
 /// Boxes for what matched, ticked when chosen; what is chosen stays chosen when the words
 /// change and it no longer matches.
@@ -152,7 +183,7 @@ pub(super) fn DistributeForm(picker: Picker, holders: u32) -> impl IntoView {
             <label>"Find distribution points and groups"
                 <input type="search" placeholder="Name or description" autocomplete="off"
                     prop:value=move || picker.q.get()
-                    on:input=move |ev| { picker.q.set(event_target_value(&ev)); picker.search(); } />
+                    on:input=move |ev| { picker.q.set(event_target_value(&ev)); picker.search_soon(); } />
             </label>
             <fieldset>
                 <legend>"Distribution points"</legend>
@@ -188,6 +219,7 @@ pub(super) fn DistributeForm(picker: Picker, holders: u32) -> impl IntoView {
             {chosen_list(picker)}
             <button type="submit">"Distribute content"</button>
         </ActionForm>
+        {action_error(picker.find.value())}
         {action_error(picker.distribute.value())}
     }
 }
