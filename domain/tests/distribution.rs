@@ -214,6 +214,41 @@ impl Setup {
         (id, agent, data, enrolled.credential)
     }
 
+    /// Sends the object to one DP as `actor`, and waits for the job that assigns it.
+    pub(crate) async fn distribute_to(&self, actor: &Actor, object: ContentObject, dp: i64) {
+        let job = self
+            .domain
+            .for_actor(actor)
+            .distribution()
+            .distribute(
+                object,
+                Targets {
+                    dps: vec![dp],
+                    groups: vec![],
+                },
+            )
+            .await
+            .expect("distribute");
+        self.wait_job(job).await;
+    }
+
+    /// Deletes an OS image as the administrator.
+    pub(crate) async fn delete_os_image(&self, id: i64) {
+        let row_version = self
+            .domain
+            .catalog()
+            .get(id)
+            .await
+            .expect("image")
+            .row_version;
+        self.domain
+            .for_actor(&self.admin)
+            .catalog()
+            .delete(ImageKind::Os, id, row_version)
+            .await
+            .expect("delete");
+    }
+
     pub(crate) async fn wait_job(&self, id: i64) {
         let job = wait_until_final(&self.domain, id, LONG).await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
@@ -289,20 +324,7 @@ async fn content_reaches_dps_verified_and_only_changes_travel_after_that() {
             DpHealth::Online
         );
 
-        let job = s
-            .domain
-            .for_actor(&s.osd)
-            .distribution()
-            .distribute(
-                object,
-                Targets {
-                    dps: vec![dp],
-                    groups: vec![],
-                },
-            )
-            .await
-            .expect("distribute");
-        s.wait_job(job).await;
+        s.distribute_to(&s.osd, object, dp).await;
         let status = s.domain.for_actor(&s.osd).distribution_status();
         let pairs = status.pairs(Some(object), None).await.expect("pairs");
         assert_eq!(pairs.len(), 1);
@@ -638,19 +660,7 @@ async fn groups_reach_members_that_join_and_stale_or_mismatched_reports_change_n
 
         // Deleting the image takes its content off the DPs; once no DP holds it, the next
         // clean-up forgets it.
-        let row_version = s
-            .domain
-            .catalog()
-            .get(image)
-            .await
-            .expect("image")
-            .row_version;
-        s.domain
-            .for_actor(&s.admin)
-            .catalog()
-            .delete(ImageKind::Os, image, row_version)
-            .await
-            .expect("delete");
+        s.delete_os_image(image).await;
         let retire = latest_job(&s.domain, "content-retire").await;
         s.wait_job(retire).await;
         for (dp, agent) in [(dp1, &agent1), (dp2, &_agent2)] {

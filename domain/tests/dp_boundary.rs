@@ -4,10 +4,7 @@
 use domain::{
     authz::ObjectType,
     content::ContentObject,
-    distribution::{
-        actions::Targets,
-        protocol::{ChunksRequest, MAX_CHUNKS_PER_REQUEST, ReportedState, StatusReport},
-    },
+    distribution::protocol::{ChunksRequest, MAX_CHUNKS_PER_REQUEST, ReportedState, StatusReport},
     testing::BACKENDS,
 };
 
@@ -21,20 +18,7 @@ async fn a_dp_reaches_only_the_content_assigned_to_it() {
         let object = ContentObject::new(ObjectType::OsImage, image);
         let (dp_a, _, _data_a, credential_a) = s.dp("Branch A").await;
         let (_dp_b, _, _data_b, credential_b) = s.dp("Branch B").await;
-        let job = s
-            .domain
-            .for_actor(&s.osd)
-            .distribution()
-            .distribute(
-                object,
-                Targets {
-                    dps: vec![dp_a],
-                    groups: vec![],
-                },
-            )
-            .await
-            .expect("distribute");
-        s.wait_job(job).await;
+        s.distribute_to(&s.osd, object, dp_a).await;
         let site = s.domain.dp_site();
         let a = site.authenticate(&credential_a).await.expect("A");
         let b = site.authenticate(&credential_b).await.expect("B");

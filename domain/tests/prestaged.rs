@@ -14,12 +14,24 @@ use domain::{
         actions::Targets,
         agent::prestaged,
         assign::{ContentSettings, DistState},
+        prestage,
     },
     testing::BACKENDS,
     wim::Compression,
 };
 
 use crate::distribution::{Setup, installed_file, sync};
+
+/// The contents a user is offered for a new prestaged file.
+async fn offered_objects(prestaged: &prestage::ActorPrestaged<'_>) -> Vec<ContentObject> {
+    prestaged
+        .choices()
+        .await
+        .expect("choices")
+        .into_iter()
+        .map(|(c, _)| c.object)
+        .collect()
+}
 
 #[tokio::test]
 async fn a_dp_enabled_for_prestaged_content_waits_for_the_file_and_installs_from_it() {
@@ -217,20 +229,7 @@ async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_dis
         let mut objects = Vec::new();
         for name in ["Pro", "Education"] {
             let object = ContentObject::new(ObjectType::OsImage, s.os_image(name).await);
-            let job = s
-                .domain
-                .for_actor(&s.admin)
-                .distribution()
-                .distribute(
-                    object,
-                    Targets {
-                        dps: vec![dp],
-                        groups: vec![],
-                    },
-                )
-                .await
-                .expect("distribute");
-            s.wait_job(job).await;
+            s.distribute_to(&s.admin, object, dp).await;
             objects.push(object);
         }
         let prestaged = s.domain.for_actor(&s.osd).prestaged();
@@ -265,14 +264,7 @@ async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_dis
             .await
             .expect("image to lab");
         let scoped = s.domain.for_actor(&lab_osd).prestaged();
-        let offered: Vec<ContentObject> = scoped
-            .choices()
-            .await
-            .expect("choices")
-            .into_iter()
-            .map(|(c, _)| c.object)
-            .collect();
-        assert_eq!(offered, vec![objects[0]]);
+        assert_eq!(offered_objects(&scoped).await, vec![objects[0]]);
         assert!(scoped.files().await.expect("files").is_empty());
         // Not even beside the lab's image: the file would name the other one.
         assert!(
@@ -289,27 +281,8 @@ async fn one_file_holds_the_chosen_contents_and_users_see_only_what_they_may_dis
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
 
         // A deleted image's content stays while a DP holds it, but is offered no more.
-        let row_version = s
-            .domain
-            .catalog()
-            .get(objects[1].object_id)
-            .await
-            .expect("image")
-            .row_version;
-        s.domain
-            .for_actor(&s.admin)
-            .catalog()
-            .delete(ImageKind::Os, objects[1].object_id, row_version)
-            .await
-            .expect("delete");
-        let offered: Vec<ContentObject> = prestaged
-            .choices()
-            .await
-            .expect("choices")
-            .into_iter()
-            .map(|(c, _)| c.object)
-            .collect();
-        assert_eq!(offered, vec![objects[0]]);
+        s.delete_os_image(objects[1].object_id).await;
+        assert_eq!(offered_objects(&prestaged).await, vec![objects[0]]);
 
         // A Read-only Analyst makes none and is offered nothing.
         let analyst = s.domain.for_actor(&s.analyst).prestaged();

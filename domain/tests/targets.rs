@@ -8,7 +8,7 @@ use domain::{
     authz::ObjectType,
     content::ContentObject,
     distribution::{
-        actions::{TargetChoices, Targets},
+        actions::TargetChoices,
         listing::{Page, Words},
     },
     testing::BACKENDS,
@@ -91,20 +91,7 @@ async fn the_distribute_form_offers_only_what_the_user_may_send_to_found_by_word
         assert_eq!(names(&lab_offer.groups), ["Benches"]);
 
         // Once it has the content, a DP is no longer offered, and is counted.
-        let job = s
-            .domain
-            .for_actor(&lab_osd)
-            .distribution()
-            .distribute(
-                object,
-                Targets {
-                    dps: vec![branch1],
-                    groups: vec![],
-                },
-            )
-            .await
-            .expect("distribute");
-        s.wait_job(job).await;
+        s.distribute_to(&lab_osd, object, branch1).await;
         let lab_offer = offered(&lab_osd, "", 20).await.expect("lab");
         assert_eq!(names(&lab_offer.dps), Vec::<&str>::new());
         assert_eq!(lab_offer.holding, 1);
